@@ -7,6 +7,7 @@ start-up and the security settings that ``check --deploy`` wants are on.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -119,6 +120,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # --- Redis and Celery -------------------------------------------------------
 REDIS_URL = env_redis_url("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "arbsite")
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -149,6 +151,19 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = False
+
+# --- What to trade on first start (python manage.py setup) -----------------
+# After setup has created the rows, the admin is the truth.
+ARBSITE_EXCHANGES = env_list("ARBSITE_EXCHANGES", ["nobitex", "wallex", "invex"])
+ARBSITE_MARKETS = env_list("ARBSITE_MARKETS", ["BTC-IRR", "USDT-IRR", "ETH-IRR"])
+for _name in ARBSITE_EXCHANGES:
+    if not re.fullmatch(r"[a-z][a-z0-9_-]*", _name):
+        raise ImproperlyConfigured(f"ARBSITE_EXCHANGES: {_name!r} is not an exchange name")
+for _code in ARBSITE_MARKETS:
+    if not re.fullmatch(r"[A-Z0-9]+-[A-Z0-9]+", _code):
+        raise ImproperlyConfigured(
+            f"ARBSITE_MARKETS: {_code!r} is not a market like BTC-IRR (BASE-QUOTE, upper case)"
+        )
 
 # --- Secrets at rest --------------------------------------------------------
 # Fernet key(s) for exchange credentials; comma-separated for key rotation

@@ -1,0 +1,343 @@
+"""The trading records. The database is the source of truth.
+
+Models are thin: status changes go through ``trading.services.orders``
+(the order state machine), which also writes the OrderEvent history.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from exchanges.fields import MoneyField
+from exchanges.models import Exchange, Market
+from exchanges.states import LIVE_STATES, OrderState
+
+
+def _in(field: str, choices: type[models.TextChoices]) -> Q:
+    return Q(**{f"{field}__in": [value for value, _ in choices.choices]})
+
+
+class Side(models.TextChoices):
+    BUY = "buy", "buy"
+    SELL = "sell", "sell"
+
+
+class OpportunityStatus(models.TextChoices):
+    DETECTED = "detected", "detected"
+    REJECTED = "rejected", "rejected"
+    EXECUTING = "executing", "executing"
+    DONE = "done", "done"
+    PARTIAL = "partial", "partially done"
+    UNWOUND = "unwound", "unwound"
+    FAILED = "failed", "failed"
+
+
+class OrderType(models.TextChoices):
+    LIMIT = "limit", "limit"
+    MARKET = "market", "market"
+
+
+class OrderPurpose(models.TextChoices):
+    ENTRY = "entry", "entry leg"
+    UNWIND = "unwind", "unwind"
+    EXTERNAL = "external", "external"
+    MANUAL = "manual", "manual"
+
+
+class Opportunity(models.Model):
+    """What detection saw, and what became of it."""
+
+    Status = OpportunityStatus
+
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="opportunities")
+    buy_exchange = models.ForeignKey(Exchange, on_delete=models.PROTECT, related_name="+")
+    sell_exchange = models.ForeignKey(Exchange, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(
+        max_length=16, choices=OpportunityStatus.choices, default=OpportunityStatus.DETECTED
+    )
+    reason = models.TextField(blank=True, help_text="Why it was rejected, failed or unwound.")
+    quote_asset = models.CharField(max_length=16, help_text="IRR (rial) or USDT.")
+    quantity = MoneyField(help_text="Base amount of each leg.")
+    buy_price = MoneyField(help_text="Buy limit: the worst ask level the size needs.")
+    sell_price = MoneyField(help_text="Sell limit: the worst bid level the size needs.")
+    buy_vwap = MoneyField(help_text="Depth-weighted average buy price.")
+    sell_vwap = MoneyField(help_text="Depth-weighted average sell price.")
+    buy_fee_rate = models.DecimalField(max_digits=8, decimal_places=6)
+    sell_fee_rate = models.DecimalField(max_digits=8, decimal_places=6)
+    expected_profit = MoneyField(help_text="After both taker fees, in the quote asset.")
+    expected_profit_pct = models.DecimalField(max_digits=12, decimal_places=6)
+    buy_book_age_ms = models.PositiveIntegerField(default=0)
+    sell_book_age_ms = models.PositiveIntegerField(default=0)
+    details = models.JSONField(
+        default=dict, blank=True, help_text="Book levels used, caps applied: the audit record."
+    )
+    realized_pnl = MoneyField(null=True, blank=True, help_text="In the quote asset, fees included.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    executed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "opportunities"
+        indexes = [models.Index(fields=["status", "created_at"], name="opportunity_status_created")]
+        constraints = [
+            models.CheckConstraint(
+                condition=_in("status", OpportunityStatus), name="opportunity_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=0, buy_price__gte=0, sell_price__gte=0,
+                            buy_vwap__gte=0, sell_vwap__gte=0),
+                name="opportunity_amounts_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=~Q(buy_exchange=F("sell_exchange")),
+                name="opportunity_two_exchanges",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.market} {self.buy_exchange}→{self.sell_exchange}"
+
+
+class Order(models.Model):
+    """One order on one exchange: a leg of an opportunity, an unwind, or an
+    order found on the exchange that this system did not place (external).
+
+    ``status`` changes only through ``trading.services.orders.order_transition``.
+    """
+
+    Status = OrderState
+    Type = OrderType
+    Purpose = OrderPurpose
+
+    opportunity = models.ForeignKey(
+        Opportunity, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    exchange = models.ForeignKey(Exchange, on_delete=models.PROTECT, related_name="orders")
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="orders")
+    client_order_id = models.CharField(max_length=32, unique=True)
+    # NULL until the exchange answers: several orders may lack one at once,
+    # which a unique constraint on "" would forbid.
+    exchange_order_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    purpose = models.CharField(
+        max_length=16, choices=OrderPurpose.choices, default=OrderPurpose.ENTRY
+    )
+    side = models.CharField(max_length=4, choices=Side.choices)
+    order_type = models.CharField(max_length=8, choices=OrderType.choices, default=OrderType.LIMIT)
+    quantity = MoneyField(help_text="Base amount ordered.")
+    price = MoneyField(null=True, blank=True, help_text="Limit price in project units (rial).")
+    status = models.CharField(
+        max_length=20, choices=OrderState.choices, default=OrderState.PENDING_SUBMIT
+    )
+    filled_quantity = MoneyField(default=Decimal("0"))
+    average_price = MoneyField(null=True, blank=True)
+    fee = MoneyField(default=Decimal("0"))
+    fee_asset = models.CharField(max_length=16, blank=True)
+    status_reason = models.TextField(blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The hot query of sync and recovery: orders not yet final.
+            models.Index(
+                fields=["exchange", "status"],
+                name="order_live_by_exchange",
+                condition=Q(status__in=sorted(LIVE_STATES)),
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["exchange", "exchange_order_id"],
+                condition=Q(exchange_order_id__isnull=False),
+                name="order_unique_exchange_order_id",
+            ),
+            models.CheckConstraint(condition=_in("status", OrderState), name="order_status_valid"),
+            models.CheckConstraint(condition=_in("side", Side), name="order_side_valid"),
+            models.CheckConstraint(condition=_in("order_type", OrderType), name="order_type_valid"),
+            models.CheckConstraint(
+                condition=_in("purpose", OrderPurpose), name="order_purpose_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=0, filled_quantity__gte=0, fee__gte=0)
+                & (Q(price__isnull=True) | Q(price__gte=0))
+                & (Q(average_price__isnull=True) | Q(average_price__gte=0)),
+                name="order_amounts_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(filled_quantity__lte=F("quantity")),
+                name="order_filled_within_quantity",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_order_id} {self.side} {self.quantity} {self.market} @ {self.exchange}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_STATES
+
+
+class OrderEvent(models.Model):
+    """Append-only history of an order: every status or fill change."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="events")
+    from_status = models.CharField(max_length=20, choices=OrderState.choices, blank=True)
+    to_status = models.CharField(max_length=20, choices=OrderState.choices)
+    filled_quantity = MoneyField(default=Decimal("0"), help_text="Filled amount after the event.")
+    source = models.CharField(
+        max_length=64, help_text="executor, sync, recovery, admin:<username> …"
+    )
+    message = models.TextField(blank=True)
+    payload = models.JSONField(default=dict, blank=True, help_text="What the exchange answered.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["order", "created_at"], name="orderevent_order_created")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.from_status or '∅'} → {self.to_status} ({self.source})"
+
+
+class Trade(models.Model):
+    """One fill on an exchange; the source of P&L and fees."""
+
+    exchange = models.ForeignKey(Exchange, on_delete=models.PROTECT, related_name="trades")
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.PROTECT, related_name="trades"
+    )
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="trades")
+    exchange_trade_id = models.CharField(
+        max_length=96, help_text="The exchange's id, or a deterministic one where it gives none."
+    )
+    side = models.CharField(max_length=4, choices=Side.choices)
+    price = MoneyField(help_text="In project units (rial for IRR markets).")
+    quantity = MoneyField(help_text="Base amount.")
+    quote_amount = MoneyField(help_text="price × quantity, in the quote asset.")
+    fee = MoneyField(default=Decimal("0"))
+    fee_asset = models.CharField(max_length=16, blank=True)
+    executed_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-executed_at", "-id"]
+        indexes = [
+            models.Index(fields=["executed_at"], name="trade_executed_at"),
+            models.Index(fields=["market", "executed_at"], name="trade_market_executed_at"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["exchange", "exchange_trade_id"], name="trade_unique_exchange_trade_id"
+            ),
+            models.CheckConstraint(condition=_in("side", Side), name="trade_side_valid"),
+            models.CheckConstraint(
+                condition=Q(price__gte=0, quantity__gt=0, quote_amount__gte=0, fee__gte=0),
+                name="trade_amounts_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.exchange_id}:{self.exchange_trade_id} {self.side} {self.quantity}"
+
+
+class DailyRiskSnapshot(models.Model):
+    """The risk figures of one trading day (TRADING_DAY_TZ), refreshed through
+    the day and closed after midnight. Rial and USDT results are kept apart."""
+
+    day = models.DateField(unique=True)
+    timezone = models.CharField(max_length=64, default="Asia/Tehran")
+    realized_pnl_irr = MoneyField(default=Decimal("0"))
+    realized_pnl_usdt = MoneyField(default=Decimal("0"))
+    fees_irr = MoneyField(default=Decimal("0"))
+    fees_usdt = MoneyField(default=Decimal("0"))
+    volume_irr = MoneyField(default=Decimal("0"))
+    volume_usdt = MoneyField(default=Decimal("0"))
+    trade_count = models.PositiveIntegerField(default=0)
+    round_trips = models.PositiveIntegerField(default=0)
+    max_drawdown_irr = MoneyField(default=Decimal("0"))
+    max_drawdown_usdt = MoneyField(default=Decimal("0"))
+    exposure = models.JSONField(default=dict, blank=True, help_text="Open exposure per asset.")
+    balances = models.JSONField(default=dict, blank=True, help_text="Balances per exchange.")
+    limits = models.JSONField(default=dict, blank=True, help_text="Limits in force.")
+    breaches = models.JSONField(default=list, blank=True)
+    kill_switch_active = models.BooleanField(default=False)
+    closed = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-day"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(fees_irr__gte=0, fees_usdt__gte=0, volume_irr__gte=0,
+                            volume_usdt__gte=0, max_drawdown_irr__gte=0, max_drawdown_usdt__gte=0),
+                name="snapshot_amounts_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} ({'closed' if self.closed else 'open'})"
+
+
+class RiskSettings(models.Model):
+    """The one row of risk limits and the kill switch, read on every decision."""
+
+    SINGLETON_ID = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON_ID, editable=False)
+    kill_switch = models.BooleanField(default=False, help_text="On: no new orders anywhere.")
+    kill_switch_reason = models.TextField(blank=True)
+    kill_switch_set_by = models.CharField(max_length=150, blank=True)
+    kill_switch_set_at = models.DateTimeField(null=True, blank=True)
+    max_daily_loss_irr = MoneyField(default=Decimal("50000000"), help_text="Rial.")
+    max_daily_loss_usdt = MoneyField(default=Decimal("50"))
+    max_order_value_irr = MoneyField(default=Decimal("100000000"), help_text="Rial, per leg.")
+    max_order_value_usdt = MoneyField(default=Decimal("100"))
+    max_exposure = models.JSONField(
+        default=dict, blank=True,
+        help_text='Maximum open exposure per asset, e.g. {"BTC": "0.05", "ETH": "1"}.',
+    )
+    min_profit_pct = models.DecimalField(
+        max_digits=8, decimal_places=4, default=Decimal("0.1"), help_text="Percent, after fees."
+    )
+    min_profit_irr = MoneyField(default=Decimal("100000"), help_text="Rial, after fees.")
+    min_profit_usdt = MoneyField(default=Decimal("0.1"))
+    max_book_age_ms = models.PositiveIntegerField(default=3000)
+    max_unwind_loss_pct = models.DecimalField(
+        max_digits=8, decimal_places=4, default=Decimal("1.0"),
+        help_text="Worst price move (percent) accepted to unwind a one-sided fill.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "risk settings"
+        verbose_name_plural = "risk settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="risk_settings_singleton"),
+            models.CheckConstraint(
+                condition=Q(max_daily_loss_irr__gte=0, max_daily_loss_usdt__gte=0,
+                            max_order_value_irr__gte=0, max_order_value_usdt__gte=0,
+                            min_profit_irr__gte=0, min_profit_usdt__gte=0,
+                            min_profit_pct__gte=0, max_unwind_loss_pct__gte=0),
+                name="risk_settings_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return "Risk settings" + (" (KILL SWITCH ON)" if self.kill_switch else "")
+
+    @classmethod
+    def load(cls) -> RiskSettings:
+        obj, _ = cls.objects.get_or_create(id=cls.SINGLETON_ID)
+        return obj

@@ -1,0 +1,180 @@
+"""The order state machine: the only code that changes ``Order.status``.
+
+Every change is made under a row lock (``SELECT … FOR UPDATE`` on
+PostgreSQL; SQLite serialises writers itself) and writes an OrderEvent in
+the same transaction, so two workers reporting on one order never lose an
+update and the history is complete.
+
+    pending_submit → open → partially_filled → filled
+                                             → cancelled | expired
+    pending_submit → rejected
+    any live state → unknown (the exchange cannot say) → any state it later says
+
+States may be skipped (``pending_submit`` straight to ``filled``). A final
+order takes no new status, but may still learn more of its fills (a late
+trade report on a cancelled order). The same report twice is a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from exchanges.states import TERMINAL_STATES, OrderState
+from trading.models import Order, OrderEvent
+
+logger = logging.getLogger(__name__)
+
+S = OrderState
+
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    S.PENDING_SUBMIT: frozenset({S.OPEN, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED,
+                                 S.REJECTED, S.EXPIRED, S.UNKNOWN}),
+    S.UNKNOWN: frozenset({S.OPEN, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED,
+                          S.REJECTED, S.EXPIRED}),
+    S.OPEN: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.EXPIRED, S.UNKNOWN}),
+    S.PARTIALLY_FILLED: frozenset({S.FILLED, S.CANCELLED, S.EXPIRED, S.UNKNOWN}),
+    S.FILLED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.EXPIRED: frozenset(),
+}
+
+
+class IllegalTransition(Exception):
+    """An update the state machine refuses; nothing was written."""
+
+    def __init__(self, order: Order, message: str) -> None:
+        self.order_id = order.pk
+        self.client_order_id = order.client_order_id
+        super().__init__(f"order {order.client_order_id} (id {order.pk}): {message}")
+
+
+@dataclass(frozen=True)
+class TransitionResult:
+    order: Order
+    changed: bool
+    event: OrderEvent | None
+
+
+def _normalise(to_status: str, filled: Decimal, quantity: Decimal) -> str:
+    """An exchange that says "open" with fills means partially filled
+    (Nobitex keeps a partial fill ``Active``)."""
+    if to_status == S.OPEN and filled > 0:
+        return S.PARTIALLY_FILLED if filled < quantity else S.FILLED
+    return to_status
+
+
+def order_transition(
+    *,
+    order_id: int,
+    to_status: str,
+    source: str,
+    filled_quantity: Decimal | None = None,
+    average_price: Decimal | None = None,
+    fee: Decimal | None = None,
+    fee_asset: str | None = None,
+    exchange_order_id: str | None = None,
+    reason: str = "",
+    payload: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> TransitionResult:
+    """Apply one report about an order; return whether anything changed.
+
+    Raises IllegalTransition for a status the order cannot take from its
+    current one, a filled quantity that would go down or exceed the order,
+    or a second, different exchange order id.
+    """
+    if to_status not in ALLOWED_TRANSITIONS:
+        raise ValueError(f"unknown order status {to_status!r}")
+    now = at or timezone.now()
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        current = order.status
+
+        filled = order.filled_quantity if filled_quantity is None else filled_quantity
+        if to_status == S.FILLED and filled_quantity is None:
+            filled = order.quantity
+        if filled < order.filled_quantity:
+            raise IllegalTransition(
+                order, f"filled quantity cannot go down ({order.filled_quantity} → {filled})"
+            )
+        if filled > order.quantity:
+            raise IllegalTransition(
+                order, f"filled quantity {filled} exceeds the order's quantity {order.quantity}"
+            )
+        target = _normalise(to_status, filled, order.quantity)
+        if target == S.PARTIALLY_FILLED and filled == 0:
+            raise IllegalTransition(order, "partially_filled needs a filled quantity above zero")
+
+        if target != current:
+            if current in TERMINAL_STATES or target not in ALLOWED_TRANSITIONS[current]:
+                raise IllegalTransition(order, f"illegal transition {current} → {target}")
+        elif current in TERMINAL_STATES and target == S.PENDING_SUBMIT:
+            raise IllegalTransition(order, f"illegal transition {current} → {target}")
+
+        if exchange_order_id and order.exchange_order_id not in (None, "", exchange_order_id):
+            raise IllegalTransition(
+                order,
+                f"exchange order id {order.exchange_order_id} cannot change to {exchange_order_id}",
+            )
+
+        changes: dict[str, Any] = {}
+        if target != current:
+            changes["status"] = target
+        if filled != order.filled_quantity:
+            changes["filled_quantity"] = filled
+        if average_price is not None and average_price != order.average_price:
+            changes["average_price"] = average_price
+        if fee is not None and fee != order.fee:
+            changes["fee"] = fee
+        if fee_asset and fee_asset != order.fee_asset:
+            changes["fee_asset"] = fee_asset
+        if exchange_order_id and exchange_order_id != order.exchange_order_id:
+            changes["exchange_order_id"] = exchange_order_id
+        if reason and reason != order.status_reason and "status" in changes:
+            changes["status_reason"] = reason
+        if not changes:
+            return TransitionResult(order=order, changed=False, event=None)
+
+        if current == S.PENDING_SUBMIT and target not in (S.PENDING_SUBMIT, S.REJECTED):
+            changes.setdefault("submitted_at", order.submitted_at or now)
+        for field, value in changes.items():
+            setattr(order, field, value)
+        order.save(update_fields=[*changes, "updated_at"])
+        event = OrderEvent.objects.create(
+            order=order,
+            from_status=current,
+            to_status=order.status,
+            filled_quantity=order.filled_quantity,
+            source=source,
+            message=reason,
+            payload=payload or {},
+        )
+    logger.info(
+        "order %s on %s: %s → %s filled %s (%s)",
+        order.client_order_id, order.exchange_id, current, order.status,
+        order.filled_quantity, source,
+    )
+    return TransitionResult(order=order, changed=True, event=event)
+
+
+def order_record_created(
+    *, order: Order, source: str, payload: dict[str, Any] | None = None
+) -> OrderEvent:
+    """The first event of an order, written in the transaction that creates it."""
+    return OrderEvent.objects.create(
+        order=order,
+        from_status="",
+        to_status=order.status,
+        filled_quantity=order.filled_quantity,
+        source=source,
+        message="created",
+        payload=payload or {},
+    )

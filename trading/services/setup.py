@@ -1,0 +1,134 @@
+"""Bring a database to a working configuration; safe to run any number of
+times (``python manage.py setup``, after ``migrate``).
+
+It creates what is missing and never overwrites what an operator changed
+in the admin: the periodic schedule, the exchanges and markets named in
+the environment, and the risk settings row.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from exchanges.catalog import EXCHANGES, default_listing
+from exchanges.models import Exchange, ExchangeMarket, Market
+from trading.models import RiskSettings
+from trading.schedule import PERIODIC_TASKS, PeriodicSpec
+
+logger = logging.getLogger(__name__)
+
+
+class SetupError(Exception):
+    """The environment asks for something setup cannot create."""
+
+
+@dataclass
+class SetupReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+def _install_periodic(spec: PeriodicSpec, *, reset: bool, report: SetupReport) -> None:
+    interval, _ = IntervalSchedule.objects.get_or_create(
+        every=spec.every_seconds, period=IntervalSchedule.SECONDS
+    )
+    wanted = {
+        "task": spec.task,
+        "interval": interval,
+        "expire_seconds": spec.expires_seconds,
+        "description": spec.description,
+    }
+    task, created = PeriodicTask.objects.get_or_create(name=spec.name, defaults=wanted)
+    if created:
+        report.created.append(f"periodic task {spec.name} (every {spec.every_seconds}s)")
+    elif reset and any(getattr(task, k) != v for k, v in wanted.items()):
+        for attr, value in wanted.items():
+            setattr(task, attr, value)
+        task.enabled = True
+        task.save()
+        report.updated.append(f"periodic task {spec.name} (reset to every {spec.every_seconds}s)")
+    else:
+        report.unchanged.append(f"periodic task {spec.name}")
+
+
+def schedule_install(*, reset: bool = False, report: SetupReport | None = None) -> SetupReport:
+    """Install PERIODIC_TASKS; with ``reset`` restore edited entries too."""
+    report = report or SetupReport()
+    with transaction.atomic():
+        for spec in PERIODIC_TASKS:
+            _install_periodic(spec, reset=reset, report=report)
+    return report
+
+
+def _parse_market(code: str) -> tuple[str, str]:
+    base, _, quote = code.upper().partition("-")
+    if not base or not quote:
+        raise SetupError(f"ARBSITE_MARKETS: {code!r} is not a market like BTC-IRR")
+    return base, quote
+
+
+def exchanges_install(
+    *, names: list[str], market_codes: list[str], report: SetupReport | None = None
+) -> SetupReport:
+    """Create the named exchanges, the markets and their listings if missing."""
+    report = report or SetupReport()
+    unknown = [name for name in names if name not in EXCHANGES]
+    if unknown:
+        raise SetupError(
+            f"ARBSITE_EXCHANGES: unknown exchange(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(EXCHANGES))}"
+        )
+    pairs = [_parse_market(code) for code in market_codes]
+    with transaction.atomic():
+        markets = []
+        for base, quote in pairs:
+            market, created = Market.objects.get_or_create(base=base, quote=quote)
+            (report.created if created else report.unchanged).append(f"market {market.code}")
+            markets.append(market)
+        for name in names:
+            defaults = EXCHANGES[name]
+            exchange, created = Exchange.objects.get_or_create(
+                name=name,
+                defaults={
+                    "adapter": defaults.adapter,
+                    "taker_fee": defaults.taker_fee,
+                    "maker_fee": defaults.maker_fee,
+                },
+            )
+            (report.created if created else report.unchanged).append(f"exchange {name}")
+            for market in markets:
+                listing = default_listing(exchange.adapter, market.base, market.quote)
+                _, created = ExchangeMarket.objects.get_or_create(
+                    exchange=exchange,
+                    market=market,
+                    defaults={
+                        "symbol": listing.symbol,
+                        "price_scale": listing.price_scale,
+                        "amount_step": listing.amount_step,
+                        "price_tick": listing.price_tick,
+                        "min_order_value": listing.min_order_value,
+                    },
+                )
+                if created:
+                    report.created.append(f"listing {name}:{listing.symbol} ({market.code})")
+    return report
+
+
+def setup_run(*, reset_schedule: bool = False) -> SetupReport:
+    """Everything ``manage.py setup`` does, in order."""
+    report = SetupReport()
+    schedule_install(reset=reset_schedule, report=report)
+    exchanges_install(
+        names=settings.ARBSITE_EXCHANGES, market_codes=settings.ARBSITE_MARKETS, report=report
+    )
+    _, created = RiskSettings.objects.get_or_create(id=RiskSettings.SINGLETON_ID)
+    (report.created if created else report.unchanged).append("risk settings")
+    logger.info("setup: %d created, %d updated, %d unchanged",
+                len(report.created), len(report.updated), len(report.unchanged))
+    return report
