@@ -1,0 +1,361 @@
+"""The matching engine of one exchange: accounts, orders, fills, fees and balances.
+
+Exchange-neutral: prices and amounts are in the exchange's native units and the wire
+modules translate to and from each exchange's vocabulary. Not thread-safe by itself;
+``Engine.lock`` is held by the caller (the HTTP layer and the drift ticker).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+
+from .accounts import SandboxAccount, Wallet
+from .books import Book, quantize
+from .markets import MAKER_FEES, MARKETS, TAKER_FEES, Market
+
+ZERO = Decimal(0)
+BAD_PRICE_BAND = Decimal("0.3")  # limit prices further than 30% from mid are refused
+
+
+class EngineError(Exception):
+    """A refused request; ``code`` is exchange-neutral, the wire layer maps it."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Fill:
+    trade_id: int
+    order_id: int
+    symbol: str
+    side: str
+    price: Decimal
+    amount: Decimal
+    fee: Decimal
+    fee_currency: str
+    maker: bool
+    at: float
+
+    @property
+    def total(self) -> Decimal:
+        return self.price * self.amount
+
+
+@dataclass
+class Order:
+    id: int
+    uuid: str
+    api_key: str
+    symbol: str
+    side: str  # buy | sell
+    kind: str  # limit | market
+    price: Decimal | None
+    amount: Decimal
+    client_id: str | None
+    created_at: float
+    updated_at: float
+    status: str = "open"  # open | filled | canceled
+    canceled_by: str | None = None  # user | system
+    cancel_id: str | None = None
+    cancel_due: float | None = None  # asynchronous cancel pending until this time
+    filled: Decimal = ZERO
+    filled_total: Decimal = ZERO  # sum of price * amount of the fills
+    fee: Decimal = ZERO
+    fee_currency: str = ""
+    reserved: Decimal = ZERO  # what this order still blocks in the wallet
+    fills: list[Fill] = field(default_factory=list)
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.amount - self.filled
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+    @property
+    def matchable(self) -> bool:
+        return self.status == "open" and self.cancel_due is None and self.kind == "limit"
+
+    @property
+    def average_price(self) -> Decimal:
+        return self.filled_total / self.filled if self.filled else ZERO
+
+
+@dataclass
+class Counters:
+    requests: int = 0
+    rate_limited: int = 0
+    orders_placed: int = 0
+    duplicate_client_ids: int = 0
+    faults_injected: int = 0
+    lost_answers: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+class Engine:
+    """Accounts, books and orders of one exchange."""
+
+    def __init__(self, exchange: str, *, seed: int | None = None,
+                 cancel_delay: float = 0.0, client_id_scope: str = "open",
+                 round_to_precision: bool = False) -> None:
+        self.exchange = exchange
+        self.lock = threading.RLock()
+        self.markets: dict[str, Market] = MARKETS[exchange]
+        self.books: dict[str, Book] = {}
+        self.accounts: dict[str, SandboxAccount] = {}
+        self.wallets: dict[str, Wallet] = {}
+        self.orders: dict[int, Order] = {}
+        self.by_uuid: dict[str, Order] = {}
+        self.counters = Counters()
+        self.cancel_delay = cancel_delay
+        self.client_id_scope = client_id_scope  # "open" (Nobitex) or "all"
+        self.round_to_precision = round_to_precision  # Nobitex rounds, others refuse
+        self.taker_fee = TAKER_FEES[exchange]
+        self.maker_fee = MAKER_FEES[exchange]
+        self._rng = random.Random(f"{seed}-{exchange}-ids")
+        self._next_order = 100_001
+        self._next_trade = 500_001
+
+    # -- accounts -------------------------------------------------------------------
+
+    def register(self, account: SandboxAccount) -> None:
+        self.accounts[account.api_key] = account
+        self.wallets[account.api_key] = Wallet(total=dict(account.balances or {}))
+
+    def wallet(self, api_key: str) -> Wallet:
+        return self.wallets[api_key]
+
+    # -- orders ---------------------------------------------------------------------
+
+    def place(self, api_key: str, *, symbol: str, side: str, kind: str, amount: Decimal,
+              price: Decimal | None, client_id: str | None) -> Order:
+        """Validate, reserve, match what crosses and rest the remainder of a limit order."""
+        mkt = self.markets.get(symbol)
+        if mkt is None:
+            raise EngineError("unknown_market", f"Unknown market {symbol}")
+        if side not in ("buy", "sell") or kind not in ("limit", "market"):
+            raise EngineError("invalid", "Invalid side or order type")
+        if amount is None or amount <= 0:
+            raise EngineError("invalid_amount", "Amount must be positive")
+        if kind == "limit" and (price is None or price <= 0):
+            raise EngineError("invalid_price", "A limit order needs a positive price")
+        amount, price = self._precision(mkt, amount, price if kind == "limit" else None)
+        book = self.book(symbol)
+        self._check_duplicate(api_key, client_id)
+        mid = book.mid()
+        if kind == "limit" and mid and abs(price - mid) > mid * BAD_PRICE_BAND:
+            raise EngineError("bad_price", "Price is too far from the market")
+        reference = price if kind == "limit" else (mid or ZERO)
+        value = amount * reference
+        if value < mkt.min_notional:
+            raise EngineError("small_order", f"Order value is below {mkt.min_notional}")
+        if value > mkt.max_notional:
+            raise EngineError("large_order", f"Order value is above {mkt.max_notional}")
+
+        wallet = self.wallets[api_key]
+        if side == "buy":
+            currency = mkt.quote_currency
+            need = amount * price if kind == "limit" else self._market_cost(book, amount)
+        else:
+            currency, need = mkt.base_currency, amount
+        if wallet.available(currency) < need:
+            raise EngineError("insufficient", f"Insufficient {currency} balance")
+
+        now = time.time()
+        order = Order(
+            id=self._next_order, uuid=str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
+            api_key=api_key, symbol=symbol, side=side, kind=kind, price=price, amount=amount,
+            client_id=client_id, created_at=now, updated_at=now,
+            fee_currency=mkt.base_currency if side == "buy" else mkt.quote_currency,
+            reserved=need,
+        )
+        self._next_order += 1
+        wallet.block(currency, need)
+        self.orders[order.id] = order
+        self.by_uuid[order.uuid] = order
+        self.counters.orders_placed += 1
+
+        self._take(order, mkt, book)
+        if order.kind == "market" and order.remaining > 0:
+            self._close(order, "canceled", by="system")
+        return order
+
+    def cancel(self, order: Order, *, by: str = "user") -> Order:
+        """Cancel an open order: at once, or after ``cancel_delay`` seconds (Invex)."""
+        if not order.is_open or order.cancel_due is not None:
+            raise EngineError("not_open", "Order is not open")
+        order.cancel_id = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        if self.cancel_delay > 0:
+            order.cancel_due = time.time() + self.cancel_delay
+        else:
+            self._close(order, "canceled", by=by)
+        return order
+
+    def find(self, api_key: str, *, order_id: int | None = None, order_uuid: str | None = None,
+             client_id: str | None = None) -> Order | None:
+        """An account's order by exchange id, uuid or client order id (newest wins)."""
+        if order_id is not None:
+            order = self.orders.get(order_id)
+        elif order_uuid is not None:
+            order = self.by_uuid.get(order_uuid)
+        elif client_id is not None:
+            order = next(
+                (o for o in reversed(self.orders.values())
+                 if o.api_key == api_key and o.client_id == client_id
+                 and (self.client_id_scope == "all" or o.is_open)),
+                None,
+            )
+        else:
+            return None
+        return order if order is not None and order.api_key == api_key else None
+
+    def account_orders(self, api_key: str) -> list[Order]:
+        return [o for o in self.orders.values() if o.api_key == api_key]
+
+    def account_fills(self, api_key: str) -> list[Fill]:
+        return sorted(
+            (f for o in self.account_orders(api_key) for f in o.fills),
+            key=lambda f: f.trade_id,
+        )
+
+    # -- books ----------------------------------------------------------------------
+
+    def book(self, symbol: str) -> Book:
+        return self.books.setdefault(symbol, Book())
+
+    def set_book(self, symbol: str, book: Book) -> None:
+        """Replace a book (drift or the control API), then let resting orders meet it."""
+        self.books[symbol] = book
+        self.match_resting(symbol)
+
+    def match_resting(self, symbol: str) -> None:
+        """Fill resting limit orders the book has moved through, at their own price."""
+        mkt = self.markets[symbol]
+        book = self.book(symbol)
+        for order in [o for o in self.orders.values() if o.symbol == symbol and o.matchable]:
+            levels = book.asks if order.side == "buy" else book.bids
+            for level in levels:
+                if order.remaining <= 0:
+                    break
+                level_price, level_amount = level
+                if level_amount <= 0:
+                    continue
+                crosses = (level_price <= order.price if order.side == "buy"
+                           else level_price >= order.price)
+                if not crosses:
+                    break
+                amount = min(level_amount, order.remaining)
+                level[1] = level_amount - amount
+                self._fill(order, mkt, order.price, amount, maker=True)
+
+    def process_due(self, now: float | None = None) -> None:
+        """Finish asynchronous cancels whose time has come."""
+        now = time.time() if now is None else now
+        for order in self.orders.values():
+            if order.cancel_due is not None and order.cancel_due <= now and order.is_open:
+                self._close(order, "canceled", by="user")
+
+    # -- internals ------------------------------------------------------------------
+
+    def _precision(self, mkt: Market, amount: Decimal,
+                   price: Decimal | None) -> tuple[Decimal, Decimal | None]:
+        if self.round_to_precision:
+            amount = quantize(amount, mkt.step, ROUND_DOWN)
+            if price is not None:
+                price = quantize(price, mkt.tick, ROUND_HALF_EVEN)
+            if amount <= 0:
+                raise EngineError("small_order", "Amount is below the market's precision")
+            return amount, price
+        if amount % mkt.step != 0:
+            raise EngineError("amount_precision", f"Amount must be a multiple of {mkt.step}")
+        if price is not None and price % mkt.tick != 0:
+            raise EngineError("price_precision", f"Price must be a multiple of {mkt.tick}")
+        return amount, price
+
+    def _check_duplicate(self, api_key: str, client_id: str | None) -> None:
+        if not client_id:
+            return
+        if self.find(api_key, client_id=client_id) is not None:
+            self.counters.duplicate_client_ids += 1
+            raise EngineError("duplicate_client_id", f"Duplicate client order id {client_id}")
+
+    @staticmethod
+    def _market_cost(book: Book, amount: Decimal) -> Decimal:
+        cost, left = ZERO, amount
+        for price, level_amount in book.asks:
+            if left <= 0:
+                break
+            take = min(level_amount, left)
+            cost += take * price
+            left -= take
+        return cost
+
+    def _take(self, order: Order, mkt: Market, book: Book) -> None:
+        levels = book.asks if order.side == "buy" else book.bids
+        for level in levels:
+            if order.remaining <= 0:
+                break
+            level_price, level_amount = level
+            if level_amount <= 0:
+                continue
+            if order.kind == "limit" and (
+                level_price > order.price if order.side == "buy" else level_price < order.price
+            ):
+                break
+            amount = min(level_amount, order.remaining)
+            level[1] = level_amount - amount
+            self._fill(order, mkt, level_price, amount, maker=False)
+
+    def _fill(self, order: Order, mkt: Market, price: Decimal, amount: Decimal, *,
+              maker: bool) -> None:
+        wallet = self.wallets[order.api_key]
+        rate = self.maker_fee if maker else self.taker_fee
+        total = price * amount
+        if order.side == "buy":
+            release = total if order.kind == "market" else order.price * amount
+            fee = amount * rate
+            wallet.blocked[mkt.quote_currency] -= release
+            wallet.add(mkt.quote_currency, -total)
+            wallet.add(mkt.base_currency, amount - fee)
+        else:
+            release = amount
+            fee = total * rate
+            wallet.blocked[mkt.base_currency] -= release
+            wallet.add(mkt.base_currency, -amount)
+            wallet.add(mkt.quote_currency, total - fee)
+        order.reserved -= release
+        order.filled += amount
+        order.filled_total += total
+        order.fee += fee
+        order.updated_at = time.time()
+        order.fills.append(Fill(
+            trade_id=self._next_trade, order_id=order.id, symbol=order.symbol, side=order.side,
+            price=price, amount=amount, fee=fee, fee_currency=order.fee_currency, maker=maker,
+            at=order.updated_at,
+        ))
+        self._next_trade += 1
+        if order.remaining <= 0:
+            self._close(order, "filled")
+
+    def _close(self, order: Order, status: str, *, by: str | None = None) -> None:
+        """End an order and give back whatever it still blocks."""
+        mkt = self.markets[order.symbol]
+        currency = mkt.quote_currency if order.side == "buy" else mkt.base_currency
+        wallet = self.wallets[order.api_key]
+        wallet.blocked[currency] = wallet.blocked.get(currency, ZERO) - order.reserved
+        order.reserved = ZERO
+        order.status = status
+        order.canceled_by = by if status == "canceled" else None
+        order.cancel_due = None
+        order.updated_at = time.time()

@@ -1,0 +1,285 @@
+"""The sandbox's HTTP server: routes by exchange prefix, injects faults, limits rates.
+
+Stdlib ``ThreadingHTTPServer`` speaking HTTP/1.1 with keep-alive: one thread per
+connection, so a request told to hang never blocks the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from .accounts import SandboxAccount
+from .control import handle_control
+from .markets import EXCHANGES
+from .wire.common import Request, Response
+from .world import SandboxWorld
+
+logger = logging.getLogger(__name__)
+
+PREFIXES = {"nobitex": "/nobitex", "wallex": "/wallex", "invex": "/invex/trading/v1"}
+
+
+@dataclass
+class Drop:
+    """Close the connection without an answer (after ``wait`` seconds)."""
+
+    wait: float = 0.0
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+    allow_reuse_address = True
+
+    def __init__(self, address, handler, sandbox: SandboxServer) -> None:
+        self.sandbox = sandbox
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "arbsite-sandbox/1.0"
+    timeout = 120  # idle keep-alive connections are closed after this
+    server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._serve()
+
+    do_POST = do_DELETE = do_PUT = do_PATCH = do_GET  # noqa: N815
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        outcome = self.server.sandbox.dispatch(
+            self.command, self.path, headers, body, self.client_address[0]
+        )
+        if isinstance(outcome, Drop):
+            if outcome.wait:
+                self.server.sandbox.stopping.wait(outcome.wait)
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        payload = outcome.encode()
+        self.send_response(outcome.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in outcome.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        logger.debug("%s %s", self.address_string(), format % args)
+
+
+class SandboxServer:
+    """The offline exchange sandbox: ``SandboxServer(port=0).start()`` … ``.stop()``.
+
+    The control methods (``set_faults``, ``set_book`` …) do in-process what the
+    ``/_sandbox/`` API does over HTTP.
+    """
+
+    HANG_SECONDS = 30.0
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, scenario: str = "default",
+                 faults: str | None = None, seed: int | None = None,
+                 accounts: list[SandboxAccount] | None = None, *, rate_limits: bool = True,
+                 invex_cancel_delay: float = 0.3, hang_seconds: float = HANG_SECONDS) -> None:
+        self.host, self.port = host, port
+        self.hang_seconds = hang_seconds
+        self.world = SandboxWorld(scenario=scenario, seed=seed, faults=faults,
+                                  rate_limits=rate_limits, invex_cancel_delay=invex_cancel_delay)
+        for account in accounts or []:
+            self.world.add_account(account)
+        self.stopping = threading.Event()
+        self._httpd: _HTTPServer | None = None
+        self._threads: list[threading.Thread] = []
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> SandboxServer:
+        self.stopping.clear()
+        self._httpd = _HTTPServer((self.host, self.port), _Handler, self)
+        self.port = self._httpd.server_address[1]
+        self._threads = [
+            threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                             name="sandbox-http", daemon=True),
+            threading.Thread(target=self._tick_forever, name="sandbox-ticker", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        logger.info("sandbox serving on %s (scenario %s)", self.url, self.world.scenario)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving: wake hanging requests, close the listener and open connections."""
+        self.stopping.set()
+        if self._httpd is None:
+            return
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        with self._httpd.connections_lock:
+            connections = list(self._httpd.connections)
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._httpd = None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def base_url(self, exchange: str) -> str:
+        return self.url + PREFIXES[exchange]
+
+    def _tick_forever(self) -> None:
+        while not self.stopping.wait(self.world.model.TICK_SECONDS):
+            try:
+                self.world.tick()
+            except Exception:
+                logger.exception("sandbox tick failed")
+
+    # -- control (same operations as /_sandbox/) ------------------------------------
+
+    def state(self) -> dict:
+        return self.world.state()
+
+    def set_faults(self, spec: str | None, *, replace: bool = False) -> None:
+        self.world.faults.apply(spec, replace=replace)
+
+    def clear_faults(self) -> None:
+        self.world.faults.clear()
+
+    def set_book(self, exchange: str, symbol: str, asks: list, bids: list,
+                 freeze: bool = True) -> None:
+        self.world.set_book(exchange, symbol, asks, bids, freeze)
+
+    def pause_drift(self) -> None:
+        self.world.drift_paused = True
+
+    def resume_drift(self) -> None:
+        self.world.drift_paused = False
+
+    def step(self, ticks: int = 1) -> None:
+        self.world.step(ticks)
+
+    def open_spread(self, exchange: str, base: str, quote: str, offset: Decimal | str,
+                    ticks: int = 20) -> None:
+        self.world.open_spread(exchange, base, quote, Decimal(str(offset)), ticks)
+
+    def add_account(self, account: SandboxAccount) -> None:
+        self.world.add_account(account)
+
+    def reset(self) -> None:
+        self.world.reset()
+
+    # -- dispatch -------------------------------------------------------------------
+
+    def dispatch(self, method: str, raw_path: str, headers: dict[str, str], body: bytes,
+                 client: str) -> Response | Drop:
+        parts = urlsplit(raw_path)
+        path = parts.path
+        if path.startswith("/_sandbox/"):
+            return handle_control(self.world, method, path, body)
+        for exchange in EXCHANGES:
+            prefix = PREFIXES[exchange]
+            if path == prefix or path.startswith(prefix + "/"):
+                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                req = Request(method, path[len(prefix):] or "/", query, headers, body, client)
+                return self._exchange(exchange, req)
+        return Response(404, {"detail": "Unknown path; exchanges live under "
+                                        + ", ".join(PREFIXES.values())})
+
+    def _exchange(self, exchange: str, req: Request) -> Response | Drop:
+        world = self.world
+        engine, wire = world.engines[exchange], world.wires[exchange]
+        faults = world.faults
+        settings = faults.get(exchange)
+        with engine.lock:
+            engine.counters.requests += 1
+        if settings.down:
+            self._count(engine, "faults_injected")
+            if settings.down == "close":
+                return Drop()
+            return Response(503, b"<html><body><h1>503 Service Unavailable</h1></body></html>")
+        if settings.latency_ms:
+            self.stopping.wait(settings.latency_ms / 1000)
+        if faults.roll(exchange, "timeout"):
+            self._count(engine, "faults_injected")
+            return Drop(wait=self.hang_seconds)
+        if faults.roll(exchange, "error5xx"):
+            self._count(engine, "faults_injected")
+            status = faults.choice(exchange, (500, 502, 503))
+            return Response(status, f"<html><body><h1>{status}</h1></body></html>".encode())
+        if faults.roll(exchange, "ratelimit"):
+            self._count(engine, "rate_limited")
+            back_off = faults.choice(exchange, (1, 2, 3))
+            return wire.too_many(back_off, 0)
+        if faults.roll(exchange, "malformed"):
+            self._count(engine, "faults_injected")
+            return Response(200, faults.choice(exchange, (
+                b'{"status":"ok","order":{"id":', b"<html>upstream error</html>", b"",
+            )))
+        route = wire.resolve(req.method, req.path)
+        if route is None:
+            return wire.not_found()
+        who = wire.api_key(req) or f"ip:{req.client}"
+        limited = world.limiter.check(exchange, route.group, who)
+        if limited is not None:
+            self._count(engine, "rate_limited")
+            return wire.too_many(*limited)
+        started = time.monotonic()
+        with engine.lock:
+            engine.process_due()
+            response = route.handler(req)
+        logger.debug("%s %s %s -> %s in %.1f ms", exchange, req.method, req.path,
+                     response.status, (time.monotonic() - started) * 1000)
+        if route.places_order and response.status == 200 and faults.roll(exchange,
+                                                                          "lost_answer"):
+            self._count(engine, "lost_answers")
+            if faults.choice(exchange, ("502", "drop")) == "502":
+                return Response(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>")
+            return Drop()
+        return response
+
+    @staticmethod
+    def _count(engine, counter: str) -> None:
+        with engine.lock:
+            setattr(engine.counters, counter, getattr(engine.counters, counter) + 1)

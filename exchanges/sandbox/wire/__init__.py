@@ -1,0 +1,1 @@
+"""Each exchange's wire format: routes, payload shapes, error envelopes."""
