@@ -63,10 +63,11 @@ class TransitionResult:
     event: OrderEvent | None
 
 
-def _normalise(to_status: str, filled: Decimal, quantity: Decimal) -> str:
+def _normalise(to_status: str, current: str, filled: Decimal, quantity: Decimal) -> str:
     """An exchange that says "open" with fills means partially filled
-    (Nobitex keeps a partial fill ``Active``)."""
-    if to_status == S.OPEN and filled > 0:
+    (Nobitex keeps a partial fill ``Active``); with everything filled, filled.
+    A final order is never normalised: "open" after "filled" stays illegal."""
+    if to_status == S.OPEN and filled > 0 and current not in TERMINAL_STATES:
         return S.PARTIALLY_FILLED if filled < quantity else S.FILLED
     return to_status
 
@@ -109,7 +110,7 @@ def order_transition(
             raise IllegalTransition(
                 order, f"filled quantity {filled} exceeds the order's quantity {order.quantity}"
             )
-        target = _normalise(to_status, filled, order.quantity)
+        target = _normalise(to_status, current, filled, order.quantity)
         if target == S.PARTIALLY_FILLED and filled == 0:
             raise IllegalTransition(order, "partially_filled needs a filled quantity above zero")
 

@@ -1,0 +1,57 @@
+"""Small builders for model rows; each argument has a sensible default."""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+
+from django.utils import timezone
+
+from exchanges.catalog import EXCHANGES
+from exchanges.models import Exchange, Market
+from trading.models import Order, Trade
+
+_seq = itertools.count(1)
+
+
+def make_exchange(name: str = "nobitex", **fields) -> Exchange:
+    adapter = fields.pop("adapter", name if name in EXCHANGES else "nobitex")
+    exchange, _ = Exchange.objects.get_or_create(name=name, defaults={"adapter": adapter, **fields})
+    return exchange
+
+
+def make_market(base: str = "BTC", quote: str = "IRR") -> Market:
+    market, _ = Market.objects.get_or_create(base=base, quote=quote)
+    return market
+
+
+def make_order(
+    *, exchange: Exchange | None = None, market: Market | None = None, **fields
+) -> Order:
+    n = next(_seq)
+    defaults = {
+        "client_order_id": f"test-{n:06d}",
+        "side": "buy",
+        "quantity": Decimal("1"),
+        "price": Decimal("10000000000"),
+    }
+    defaults.update(fields)
+    return Order.objects.create(
+        exchange=exchange or make_exchange(), market=market or make_market(), **defaults
+    )
+
+
+def make_trade(*, order: Order, **fields) -> Trade:
+    n = next(_seq)
+    defaults = {
+        "exchange": order.exchange,
+        "market": order.market,
+        "exchange_trade_id": f"t-{n}",
+        "side": order.side,
+        "price": Decimal("100"),
+        "quantity": Decimal("1"),
+        "quote_amount": Decimal("100"),
+        "executed_at": timezone.now(),
+    }
+    defaults.update(fields)
+    return Trade.objects.create(order=order, **defaults)
