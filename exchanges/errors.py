@@ -1,0 +1,117 @@
+"""Errors the system can act on.
+
+Every error names the exchange and says what it answered, so a log line or an
+operator's screen is enough to act on it. The classes say what to do next:
+
+- ``TransientError``: the exchange did not answer usefully (timeout, dropped
+  connection, 5xx, malformed body) on a call that changes nothing. A read may
+  be retried.
+- ``RateLimitedError``: too many calls; ``retry_after`` seconds to wait.
+- ``RejectedError``: a business refusal with the exchange's code and message
+  (SmallOrder, insufficient balance…). The order does not exist.
+- ``AuthenticationError``: credentials missing, wrong or without permission.
+- ``NotFoundError``: the exchange said explicitly that the order is unknown
+  (recovery relies on it to fail a ``pending_submit`` order safely).
+- ``AmbiguousOrderError``: a place request whose outcome is unknown (timeout,
+  dropped connection, 5xx, malformed answer after sending). The order may
+  exist. It is never treated as failed and never re-sent; resolve it by
+  looking up ``client_order_id``.
+- ``CircuitOpenError``: the breaker is open; nothing was sent.
+
+None of them carry credentials: messages are built from the exchange's answer
+body and status only, never from request headers.
+"""
+
+from __future__ import annotations
+
+
+class ExchangeError(Exception):
+    """Base of every exchange-layer error."""
+
+    def __init__(
+        self,
+        exchange: str,
+        message: str,
+        *,
+        code: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        self.exchange = exchange
+        self.message = message
+        self.code = code
+        self.http_status = http_status
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        parts = [f"{self.exchange}:"]
+        if self.http_status is not None:
+            parts.append(f"HTTP {self.http_status}")
+        if self.code:
+            parts.append(f"[{self.code}]")
+        parts.append(self.message)
+        return " ".join(parts)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._describe()!r})"
+
+
+class TransientError(ExchangeError):
+    """No useful answer; nothing changed (or the call was a read). Retry later."""
+
+
+class RateLimitedError(TransientError):
+    def __init__(
+        self,
+        exchange: str,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        code: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(exchange, message, code=code, http_status=http_status)
+
+    def _describe(self) -> str:
+        text = super()._describe()
+        if self.retry_after is not None:
+            text += f" (retry after {self.retry_after:g}s)"
+        return text
+
+
+class CircuitOpenError(TransientError):
+    """The exchange's circuit breaker is open: the call was not sent."""
+
+
+class RejectedError(ExchangeError):
+    """The exchange refused the request (or we refused it locally, ``code='Local…'``)."""
+
+
+class AuthenticationError(ExchangeError):
+    """Missing, wrong or insufficient credentials."""
+
+
+class NotFoundError(ExchangeError):
+    """The exchange answered explicitly that the order does not exist."""
+
+
+class AmbiguousOrderError(ExchangeError):
+    """A place whose outcome is unknown. Look the client order id up; never re-send."""
+
+    def __init__(
+        self,
+        exchange: str,
+        message: str,
+        *,
+        client_order_id: str,
+        code: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        self.client_order_id = client_order_id
+        super().__init__(exchange, message, code=code, http_status=http_status)
+
+    def _describe(self) -> str:
+        return (
+            f"{super()._describe()} (order {self.client_order_id} may or may not exist: "
+            "look it up by client order id)"
+        )

@@ -1,0 +1,255 @@
+"""The one face every exchange adapter shows to the rest of the project.
+
+An adapter is a plain Python object built from an ``AdapterConfig`` (base
+URL, credentials, market specs, timeouts, limits), so tests build one
+without the database; ``exchanges.registry`` builds them from the
+``Exchange``/``ExchangeMarket`` rows. Adapters take and return only the value
+objects of ``exchanges.types``, in project units, and raise only the errors
+of ``exchanges.errors``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+from exchanges.breaker import CircuitBreaker
+from exchanges.errors import (
+    AmbiguousOrderError,
+    AuthenticationError,
+    NotFoundError,
+    TransientError,
+)
+from exchanges.http import Call, CallKind, ErrorInfo, HttpClient, HttpSettings
+from exchanges.logging import register_secret
+from exchanges.markets import MarketSpec, PreparedOrder, prepare_order, split_market
+from exchanges.ratelimit import Limit, RateLimiter
+from exchanges.types import Balance, ExchangeOrder, Fill, OrderBook, OrderRequest
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """Everything an adapter needs. Credentials never appear in its repr."""
+
+    name: str  # the Exchange row's name: logs, Redis keys, errors
+    base_url: str
+    api_key: str = field(default="", repr=False)
+    api_secret: str = field(default="", repr=False)
+    markets: Mapping[str, MarketSpec] = field(default_factory=dict)  # by canonical code
+    connect_timeout: float = 3.05
+    read_timeout: float = 10.0
+    read_retries: int = 2
+    retry_backoff: float = 0.2
+    # None: no rate limiting (tests, bench). Otherwise limits per endpoint class.
+    rate_limits: Mapping[str, Limit] | None = None
+    rate_limit_max_wait: float = 2.0
+    breaker: bool = False
+    breaker_threshold: int | None = None
+    breaker_cooldown: float | None = None
+
+
+class ExchangeAdapter(ABC):
+    """Base of the Nobitex, Wallex and Invex adapters."""
+
+    kind: ClassVar[str]  # nobitex | wallex | invex
+    default_base_url: ClassVar[str]
+
+    def __init__(
+        self,
+        config: AdapterConfig,
+        *,
+        limiter: RateLimiter | None = None,
+        breaker: CircuitBreaker | None = None,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        register_secret(config.api_key)
+        register_secret(config.api_secret)
+        self.markets: dict[str, MarketSpec] = {
+            code.upper(): spec for code, spec in config.markets.items()
+        }
+        self._by_symbol = {spec.symbol.upper(): spec for spec in self.markets.values()}
+        if limiter is None and config.rate_limits is not None:
+            limiter = RateLimiter(
+                config.name, config.rate_limits, max_wait=config.rate_limit_max_wait
+            )
+        if breaker is None and config.breaker:
+            breaker = CircuitBreaker(
+                config.name,
+                threshold=config.breaker_threshold,
+                cooldown=config.breaker_cooldown,
+            )
+        self.http = HttpClient(
+            config.name,
+            HttpSettings(
+                base_url=config.base_url,
+                connect_timeout=config.connect_timeout,
+                read_timeout=config.read_timeout,
+                read_retries=config.read_retries,
+                retry_backoff=config.retry_backoff,
+            ),
+            self.read_error,
+            limiter=limiter,
+            breaker=breaker,
+        )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.config.base_url}>"
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- the interface --------------------------------------------------------
+
+    @abstractmethod
+    def get_order_book(self, market: str) -> OrderBook:
+        """Bids and asks best first, prices in project units."""
+
+    def place_order(self, request: OrderRequest) -> ExchangeOrder:
+        """Round to the listing's rules, refuse locally if too small, then send once.
+
+        Raises ``AmbiguousOrderError`` when the answer is lost: the order may
+        exist; look it up with ``find_order(request.client_order_id)``.
+        """
+        spec = self.spec(request.market)
+        prepared = prepare_order(self.name, spec, request)
+        self._require_credentials()
+        logger.info(
+            "%s: placing %s %s %s qty=%s price=%s (order %s)",
+            self.name, request.market, request.side, request.type, prepared.quantity,
+            prepared.price, request.client_order_id,
+        )
+        return self._place(prepared)
+
+    @abstractmethod
+    def get_order(
+        self,
+        *,
+        exchange_order_id: str | None = None,
+        client_order_id: str | None = None,
+        market: str | None = None,
+    ) -> ExchangeOrder:
+        """One order, by either id. ``NotFoundError`` when the exchange says it has none."""
+
+    def find_order(self, client_order_id: str, market: str | None = None) -> ExchangeOrder | None:
+        """Resolve an ambiguous place: the order, or None if the exchange says it never was.
+
+        Transient errors propagate: "could not ask" is not "does not exist".
+        """
+        try:
+            return self.get_order(client_order_id=client_order_id, market=market)
+        except NotFoundError:
+            return None
+
+    @abstractmethod
+    def open_orders(self, market: str | None = None) -> list[ExchangeOrder]:
+        """Orders still live on the exchange (all markets when ``market`` is None)."""
+
+    @abstractmethod
+    def cancel_order(
+        self,
+        *,
+        exchange_order_id: str | None = None,
+        client_order_id: str | None = None,
+        market: str | None = None,
+    ) -> None:
+        """Ask the exchange to cancel. Confirm with ``get_order``: on some exchanges
+        (Invex) cancelling is asynchronous, and a retried cancel that had already
+        landed comes back as a refusal."""
+
+    @abstractmethod
+    def balances(self) -> dict[str, Balance]:
+        """Balances by project asset (IRR in rial)."""
+
+    @abstractmethod
+    def recent_fills(self, market: str | None = None) -> list[Fill]:
+        """The account's recent executions, newest first where the exchange says."""
+
+    # -- for subclasses ----------------------------------------------------------
+
+    @abstractmethod
+    def _place(self, order: PreparedOrder) -> ExchangeOrder: ...
+
+    @abstractmethod
+    def read_error(self, status: int, body: Any) -> ErrorInfo | None:
+        """Read the exchange's error envelope; None when the answer is a success."""
+
+    def auth_headers(self, call: Call) -> dict[str, str]:
+        return {}
+
+    def spec(self, market: str) -> MarketSpec:
+        base, quote = split_market(market)
+        code = f"{base}-{quote}"
+        try:
+            return self.markets[code]
+        except KeyError:
+            listed = ", ".join(sorted(self.markets)) or "none"
+            raise ValueError(
+                f"{self.name} has no market {code} configured (configured: {listed})"
+            ) from None
+
+    def spec_for_symbol(self, symbol: str) -> MarketSpec | None:
+        return self._by_symbol.get(str(symbol).upper())
+
+    def send(self, call: Call) -> Any:
+        call.headers = {**call.headers, **self.auth_headers(call)}
+        return self.http.send(call)
+
+    def _require_credentials(self) -> None:
+        if not self.config.api_key:
+            raise AuthenticationError(
+                self.name, "no API credentials configured (admin or environment)"
+            )
+
+    @contextlib.contextmanager
+    def parsing(self, what: str, *, place_of: str | None = None) -> Iterator[None]:
+        """Turn a well-formed but unexpected answer into the right error.
+
+        After a place (``place_of`` = client order id) it is ambiguous: the
+        exchange accepted *something*; otherwise it is transient.
+        """
+        try:
+            yield
+        except (
+            KeyError, IndexError, TypeError, ValueError, InvalidOperation, AttributeError
+        ) as exc:
+            message = f"unexpected answer to {what}: {type(exc).__name__}: {exc}"
+            logger.warning("%s: %s", self.name, message)
+            if place_of is not None:
+                raise AmbiguousOrderError(self.name, message, client_order_id=place_of) from None
+            raise TransientError(self.name, message) from None
+
+
+def utc_from_ms(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    return datetime.fromtimestamp(int(Decimal(str(value))) / 1000, tz=UTC)
+
+
+def utc_from_seconds(value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    return datetime.fromtimestamp(float(Decimal(str(value))), tz=UTC)  # not money
+
+
+def utc_from_iso(value: Any) -> datetime | None:
+    """ISO 8601 (``Z`` or an offset); a naive time is taken as UTC."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def now_utc() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+__all__ = ["AdapterConfig", "CallKind", "ExchangeAdapter", "Call"]

@@ -1,0 +1,142 @@
+"""The exchange layer's value objects: what every adapter returns.
+
+Adapters never hand raw JSON to the rest of the project. Every figure here is
+a ``Decimal`` in *project units* (rial for IRR-quoted markets, whatever the
+exchange itself quotes in) and every time is a timezone-aware UTC datetime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from exchanges.states import OrderState
+
+
+class Side(StrEnum):
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(StrEnum):
+    LIMIT = "limit"
+    MARKET = "market"
+
+
+@dataclass(frozen=True, slots=True)
+class BookLevel:
+    price: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class OrderBook:
+    """One exchange's book for one canonical market.
+
+    ``bids`` are best (highest) first, ``asks`` best (lowest) first.
+    ``exchange_time`` is the exchange's own timestamp where it gives one
+    (Nobitex ``lastUpdate``); ``received_at`` is always set, so the age of a
+    book can be judged even when the exchange says nothing.
+    """
+
+    exchange: str
+    market: str
+    bids: tuple[BookLevel, ...]
+    asks: tuple[BookLevel, ...]
+    received_at: datetime
+    exchange_time: datetime | None = None
+
+    @property
+    def best_bid(self) -> BookLevel | None:
+        return self.bids[0] if self.bids else None
+
+    @property
+    def best_ask(self) -> BookLevel | None:
+        return self.asks[0] if self.asks else None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """An order as the project means it, before exchange rounding.
+
+    ``price`` is in project units and required for limit orders; for a market
+    order it may carry the expected price, used only for the local minimum
+    order value check (it is not sent).
+    """
+
+    market: str
+    side: Side
+    type: OrderType
+    quantity: Decimal
+    client_order_id: str
+    price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution. ``trade_id`` is unique per exchange: the exchange's own id
+    where it gives one, else a deterministic digest (see ``synthetic_trade_id``)."""
+
+    trade_id: str
+    market: str
+    side: Side | None
+    price: Decimal
+    quantity: Decimal
+    fee: Decimal
+    fee_asset: str
+    timestamp: datetime | None
+    exchange_order_id: str | None = None
+    client_order_id: str | None = None
+    is_maker: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeOrder:
+    """An order as the exchange reports it, mapped onto ``OrderState``."""
+
+    exchange: str
+    market: str
+    state: OrderState
+    exchange_order_id: str | None
+    client_order_id: str | None
+    side: Side | None
+    type: OrderType | None
+    price: Decimal | None
+    quantity: Decimal | None
+    filled_quantity: Decimal = Decimal("0")
+    average_price: Decimal | None = None
+    fee: Decimal | None = None
+    fee_asset: str | None = None
+    fills: tuple[Fill, ...] = ()
+    raw_status: str = ""
+    created_at: datetime | None = None
+
+    @property
+    def remaining_quantity(self) -> Decimal | None:
+        if self.quantity is None:
+            return None
+        return max(self.quantity - self.filled_quantity, Decimal("0"))
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """One asset's balance, in project assets (Wallex TMN is reported as IRR, in rial)."""
+
+    asset: str
+    total: Decimal
+    available: Decimal
+    locked: Decimal = field(default=Decimal("0"))
+
+
+def synthetic_trade_id(*parts: object) -> str:
+    """A stable id for a fill the exchange gives no id for.
+
+    The same fill read twice (by the poller and by recovery) must get the same
+    id, so the database's unique (exchange, trade id) holds; the digest is over
+    the fill's identifying fields, in their exchange string form.
+    """
+    text = "|".join("" if part is None else str(part) for part in parts)
+    return "x-" + hashlib.sha256(text.encode()).hexdigest()[:32]

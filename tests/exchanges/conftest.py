@@ -1,0 +1,112 @@
+"""Fixtures of the exchange-layer tests: adapters built without the database,
+a canned transport for golden tests, and Invex key pairs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+
+from exchanges.catalog import default_listing
+from exchanges.interface import AdapterConfig, ExchangeAdapter
+from exchanges.markets import MarketSpec
+from exchanges.registry import build_adapter
+
+MARKETS = ("BTC-IRR", "ETH-IRR", "USDT-IRR", "BTC-USDT", "ETH-USDT")
+NOBITEX_TOKEN = "nobitex-token-0123456789abcdef"
+WALLEX_KEY = "wallex-key-0123456789abcdef"
+INVEX_KEY = "invex-key-0123456789abcdef"
+
+
+def specs_for(kind: str, markets: tuple[str, ...] = MARKETS) -> dict[str, MarketSpec]:
+    out = {}
+    for code in markets:
+        base, quote = code.split("-")
+        d = default_listing(kind, base, quote)
+        out[code] = MarketSpec(code, d.symbol, d.price_scale, d.amount_step, d.price_tick,
+                               d.min_order_value)
+    return out
+
+
+def make_adapter(
+    kind: str, base_url: str = "http://canned.invalid", *, api_key: str | None = None,
+    api_secret: str = "", **config: Any,
+) -> ExchangeAdapter:
+    keys = {"nobitex": NOBITEX_TOKEN, "wallex": WALLEX_KEY, "invex": INVEX_KEY}
+    config.setdefault("retry_backoff", 0.01)
+    config.setdefault("read_timeout", 5.0)
+    return build_adapter(kind, AdapterConfig(
+        name=config.pop("name", kind), base_url=base_url,
+        api_key=keys[kind] if api_key is None else api_key, api_secret=api_secret,
+        markets=config.pop("markets", specs_for(kind)), **config,
+    ))
+
+
+@dataclass
+class Canned(BaseAdapter):
+    """A requests transport answering from a script: (status, body[, headers])
+    tuples, exceptions to raise, or a callable of the PreparedRequest."""
+
+    answers: list[Any]
+    sent: list[requests.PreparedRequest] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        self.sent.append(request)
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Callable) and not isinstance(answer, type):
+            answer = answer(request)
+        if isinstance(answer, BaseException):
+            raise answer
+        status, body, *rest = answer
+        response = requests.Response()
+        response.status_code = status
+        response.headers = CaseInsensitiveDict(rest[0] if rest else {})
+        text = body if isinstance(body, str) else json.dumps(body)
+        response._content = text.encode()
+        response.encoding = "utf-8"
+        response.url = request.url
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        pass
+
+    def body(self, index: int = -1) -> Any:
+        return json.loads(self.sent[index].body)
+
+
+@pytest.fixture
+def canned() -> Callable[..., Canned]:
+    def install(adapter: ExchangeAdapter, *answers: Any) -> Canned:
+        transport = Canned(list(answers))
+        adapter.http.session.mount("http://", transport)
+        adapter.http.session.mount("https://", transport)
+        return transport
+
+    return install
+
+
+@pytest.fixture(scope="session")
+def invex_keys() -> tuple[str, str]:
+    """(private hex DER, public hex DER) of a fresh RSA key."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+        PublicFormat,
+    )
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption()).hex()
+    public = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo).hex()
+    return private, public
