@@ -1,0 +1,63 @@
+"""Demo credentials file and the run_sandbox command as a subprocess."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from exchanges.sandbox import SandboxServer
+from exchanges.sandbox.credentials import demo_accounts, ensure_credentials_file
+from exchanges.sandbox.signing import expire_at, sign
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_credentials_file_is_created_once_and_read_back(tmp_path):
+    path = tmp_path / "var" / "sandbox.env"
+    first = ensure_credentials_file(path)
+    assert set(first) == {"NOBITEX_API_TOKEN", "WALLEX_API_KEY", "INVEX_API_KEY",
+                          "INVEX_PRIVATE_KEY"}
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert ensure_credentials_file(path) == first
+    accounts = demo_accounts(first)
+    assert [a.exchange for a in accounts] == ["nobitex", "wallex", "invex"]
+    with SandboxServer(scenario="static", accounts=accounts, rate_limits=False) as server:
+        params = {"currency": "IRR", "expire_at": expire_at()}
+        params["signature"] = sign(params, first["INVEX_PRIVATE_KEY"])
+        resp = requests.get(server.base_url("invex") + "/accounts", params=params,
+                            headers={"X-API-Key-Invex": first["INVEX_API_KEY"]}, timeout=5)
+        assert resp.status_code == 200 and resp.json()["currency"] == "IRR"
+
+
+def test_run_sandbox_command_serves_and_stops_on_sigterm(tmp_path):
+    env = {**os.environ, "DEBUG": "true", "PYTHONUNBUFFERED": "1"}
+    creds = tmp_path / "sandbox.env"
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "run_sandbox", "--port", "0", "--scenario", "static",
+         "--seed", "1", "--credentials", str(creds)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        urls = {}
+        for line in proc.stdout:
+            if "_BASE_URL=" in line:
+                name, _, url = line.strip().partition("=")
+                urls[name] = url
+            if len(urls) == 3:
+                break
+        assert urls["WALLEX_BASE_URL"].endswith("/wallex")
+        assert urls["INVEX_BASE_URL"].endswith("/invex/trading/v1")
+        book = requests.get(urls["NOBITEX_BASE_URL"] + "/v3/orderbook/BTCIRT", timeout=5)
+        assert book.json()["status"] == "ok"
+        token = ensure_credentials_file(creds)["NOBITEX_API_TOKEN"]
+        wallets = requests.get(urls["NOBITEX_BASE_URL"] + "/users/wallets/list",
+                               headers={"Authorization": f"Token {token}"}, timeout=5)
+        assert wallets.status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
