@@ -144,7 +144,9 @@ class InvexAdapter(ExchangeAdapter):
                 loc = ".".join(str(x) for x in item.get("loc") or [])
                 parts.append(f"{loc}: {item.get('msg')}" if loc else str(item.get("msg")))
                 code = code or item.get("type")
-            return ErrorInfo(code=code, message="; ".join(parts) or f"HTTP {status}")
+            # A refused signature is a credentials problem (wrong private key).
+            return ErrorInfo(code=code, message="; ".join(parts) or f"HTTP {status}",
+                             auth="signature" in str(code))
         message = str(detail or f"HTTP {status}")
         # A 404 counts as "no such order" only when the body says so: a bare
         # "Not Found" may be a wrong URL.

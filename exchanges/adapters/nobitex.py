@@ -12,7 +12,7 @@ import logging
 from decimal import Decimal
 from typing import Any
 
-from exchanges.errors import RejectedError
+from exchanges.errors import NotFoundError, RejectedError
 from exchanges.http import Call, CallKind, ErrorInfo
 from exchanges.interface import (
     ExchangeAdapter,
@@ -54,6 +54,7 @@ _NOT_FOUND_CODES = {"NotFound", "OrderNotFound"}
 _QUOTE_CODES = {"rls": "IRR", "irt": "IRR"}
 OPEN_ORDERS_PAGE = 1000
 MAX_PAGES = 10
+SEARCH_PAGES = 3  # newest first: 3000 recent orders
 
 
 def currency_code(asset: str) -> str:
@@ -137,13 +138,41 @@ class NobitexAdapter(ExchangeAdapter):
         client_order_id: str | None = None,
         market: str | None = None,
     ) -> ExchangeOrder:
+        """By id, or by client order id. Nobitex finds a client order id only
+        while the order is open [doc]; a filled or cancelled one is then looked
+        up in the recent order list, so "not found" stays an explicit answer."""
         payload = _order_ref(exchange_order_id, client_order_id, id_key="id")
         self._require_credentials()
-        body = self.send(Call("POST", "/market/orders/status", STATUS, json_body=payload,
-                              client_order_id=client_order_id))
         spec = self.spec(market) if market else None
+        try:
+            body = self.send(Call("POST", "/market/orders/status", STATUS, json_body=payload,
+                                  client_order_id=client_order_id))
+        except NotFoundError:
+            if exchange_order_id or not client_order_id:
+                raise
+            found = self._search_closed(client_order_id, spec)
+            if found is None:
+                raise
+            return found
         with self.parsing("order status"):
             return self._order(body["order"], spec=spec)
+
+    def _search_closed(self, client_order_id: str, spec: MarketSpec | None) -> ExchangeOrder | None:
+        params: dict[str, str] = {"status": "all", "pageSize": str(OPEN_ORDERS_PAGE)}
+        if spec is not None:
+            params["srcCurrency"] = currency_code(spec.base)
+            params["dstCurrency"] = currency_code(spec.quote)
+        for page in range(1, SEARCH_PAGES + 1):
+            body = self.send(Call("GET", "/market/orders/list", OPEN_ORDERS,
+                                  params={**params, "page": str(page)},
+                                  client_order_id=client_order_id))
+            with self.parsing("order list"):
+                for row in body["orders"]:
+                    if row.get("clientOrderId") == client_order_id:
+                        return self._order(row, spec=spec)
+            if not body.get("hasNext"):
+                break
+        return None
 
     def open_orders(self, market: str | None = None) -> list[ExchangeOrder]:
         self._require_credentials()

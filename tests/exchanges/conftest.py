@@ -110,3 +110,68 @@ def invex_keys() -> tuple[str, str]:
     private = key.private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption()).hex()
     public = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo).hex()
     return private, public
+
+
+# -- the sandbox, over real HTTP ---------------------------------------------------
+
+SANDBOX_BALANCES = {
+    "nobitex": {"rls": "100000000000", "btc": "1", "eth": "10", "usdt": "1000"},
+    "wallex": {"TMN": "10000000000", "BTC": "1", "ETH": "10", "USDT": "1000"},
+    "invex": {"IRR": "100000000000", "BTC": "1", "ETH": "10", "USDT": "1000"},
+}
+
+
+@pytest.fixture(scope="session")
+def sandbox_server(invex_keys):
+    from exchanges.sandbox import SandboxAccount, SandboxServer
+
+    accounts = [
+        SandboxAccount("nobitex", NOBITEX_TOKEN, balances=dict(SANDBOX_BALANCES["nobitex"])),
+        SandboxAccount("wallex", WALLEX_KEY, balances=dict(SANDBOX_BALANCES["wallex"])),
+        SandboxAccount("invex", INVEX_KEY, public_key_hex=invex_keys[1],
+                       balances=dict(SANDBOX_BALANCES["invex"])),
+    ]
+    server = SandboxServer(scenario="static", seed=11, accounts=accounts, rate_limits=False,
+                           invex_cancel_delay=0.05, hang_seconds=3.0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server):
+    """The shared sandbox, fresh: books, orders and balances reset, no faults."""
+    sandbox_server.reset()
+    yield sandbox_server
+    sandbox_server.clear_faults()
+
+
+@pytest.fixture
+def sandbox_adapter(sandbox, invex_keys):
+    """``sandbox_adapter("wallex", **config)``: an adapter pointed at the sandbox."""
+    built: list[ExchangeAdapter] = []
+
+    def build(kind: str, **config: Any) -> ExchangeAdapter:
+        if kind == "invex":
+            config.setdefault("api_secret", invex_keys[0])
+        adapter = make_adapter(kind, sandbox.base_url(kind), **config)
+        built.append(adapter)
+        return adapter
+
+    yield build
+    for adapter in built:
+        adapter.close()
+
+
+@pytest.fixture
+def redis_prefix(redis_namespace):
+    """A key prefix of this test alone, its keys deleted afterwards."""
+    import uuid
+
+    from arbsite.redis import redis_client
+
+    prefix = f"{redis_namespace}:{uuid.uuid4().hex[:8]}"
+    yield prefix
+    client = redis_client()
+    keys = list(client.scan_iter(f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
