@@ -1,0 +1,122 @@
+"""The circuit breaker in real Redis, with an injectable clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from exchanges.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
+from exchanges.errors import (
+    AuthenticationError,
+    CircuitOpenError,
+    NotFoundError,
+    TransientError,
+)
+from tests.exchanges.conftest import make_adapter
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+def breaker(prefix: str, clock: Clock, **kwargs) -> CircuitBreaker:
+    return CircuitBreaker("nobitex", threshold=3, cooldown=30, clock=clock, prefix=prefix,
+                          **kwargs)
+
+
+def test_opens_after_consecutive_failures_then_half_opens_and_closes(redis_prefix, clock):
+    b = breaker(redis_prefix, clock)
+    for _ in range(2):
+        b.before_call()
+        b.record_failure("nobitex: HTTP 502")
+    assert b.state().state == CLOSED and b.state().failures == 2
+
+    b.record_failure("nobitex: timeout")
+    state = b.state()
+    assert state.state == OPEN and state.failures == 3
+    assert state.opened_at.timestamp() == clock.now and state.last_error == "nobitex: timeout"
+    with pytest.raises(CircuitOpenError, match="open after 3 failures"):
+        b.before_call()
+
+    clock.now += 30
+    assert b.state().state == HALF_OPEN
+    b.before_call()  # this caller is the probe
+    with pytest.raises(CircuitOpenError):
+        breaker(redis_prefix, clock).before_call()  # one probe at a time, across processes
+    b.record_success()
+    assert b.state().state == CLOSED and b.state().failures == 0
+    b.before_call()
+
+
+def test_failed_probe_opens_again(redis_prefix, clock):
+    b = breaker(redis_prefix, clock)
+    for _ in range(3):
+        b.record_failure("boom")
+    clock.now += 31
+    b.before_call()
+    b.record_failure("still down")
+    assert b.state().state == OPEN
+    with pytest.raises(CircuitOpenError):
+        b.before_call()
+
+
+def test_success_resets_the_count(redis_prefix, clock):
+    b = breaker(redis_prefix, clock)
+    b.record_failure("x")
+    b.record_failure("x")
+    b.record_success()
+    b.record_failure("x")
+    assert b.state().state == CLOSED and b.state().failures == 1
+
+
+def test_reset(redis_prefix, clock):
+    b = breaker(redis_prefix, clock)
+    for _ in range(3):
+        b.record_failure("x")
+    b.reset()
+    assert b.state().state == CLOSED and b.state().failures == 0
+    b.before_call()
+
+
+def test_adapter_fails_fast_when_open(sandbox, redis_prefix, clock):
+    b = breaker(redis_prefix, clock)
+    adapter = make_adapter("nobitex", sandbox.base_url("nobitex"), read_retries=0)
+    adapter.http.breaker = b
+    sandbox.set_faults("nobitex:error5xx=1")
+    for _ in range(3):
+        with pytest.raises(TransientError):
+            adapter.get_order_book("BTC-IRR")
+    sandbox.clear_faults()
+    assert b.state().state == OPEN
+    with pytest.raises(CircuitOpenError):
+        adapter.get_order_book("BTC-IRR")
+
+    clock.now += 30
+    assert adapter.get_order_book("BTC-IRR").best_ask is not None
+    assert b.state().state == CLOSED
+
+
+def test_business_refusals_do_not_count(sandbox, redis_prefix, clock):
+    b = breaker(redis_prefix, clock)
+    adapter = make_adapter("nobitex", sandbox.base_url("nobitex"))
+    adapter.http.breaker = b
+    b.record_failure("an earlier timeout")
+    for _ in range(4):
+        with pytest.raises(NotFoundError):
+            adapter.get_order(exchange_order_id="999999")
+    # An answer, even a refusal, proves the exchange is up.
+    assert b.state().state == CLOSED and b.state().failures == 0
+    wrong = make_adapter("nobitex", sandbox.base_url("nobitex"), api_key="wrong-token-xyz")
+    wrong.http.breaker = b
+    for _ in range(4):
+        with pytest.raises(AuthenticationError):
+            wrong.balances()
+    assert b.state().state == CLOSED
