@@ -169,7 +169,8 @@ run_system() {
   create_admin
 
   local port="${PORT:-8000}"
-  trap cleanup INT TERM EXIT
+  trap 'say "stopping (signal)"; cleanup; exit 130' INT TERM
+  trap cleanup EXIT
   "$VENV/bin/python" manage.py runserver "127.0.0.1:$port" --noreload &
   PIDS+=($!)
   "$VENV/bin/celery" -A arbsite worker --loglevel=INFO --concurrency="${WORKER_CONCURRENCY:-4}" \
