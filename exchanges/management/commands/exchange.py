@@ -1,0 +1,117 @@
+"""``python manage.py exchange NAME book|balances|open-orders|status …``
+
+An operator's probe of one exchange, through the same adapter the workers
+use: it proves the base URL, the credentials and the units. Prices are
+shown in project units (rial for IRR markets). Errors are printed plainly —
+which exchange, what it answered — with a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from exchanges.errors import ExchangeError
+from exchanges.interface import ExchangeAdapter
+from exchanges.markets import decimal_str
+from exchanges.models import Exchange
+from exchanges.registry import get_adapter
+from exchanges.types import ExchangeOrder
+
+
+class Command(BaseCommand):
+    help = "Probe one exchange: its order book, balances, open orders or one order's status."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("name", help="the exchange's name, e.g. nobitex")
+        sub = parser.add_subparsers(dest="action", required=True)
+        book = sub.add_parser("book", help="the order book of BASE-QUOTE")
+        book.add_argument("market", help="canonical market, e.g. BTC-IRR")
+        book.add_argument("--depth", type=int, default=10, help="levels a side (default 10)")
+        sub.add_parser("balances", help="balances (IRR in rial)")
+        orders = sub.add_parser("open-orders", help="open orders")
+        orders.add_argument("market", nargs="?", help="only this market")
+        status = sub.add_parser("status", help="one order by client order id")
+        status.add_argument("client_order_id")
+        status.add_argument("--exchange-id", action="store_true",
+                            help="the id given is the exchange's order id")
+        status.add_argument("--market", help="the order's market, where known")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        name = options["name"]
+        try:
+            exchange = Exchange.objects.get(name=name)
+        except Exchange.DoesNotExist:
+            known = ", ".join(Exchange.objects.values_list("name", flat=True)) or "none"
+            raise CommandError(f"no exchange named {name!r} (configured: {known})") from None
+        adapter = get_adapter(exchange)
+        action = options["action"]
+        try:
+            if action == "book":
+                self._book(adapter, options["market"], options["depth"])
+            elif action == "balances":
+                self._balances(adapter)
+            elif action == "open-orders":
+                self._orders(adapter.open_orders(options.get("market")))
+            elif action == "status":
+                ref = options["client_order_id"]
+                kwargs = {"exchange_order_id": ref} if options["exchange_id"] else {
+                    "client_order_id": ref}
+                self._orders([adapter.get_order(market=options.get("market"), **kwargs)])
+        except ExchangeError as exc:
+            raise CommandError(f"{type(exc).__name__}: {exc}", returncode=2) from None
+        except ValueError as exc:  # a market not configured, a malformed argument
+            raise CommandError(f"{name}: {exc}") from None
+
+    def _book(self, adapter: ExchangeAdapter, market: str, depth: int) -> None:
+        book = adapter.get_order_book(market)
+        spec = adapter.spec(market)
+        self.stdout.write(
+            f"{adapter.name} {book.market} ({spec.symbol}), prices in {spec.quote}"
+            f"{' (rial)' if spec.quote == 'IRR' else ''}"
+        )
+        stamp = book.exchange_time.isoformat() if book.exchange_time else "not given"
+        self.stdout.write(f"received {book.received_at.isoformat()}, exchange time {stamp}")
+        width = 24
+        self.stdout.write(f"{'bid amount':>{width}} {'bid price':>{width}} | "
+                          f"{'ask price':<{width}} {'ask amount':<{width}}")
+        for i in range(max(min(depth, len(book.bids)), min(depth, len(book.asks)))):
+            bid = book.bids[i] if i < len(book.bids) else None
+            ask = book.asks[i] if i < len(book.asks) else None
+            left = (f"{decimal_str(bid.amount):>{width}} {decimal_str(bid.price):>{width}}"
+                    if bid else " " * (2 * width + 1))
+            right = (f"{decimal_str(ask.price):<{width}} {decimal_str(ask.amount):<{width}}"
+                     if ask else "")
+            self.stdout.write(f"{left} | {right}".rstrip())
+        if book.best_bid and book.best_ask:
+            spread = book.best_ask.price - book.best_bid.price
+            self.stdout.write(f"spread {decimal_str(spread)} "
+                              f"({spread / book.best_ask.price * 100:.3f}%)")
+
+    def _balances(self, adapter: ExchangeAdapter) -> None:
+        balances = adapter.balances()
+        self.stdout.write(f"{adapter.name} balances (IRR in rial)")
+        self.stdout.write(f"{'asset':<8} {'total':>28} {'available':>28} {'locked':>28}")
+        for asset in sorted(balances):
+            b = balances[asset]
+            self.stdout.write(f"{asset:<8} {decimal_str(b.total):>28} "
+                              f"{decimal_str(b.available):>28} {decimal_str(b.locked):>28}")
+
+    def _orders(self, orders: list[ExchangeOrder]) -> None:
+        if not orders:
+            self.stdout.write("no orders")
+            return
+        self.stdout.write(
+            f"{'client order id':<34} {'exchange id':<38} {'market':<9} {'side':<4} "
+            f"{'type':<6} {'state':<16} {'price':>16} {'quantity':>14} {'filled':>14} raw"
+        )
+        for o in orders:
+            self.stdout.write(
+                f"{o.client_order_id or '-':<34} {o.exchange_order_id or '-':<38} "
+                f"{o.market:<9} {o.side or '-':<4} {o.type or '-':<6} {o.state.value:<16} "
+                f"{decimal_str(o.price) if o.price is not None else '-':>16} "
+                f"{decimal_str(o.quantity) if o.quantity is not None else '-':>14} "
+                f"{decimal_str(o.filled_quantity):>14} {o.raw_status}"
+            )
