@@ -1,0 +1,147 @@
+"""Risk: the limits read on every decision, today's figures from the
+database (so a restart resets nothing), and the kill switch."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from exchanges.states import LIVE_STATES
+from trading.models import Opportunity, OpportunityStatus, Order, RiskSettings
+
+logger = logging.getLogger(__name__)
+
+ZERO = Decimal("0")
+IN_FLIGHT = (OpportunityStatus.DETECTED, OpportunityStatus.EXECUTING)
+
+
+def trading_tz() -> ZoneInfo:
+    return ZoneInfo(settings.TRADING_DAY_TZ)
+
+
+def trading_day(at: datetime | None = None):
+    """The trading day (a date in TRADING_DAY_TZ) that ``at`` falls in."""
+    return (at or timezone.now()).astimezone(trading_tz()).date()
+
+
+def trading_day_bounds(day) -> tuple[datetime, datetime]:
+    """[start, end) of a trading day, as aware datetimes."""
+    tz = trading_tz()
+    start = datetime.combine(day, time.min, tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+    return start, end
+
+
+def risk_settings() -> RiskSettings:
+    """The one row, read fresh: an operator's change applies to the next decision."""
+    return RiskSettings.load()
+
+
+def realized_pnl_today(at: datetime | None = None) -> dict[str, Decimal]:
+    """Realized P&L of the opportunities closed today, per quote asset."""
+    start, end = trading_day_bounds(trading_day(at))
+    rows = (
+        Opportunity.objects.filter(closed_at__gte=start, closed_at__lt=end,
+                                   realized_pnl__isnull=False)
+        .values("quote_asset")
+        .annotate(total=Sum("realized_pnl"))
+    )
+    return {row["quote_asset"]: row["total"] or ZERO for row in rows}
+
+
+def daily_loss_limit(settings_row: RiskSettings, quote_asset: str) -> Decimal | None:
+    if quote_asset == "IRR":
+        return settings_row.max_daily_loss_irr
+    if quote_asset == "USDT":
+        return settings_row.max_daily_loss_usdt
+    return None
+
+
+def exposure_open() -> dict[str, Decimal]:
+    """Base amount at risk per asset: what in-flight opportunities plan to
+    trade, plus what live unwind orders still have to trade."""
+    exposure: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for row in (Opportunity.objects.filter(status__in=IN_FLIGHT)
+                .values("market__base").annotate(total=Sum("quantity"))):
+        exposure[row["market__base"]] += row["total"] or ZERO
+    for row in (Order.objects.filter(purpose=Order.Purpose.UNWIND, status__in=LIVE_STATES)
+                .values("market__base").annotate(total=Sum("quantity"))):
+        exposure[row["market__base"]] += row["total"] or ZERO
+    return dict(exposure)
+
+
+def exposure_limit(settings_row: RiskSettings, asset: str) -> Decimal | None:
+    value = (settings_row.max_exposure or {}).get(asset.upper())
+    return Decimal(str(value)) if value not in (None, "") else None
+
+
+def max_order_value(settings_row: RiskSettings, quote_asset: str) -> Decimal | None:
+    if quote_asset == "IRR":
+        return settings_row.max_order_value_irr
+    if quote_asset == "USDT":
+        return settings_row.max_order_value_usdt
+    return None
+
+
+def min_profit_abs(settings_row: RiskSettings, quote_asset: str) -> Decimal:
+    if quote_asset == "IRR":
+        return settings_row.min_profit_irr
+    if quote_asset == "USDT":
+        return settings_row.min_profit_usdt
+    return ZERO
+
+
+def trading_blocker(*, quote_asset: str | None = None, at: datetime | None = None) -> str | None:
+    """Why no new order may be sent now, or None. Read on every decision."""
+    row = risk_settings()
+    if row.kill_switch:
+        return f"kill switch on: {row.kill_switch_reason or 'no reason given'}"
+    pnl = realized_pnl_today(at)
+    for asset, total in pnl.items():
+        if quote_asset is not None and asset != quote_asset:
+            continue
+        limit = daily_loss_limit(row, asset)
+        if limit is not None and total <= -limit:
+            return f"daily loss limit reached in {asset}: {total} <= -{limit}"
+    return None
+
+
+def kill_switch_set(*, active: bool, reason: str, actor: str) -> bool:
+    """Turn the kill switch on or off; returns whether it changed.
+
+    Compare-and-set under a row lock, so two callers cannot both "trip" it
+    with different reasons and lose one.
+    """
+    with transaction.atomic():
+        RiskSettings.load()
+        row = RiskSettings.objects.select_for_update().get(id=RiskSettings.SINGLETON_ID)
+        if row.kill_switch == active:
+            return False
+        row.kill_switch = active
+        row.kill_switch_reason = reason
+        row.kill_switch_set_by = actor
+        row.kill_switch_set_at = timezone.now()
+        row.save(update_fields=["kill_switch", "kill_switch_reason", "kill_switch_set_by",
+                                "kill_switch_set_at", "updated_at"])
+    logger.warning("kill switch %s by %s: %s", "ON" if active else "off", actor, reason)
+    return True
+
+
+def daily_loss_enforce(at: datetime | None = None) -> str | None:
+    """Trip the kill switch when today's loss breaches its limit; return why."""
+    row = risk_settings()
+    for asset, total in realized_pnl_today(at).items():
+        limit = daily_loss_limit(row, asset)
+        if limit is not None and total <= -limit:
+            reason = f"daily loss limit breached in {asset}: realized {total}, limit {limit}"
+            kill_switch_set(active=True, reason=reason, actor="risk")
+            return reason
+    return None
