@@ -20,6 +20,7 @@ from .markets import MAKER_FEES, MARKETS, TAKER_FEES, Market
 
 ZERO = Decimal(0)
 BAD_PRICE_BAND = Decimal("0.3")  # limit prices further than 30% from mid are refused
+MARKET_BAND = Decimal("0.01")  # a guided market order fills within 1% of its guide
 
 
 class EngineError(Exception):
@@ -82,10 +83,6 @@ class Order:
         return self.status == "open"
 
     @property
-    def matchable(self) -> bool:
-        return self.status == "open" and self.cancel_due is None and self.kind == "limit"
-
-    @property
     def average_price(self) -> Decimal:
         return self.filled_total / self.filled if self.filled else ZERO
 
@@ -117,6 +114,11 @@ class Engine:
         self.wallets: dict[str, Wallet] = {}
         self.orders: dict[int, Order] = {}
         self.by_uuid: dict[str, Order] = {}
+        # indexes, so that books with thousands of orders stay cheap to match and look up
+        self._resting: dict[str, dict[int, Order]] = {}  # symbol -> matchable limit orders
+        self._by_account: dict[str, list[Order]] = {}
+        self._by_client_id: dict[tuple[str, str], list[Order]] = {}
+        self._cancelling: list[Order] = []  # asynchronous cancels not yet done
         self.counters = Counters()
         self.cancel_delay = cancel_delay
         self.client_id_scope = client_id_scope  # "open" (Nobitex) or "all"
@@ -139,8 +141,13 @@ class Engine:
     # -- orders ---------------------------------------------------------------------
 
     def place(self, api_key: str, *, symbol: str, side: str, kind: str, amount: Decimal,
-              price: Decimal | None, client_id: str | None) -> Order:
-        """Validate, reserve, match what crosses and rest the remainder of a limit order."""
+              price: Decimal | None, client_id: str | None,
+              market_guide: Decimal | None = None) -> Order:
+        """Validate, reserve, match what crosses and rest the remainder of a limit order.
+
+        ``market_guide`` (Nobitex's ``price`` on a market order) keeps a market order
+        from filling more than 1% beyond it.
+        """
         mkt = self.markets.get(symbol)
         if mkt is None:
             raise EngineError("unknown_market", f"Unknown market {symbol}")
@@ -163,10 +170,13 @@ class Engine:
         if value > mkt.max_notional:
             raise EngineError("large_order", f"Order value is above {mkt.max_notional}")
 
+        bound = price
+        if kind == "market" and market_guide is not None:
+            bound = market_guide * (1 + MARKET_BAND if side == "buy" else 1 - MARKET_BAND)
         wallet = self.wallets[api_key]
         if side == "buy":
             currency = mkt.quote_currency
-            need = amount * price if kind == "limit" else self._market_cost(book, amount)
+            need = amount * price if kind == "limit" else self._market_cost(book, amount, bound)
         else:
             currency, need = mkt.base_currency, amount
         if wallet.available(currency) < need:
@@ -184,11 +194,17 @@ class Engine:
         wallet.block(currency, need)
         self.orders[order.id] = order
         self.by_uuid[order.uuid] = order
+        self._by_account.setdefault(api_key, []).append(order)
+        if client_id:
+            self._by_client_id.setdefault((api_key, client_id), []).append(order)
         self.counters.orders_placed += 1
 
-        self._take(order, mkt, book)
-        if order.kind == "market" and order.remaining > 0:
-            self._close(order, "canceled", by="system")
+        self._take(order, mkt, book, bound)
+        if order.is_open:
+            if order.kind == "market":
+                self._close(order, "canceled", by="system")
+            else:
+                self._resting.setdefault(symbol, {})[order.id] = order
         return order
 
     def cancel(self, order: Order, *, by: str = "user") -> Order:
@@ -198,6 +214,8 @@ class Engine:
         order.cancel_id = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
         if self.cancel_delay > 0:
             order.cancel_due = time.time() + self.cancel_delay
+            self._resting.get(order.symbol, {}).pop(order.id, None)  # stops matching now
+            self._cancelling.append(order)
         else:
             self._close(order, "canceled", by=by)
         return order
@@ -211,9 +229,8 @@ class Engine:
             order = self.by_uuid.get(order_uuid)
         elif client_id is not None:
             order = next(
-                (o for o in reversed(self.orders.values())
-                 if o.api_key == api_key and o.client_id == client_id
-                 and (self.client_id_scope == "all" or o.is_open)),
+                (o for o in reversed(self._by_client_id.get((api_key, client_id), []))
+                 if self.client_id_scope == "all" or o.is_open),
                 None,
             )
         else:
@@ -221,7 +238,7 @@ class Engine:
         return order if order is not None and order.api_key == api_key else None
 
     def account_orders(self, api_key: str) -> list[Order]:
-        return [o for o in self.orders.values() if o.api_key == api_key]
+        return list(self._by_account.get(api_key, []))
 
     def account_fills(self, api_key: str) -> list[Fill]:
         return sorted(
@@ -243,7 +260,7 @@ class Engine:
         """Fill resting limit orders the book has moved through, at their own price."""
         mkt = self.markets[symbol]
         book = self.book(symbol)
-        for order in [o for o in self.orders.values() if o.symbol == symbol and o.matchable]:
+        for order in sorted(self._resting.get(symbol, {}).values(), key=lambda o: o.id):
             levels = book.asks if order.side == "buy" else book.bids
             for level in levels:
                 if order.remaining <= 0:
@@ -261,10 +278,11 @@ class Engine:
 
     def process_due(self, now: float | None = None) -> None:
         """Finish asynchronous cancels whose time has come."""
+        if not self._cancelling:
+            return
         now = time.time() if now is None else now
-        for order in self.orders.values():
-            if order.cancel_due is not None and order.cancel_due <= now and order.is_open:
-                self._close(order, "canceled", by="user")
+        for order in [o for o in self._cancelling if o.cancel_due <= now]:
+            self._close(order, "canceled", by="user")
 
     # -- internals ------------------------------------------------------------------
 
@@ -291,17 +309,18 @@ class Engine:
             raise EngineError("duplicate_client_id", f"Duplicate client order id {client_id}")
 
     @staticmethod
-    def _market_cost(book: Book, amount: Decimal) -> Decimal:
+    def _market_cost(book: Book, amount: Decimal, bound: Decimal | None) -> Decimal:
         cost, left = ZERO, amount
         for price, level_amount in book.asks:
-            if left <= 0:
+            if left <= 0 or (bound is not None and price > bound):
                 break
             take = min(level_amount, left)
             cost += take * price
             left -= take
         return cost
 
-    def _take(self, order: Order, mkt: Market, book: Book) -> None:
+    def _take(self, order: Order, mkt: Market, book: Book, bound: Decimal | None) -> None:
+        """Fill against the book at its level prices, never beyond ``bound``."""
         levels = book.asks if order.side == "buy" else book.bids
         for level in levels:
             if order.remaining <= 0:
@@ -309,8 +328,8 @@ class Engine:
             level_price, level_amount = level
             if level_amount <= 0:
                 continue
-            if order.kind == "limit" and (
-                level_price > order.price if order.side == "buy" else level_price < order.price
+            if bound is not None and (
+                level_price > bound if order.side == "buy" else level_price < bound
             ):
                 break
             amount = min(level_amount, order.remaining)
@@ -355,6 +374,9 @@ class Engine:
         wallet = self.wallets[order.api_key]
         wallet.blocked[currency] = wallet.blocked.get(currency, ZERO) - order.reserved
         order.reserved = ZERO
+        self._resting.get(order.symbol, {}).pop(order.id, None)
+        if order.cancel_due is not None:
+            self._cancelling.remove(order)
         order.status = status
         order.canceled_by = by if status == "canceled" else None
         order.cancel_due = None

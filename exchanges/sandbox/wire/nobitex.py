@@ -143,7 +143,7 @@ class NobitexWire:
             order = self.engine.place(
                 key, symbol=symbol, side=str(p.get("type", "")).lower(), kind=execution,
                 amount=dec(p.get("amount")), price=price if execution == "limit" else None,
-                client_id=client_id,
+                client_id=client_id, market_guide=price if execution == "market" else None,
             )
         except EngineError as exc:
             return failed(ERROR_CODES.get(exc.code, "InvalidRequest"), exc.message,

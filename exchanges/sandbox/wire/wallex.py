@@ -7,6 +7,7 @@ machine ``code`` beside ``success: false``. Orders are known by client order id 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from ..engine import Engine, EngineError, Fill, Order
@@ -255,6 +256,4 @@ class WallexWire:
 
 
 def _iso_z(ts: float) -> str:
-    from datetime import UTC, datetime
-
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -153,3 +153,15 @@ def test_unknown_token_is_401(sandbox):
     client = NobitexClient(sandbox.base_url("nobitex"), token="wrong")
     resp = client.get("/users/wallets/list")
     assert resp.status_code == 401 and resp.json()["status"] == "failed"
+
+
+def test_market_order_with_price_fills_only_within_one_percent(sandbox, nobitex):
+    sandbox.set_book("nobitex", "BTCIRT", asks=[["100000000000", "0.01"],
+                                                ["100900000000", "0.01"],
+                                                ["101100000000", "1"]],
+                     bids=[["99000000000", "1"]])
+    order = nobitex.place(type="buy", execution="market", amount="0.05",
+                          price="100000000000").json()["order"]
+    # 101100000000 is more than 1% above the given price: the rest is cancelled
+    assert order["matchedAmount"] == "0.02" and order["status"] == "Canceled"
+    assert balances(sandbox, "nobitex")["rls"]["blocked"] == 0
