@@ -1,0 +1,52 @@
+"""``python manage.py bench [--json] [--only NAME …]``: the performance figures.
+
+Each figure comes from a function registered with ``exchanges.bench.bench``;
+this command only runs them and prints a table (or JSON).
+"""
+
+from __future__ import annotations
+
+import json
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from exchanges.bench import BenchOptions, Figure, load_benchmarks
+
+
+class Command(BaseCommand):
+    help = "Run the benchmarks and print their figures (a table, or JSON with --json)."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--json", action="store_true", help="print JSON")
+        parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these")
+        parser.add_argument("--cycles", type=int, default=20, help="repetitions (default 20)")
+        parser.add_argument("--latency-ms", type=int, default=50,
+                            help="latency injected by the sandbox (default 50)")
+        parser.add_argument("--list", action="store_true", help="list the benchmarks")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        registry = load_benchmarks()
+        if options["list"]:
+            for name, function in sorted(registry.items()):
+                summary = (function.__doc__ or "").strip().splitlines()[0:1]
+                self.stdout.write(f"{name:<16} {summary[0] if summary else ''}")
+            return
+        names = options["only"] or sorted(registry)
+        unknown = [n for n in names if n not in registry]
+        if unknown:
+            raise CommandError(f"unknown benchmark(s) {', '.join(unknown)} "
+                               f"(known: {', '.join(sorted(registry))})")
+        bench_options = BenchOptions(cycles=options["cycles"], latency_ms=options["latency_ms"])
+        figures: list[Figure] = []
+        for name in names:
+            figures.extend(registry[name](bench_options))
+        if options["json"]:
+            self.stdout.write(json.dumps([f.as_dict() for f in figures], indent=2))
+            return
+        self.stdout.write(f"{'bench':<10} {'figure':<30} {'value':>12} {'unit':<6} "
+                          f"{'goal':<8} note")
+        for f in figures:
+            self.stdout.write(f"{f.bench:<10} {f.name:<30} {f.value:>12.2f} {f.unit:<6} "
+                              f"{f.goal:<8} {f.note}")
