@@ -1,0 +1,139 @@
+"""Exchanges and markets in the admin.
+
+Credentials are write-only: the form never renders a stored value, a blank
+field keeps what is stored, and lists show only "set" / "not set". The
+circuit breaker's shared state is shown per exchange and can be reset.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from exchanges.breaker import breaker_reset, breaker_state
+from exchanges.models import Exchange, ExchangeMarket, Market
+
+logger = logging.getLogger(__name__)
+
+SECRET_FIELDS = ("api_key", "api_secret")
+
+
+class ExchangeForm(forms.ModelForm):
+    base_url = forms.URLField(
+        required=False, assume_scheme="https",
+        help_text="Blank: from the environment (e.g. NOBITEX_BASE_URL) or the real host.",
+    )
+    api_key = forms.CharField(
+        required=False, strip=True, widget=forms.PasswordInput(render_value=False),
+        help_text="API token or key. Leave blank to keep the stored value.",
+    )
+    api_secret = forms.CharField(
+        required=False, strip=True, widget=forms.PasswordInput(render_value=False),
+        help_text="Signing key (Invex: hex DER RSA private key). Blank keeps the stored value.",
+    )
+    clear_credentials = forms.BooleanField(
+        required=False,
+        help_text="Remove the stored key and secret (the environment's then apply).",
+    )
+
+    class Meta:
+        model = Exchange
+        fields = ("name", "adapter", "enabled", "trading_enabled", "taker_fee", "maker_fee",
+                  "base_url", "api_key", "api_secret", "notes")
+
+    def _keep(self, field: str) -> str:
+        value = self.cleaned_data.get(field) or ""
+        if self.cleaned_data.get("clear_credentials"):
+            return ""
+        if not value and self.instance.pk:
+            return getattr(self.instance, field) or ""
+        return value
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        for field in SECRET_FIELDS:
+            cleaned[field] = self._keep(field)
+        return cleaned
+
+
+class ExchangeMarketInline(admin.TabularInline):
+    model = ExchangeMarket
+    fields = ("market", "symbol", "price_scale", "amount_step", "price_tick", "min_order_value",
+              "enabled")
+    extra = 0
+    autocomplete_fields = ("market",)
+
+
+def _set(value: str) -> str:
+    return "set" if value else "not set"
+
+
+@admin.register(Exchange)
+class ExchangeAdmin(admin.ModelAdmin):
+    form = ExchangeForm
+    inlines = (ExchangeMarketInline,)
+    list_display = ("name", "adapter", "enabled", "trading_enabled", "taker_fee", "maker_fee",
+                    "credentials", "breaker")
+    list_filter = ("adapter", "enabled", "trading_enabled")
+    search_fields = ("name",)
+    readonly_fields = ("breaker_detail", "credentials", "created_at", "updated_at")
+    actions = ("reset_breaker",)
+
+    @admin.display(description="credentials")
+    def credentials(self, obj: Exchange) -> str:
+        return f"key {_set(obj.api_key)}, secret {_set(obj.api_secret)}"
+
+    @admin.display(description="circuit breaker")
+    def breaker(self, obj: Exchange) -> str:
+        try:
+            state = breaker_state(obj.name)
+        except Exception as exc:  # Redis down: say so, the page still renders
+            logger.warning("breaker state of %s unavailable: %s", obj.name, exc)
+            return "unavailable"
+        if state.state == "closed" and not state.failures:
+            return "closed"
+        return f"{state.state} ({state.failures} failures)"
+
+    @admin.display(description="circuit breaker")
+    def breaker_detail(self, obj: Exchange) -> str:
+        if obj.pk is None:
+            return "-"
+        try:
+            state = breaker_state(obj.name)
+        except Exception:
+            return "unavailable (Redis)"
+        parts = [f"{state.state}, {state.failures} consecutive failures"]
+        if state.opened_at:
+            parts.append(f"opened at {state.opened_at:%Y-%m-%d %H:%M:%S} UTC")
+        if state.last_error:
+            parts.append(f"last error: {state.last_error}")
+        return "; ".join(parts)
+
+    @admin.action(description="Reset the circuit breaker")
+    def reset_breaker(self, request: HttpRequest, queryset: QuerySet[Exchange]) -> None:
+        for exchange in queryset:
+            breaker_reset(exchange.name)
+            self.log_change(request, exchange, "Reset the circuit breaker")
+        self.message_user(request, f"Circuit breaker reset for {queryset.count()} exchange(s).",
+                          messages.SUCCESS)
+
+
+@admin.register(Market)
+class MarketAdmin(admin.ModelAdmin):
+    list_display = ("code", "base", "quote", "enabled", "created_at")
+    list_filter = ("enabled", "quote")
+    search_fields = ("base", "quote")
+    ordering = ("base", "quote")
+
+
+@admin.register(ExchangeMarket)
+class ExchangeMarketAdmin(admin.ModelAdmin):
+    list_display = ("exchange", "market", "symbol", "price_scale", "amount_step", "price_tick",
+                    "min_order_value", "enabled")
+    list_filter = ("exchange", "enabled")
+    list_select_related = ("exchange", "market")
+    search_fields = ("symbol", "market__base", "market__quote")

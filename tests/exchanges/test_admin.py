@@ -1,0 +1,72 @@
+"""The exchange admin: credentials write-only, breaker visible and resettable."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.urls import reverse
+
+from exchanges.breaker import CircuitBreaker, breaker_state
+from exchanges.models import Exchange
+
+SECRET = "super-secret-token-abcdef123456"
+
+
+@pytest.fixture
+def admin_client_logged(client, db):
+    user = User.objects.create_superuser("ops", "ops@example.com", "pw-123456789")
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def nobitex(db):
+    return Exchange.objects.create(name="nobitex", adapter="nobitex", api_key=SECRET)
+
+
+def form_data(exchange: Exchange, **changes) -> dict:
+    data = {
+        "name": exchange.name, "adapter": exchange.adapter, "enabled": "on",
+        "trading_enabled": "on", "taker_fee": "0.0025", "maker_fee": "0.002", "base_url": "",
+        "api_key": "", "api_secret": "", "notes": "",
+        "markets-TOTAL_FORMS": "0", "markets-INITIAL_FORMS": "0",
+        "markets-MIN_NUM_FORMS": "0", "markets-MAX_NUM_FORMS": "1000",
+    }
+    data.update(changes)
+    return data
+
+
+def test_credentials_never_shown(admin_client_logged, nobitex):
+    change = admin_client_logged.get(reverse("admin:exchanges_exchange_change",
+                                             args=[nobitex.pk]))
+    listing = admin_client_logged.get(reverse("admin:exchanges_exchange_changelist"))
+    assert change.status_code == listing.status_code == 200
+    assert SECRET not in change.content.decode() + listing.content.decode()
+    assert "key set, secret not set" in listing.content.decode()
+
+
+def test_blank_keeps_the_stored_credential(admin_client_logged, nobitex):
+    url = reverse("admin:exchanges_exchange_change", args=[nobitex.pk])
+    response = admin_client_logged.post(url, form_data(nobitex, notes="edited"))
+    assert response.status_code == 302
+    nobitex.refresh_from_db()
+    assert nobitex.api_key == SECRET and nobitex.notes == "edited"
+
+    admin_client_logged.post(url, form_data(nobitex, api_key="new-token-1234567"))
+    nobitex.refresh_from_db()
+    assert nobitex.api_key == "new-token-1234567"
+
+    admin_client_logged.post(url, form_data(nobitex, clear_credentials="on"))
+    nobitex.refresh_from_db()
+    assert nobitex.api_key == ""
+
+
+def test_breaker_shown_and_reset(admin_client_logged, nobitex):
+    breaker = CircuitBreaker("nobitex", threshold=1)
+    breaker.record_failure("nobitex: HTTP 502 bad gateway")
+    listing = admin_client_logged.get(reverse("admin:exchanges_exchange_changelist"))
+    assert "open (1 failures)" in listing.content.decode()
+
+    admin_client_logged.post(reverse("admin:exchanges_exchange_changelist"), {
+        "action": "reset_breaker", "_selected_action": [nobitex.pk]})
+    assert breaker_state("nobitex").state == "closed"
