@@ -35,29 +35,31 @@ def test_credentials_file_is_created_once_and_read_back(tmp_path):
 def test_run_sandbox_command_serves_and_stops_on_sigterm(tmp_path):
     env = {**os.environ, "DEBUG": "true", "PYTHONUNBUFFERED": "1"}
     creds = tmp_path / "sandbox.env"
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "manage.py", "run_sandbox", "--port", "0", "--scenario", "static",
          "--seed", "1", "--credentials", str(creds)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        urls = {}
-        for line in proc.stdout:
-            if "_BASE_URL=" in line:
-                name, _, url = line.strip().partition("=")
-                urls[name] = url
-            if len(urls) == 3:
-                break
-        assert urls["WALLEX_BASE_URL"].endswith("/wallex")
-        assert urls["INVEX_BASE_URL"].endswith("/invex/trading/v1")
-        book = requests.get(urls["NOBITEX_BASE_URL"] + "/v3/orderbook/BTCIRT", timeout=5)
-        assert book.json()["status"] == "ok"
-        token = ensure_credentials_file(creds)["NOBITEX_API_TOKEN"]
-        wallets = requests.get(urls["NOBITEX_BASE_URL"] + "/users/wallets/list",
-                               headers={"Authorization": f"Token {token}"}, timeout=5)
-        assert wallets.status_code == 200
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    ) as proc:
+        try:
+            urls = {}
+            for line in proc.stdout:
+                if "_BASE_URL=" in line:
+                    name, _, url = line.strip().partition("=")
+                    urls[name] = url
+                if len(urls) == 3:
+                    break
+            assert urls["WALLEX_BASE_URL"].endswith("/wallex")
+            assert urls["INVEX_BASE_URL"].endswith("/invex/trading/v1")
+            book = requests.get(urls["NOBITEX_BASE_URL"] + "/v3/orderbook/BTCIRT", timeout=5)
+            assert book.json()["status"] == "ok"
+            token = ensure_credentials_file(creds)["NOBITEX_API_TOKEN"]
+            wallets = requests.get(urls["NOBITEX_BASE_URL"] + "/users/wallets/list",
+                                   headers={"Authorization": f"Token {token}"}, timeout=5)
+            assert wallets.status_code == 200
+            proc.send_signal(signal.SIGTERM)
+            output, _ = proc.communicate(timeout=10)
+            assert proc.returncode == 0
+            assert "Sandbox stopped." in output
+        finally:
+            if proc.poll() is None:
+                proc.kill()
