@@ -138,6 +138,13 @@ class Order(models.Model):
     fee = MoneyField(default=Decimal("0"))
     fee_asset = models.CharField(max_length=16, blank=True)
     status_reason = models.TextField(blank=True)
+    is_external = models.BooleanField(
+        default=False, help_text="Found on the exchange, not placed by this system."
+    )
+    not_found_since = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the exchange first said it has no such order (cleared when found).",
+    )
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     submitted_at = models.DateTimeField(null=True, blank=True)

@@ -23,6 +23,34 @@ class PeriodicSpec:
 
 PERIODIC_TASKS: tuple[PeriodicSpec, ...] = (
     PeriodicSpec(
+        name="poll order books",
+        task="trading.poll_orderbooks",
+        every_seconds=1,
+        expires_seconds=1,
+        description="Fetch every enabled book into Redis, then run detection.",
+    ),
+    PeriodicSpec(
+        name="sync orders",
+        task="trading.sync_orders",
+        every_seconds=3,
+        expires_seconds=3,
+        description="Bring non-final orders up to date, record fills, settle opportunities.",
+    ),
+    PeriodicSpec(
+        name="refresh balances",
+        task="trading.refresh_balances",
+        every_seconds=15,
+        expires_seconds=15,
+        description="Balances per exchange, used by detection to size trades.",
+    ),
+    PeriodicSpec(
+        name="risk snapshot",
+        task="trading.refresh_risk_snapshot",
+        every_seconds=60,
+        expires_seconds=60,
+        description="Today's risk figures from the database; closes the past trading day.",
+    ),
+    PeriodicSpec(
         name="heartbeat",
         task="trading.heartbeat",
         every_seconds=10,

@@ -1,15 +1,31 @@
-"""Celery tasks: thin wrappers that take ids and call one service."""
+"""Celery tasks: thin wrappers that take ids and call one service.
+
+Every task is safe to run twice (acks_late: see arbsite/settings.py).
+"""
 
 from __future__ import annotations
+
+import logging
 
 from celery import shared_task
 
 from trading.services.heartbeat import heartbeat_record
 
+logger = logging.getLogger(__name__)
+
 
 @shared_task(name="trading.heartbeat", ignore_result=True)
 def heartbeat() -> None:
     heartbeat_record(role="worker")
+
+
+@shared_task(name="trading.poll_orderbooks", ignore_result=True)
+def poll_orderbooks() -> None:
+    from trading.services.polling import orderbooks_poll
+
+    report = orderbooks_poll()
+    if report.ran and report.fetched:
+        detect_opportunities.delay()
 
 
 @shared_task(name="trading.detect_opportunities", ignore_result=True)
@@ -24,3 +40,29 @@ def execute_opportunity(opportunity_id: int) -> None:
     from trading.services.execution import opportunity_execute
 
     opportunity_execute(opportunity_id=opportunity_id)
+
+
+@shared_task(name="trading.sync_orders", ignore_result=True)
+def sync_orders() -> None:
+    from arbsite.locks import redis_lock
+    from trading.services.sync import orders_sync
+
+    with redis_lock("sync-orders", ttl_seconds=60) as acquired:
+        if acquired:
+            orders_sync()
+
+
+@shared_task(name="trading.refresh_balances", ignore_result=True)
+def refresh_balances() -> None:
+    from trading.services.polling import balances_refresh
+
+    balances_refresh()
+
+
+@shared_task(name="trading.refresh_risk_snapshot", ignore_result=True)
+def refresh_risk_snapshot() -> None:
+    from trading.services.risk import daily_loss_enforce
+    from trading.services.snapshots import snapshot_refresh
+
+    daily_loss_enforce()
+    snapshot_refresh()

@@ -1,0 +1,63 @@
+"""Fills become Trades, each exactly once (unique per exchange trade id)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from exchanges.types import Fill
+from trading.models import Order, Trade
+
+logger = logging.getLogger(__name__)
+
+ZERO = Decimal("0")
+
+
+def fills_record(*, order: Order, fills: Iterable[Fill]) -> int:
+    """Record these fills of ``order``; return how many were new.
+
+    The same fill reported twice (by execution and sync, or two syncs) is
+    ignored by the unique (exchange, exchange trade id).
+    """
+    added = 0
+    for fill in fills:
+        if fill.quantity <= 0:
+            continue
+        try:
+            with transaction.atomic():
+                _, created = Trade.objects.get_or_create(
+                    exchange_id=order.exchange_id,
+                    exchange_trade_id=fill.trade_id,
+                    defaults={
+                        "order": order,
+                        "market_id": order.market_id,
+                        "side": order.side,
+                        "price": fill.price,
+                        "quantity": fill.quantity,
+                        "quote_amount": fill.price * fill.quantity,
+                        "fee": fill.fee or ZERO,
+                        "fee_asset": fill.fee_asset or "",
+                        "executed_at": fill.timestamp or timezone.now(),
+                    },
+                )
+        except IntegrityError:
+            created = False  # a concurrent writer recorded it first
+        if created:
+            added += 1
+            logger.info("fill %s of order %s on exchange %s: %s @ %s", fill.trade_id,
+                        order.client_order_id, order.exchange_id, fill.quantity, fill.price)
+    return added
+
+
+def filled_by_trades(order: Order) -> Decimal:
+    return Trade.objects.filter(order=order).aggregate(total=Sum("quantity"))["total"] or ZERO
+
+
+def fills_missing(order: Order) -> bool:
+    """Does the order report more filled than its recorded Trades add up to?"""
+    return order.filled_quantity > filled_by_trades(order)

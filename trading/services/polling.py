@@ -1,0 +1,105 @@
+"""Polling: fetch every enabled (exchange, market) book at once and keep
+the latest of each in Redis, then hand over to detection.
+
+Runs from beat every second; a Redis lock with an expiry keeps runs from
+piling up (a run that finds the lock taken does nothing), and the schedule
+entry expires so a backlog is dropped rather than replayed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+
+from arbsite.locks import redis_lock
+from arbsite.redis import key, redis_client
+from exchanges.errors import CircuitOpenError, ExchangeError
+from exchanges.fetch import fetch_books
+from exchanges.models import Exchange, ExchangeMarket
+from exchanges.registry import get_adapter
+from exchanges.types import OrderBook
+from trading.services.books import books_store
+
+logger = logging.getLogger(__name__)
+
+POLL_LOCK_TTL = 5.0
+FETCH_TIMEOUT = 3.0
+
+
+@dataclass
+class PollReport:
+    ran: bool
+    fetched: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+    skipped_exchanges: list[str] = field(default_factory=list)
+    elapsed_ms: float = 0.0
+
+
+def enabled_listings() -> list[ExchangeMarket]:
+    return list(
+        ExchangeMarket.objects.filter(enabled=True, exchange__enabled=True, market__enabled=True)
+        .select_related("exchange", "market").order_by("exchange__name", "market_id")
+    )
+
+
+def exchange_status_record(exchange: str, *, ok: bool, error: str = "") -> None:
+    """Last successful fetch and last error per exchange, for the control panel."""
+    now = timezone.now().isoformat()
+    fields = {"last_ok_at": now} if ok else {"last_error": error[:500], "last_error_at": now}
+    redis_client().hset(key("exchange", exchange, "status"), mapping=fields)
+
+
+def orderbooks_poll() -> PollReport:
+    """One polling cycle; does nothing if another is still running."""
+    started = time.perf_counter()
+    with redis_lock("poll-orderbooks", ttl_seconds=POLL_LOCK_TTL) as acquired:
+        if not acquired:
+            return PollReport(ran=False)
+        report = PollReport(ran=True)
+        adapters = {}
+        pairs = []
+        for listing in enabled_listings():
+            exchange: Exchange = listing.exchange
+            if exchange.name not in adapters:
+                adapters[exchange.name] = get_adapter(exchange)
+            pairs.append((adapters[exchange.name], listing.market.code))
+        results = fetch_books(pairs, timeout=FETCH_TIMEOUT)
+        books = [r for r in results.values() if isinstance(r, OrderBook)]
+        books_store(books)
+        report.fetched = len(books)
+        failed: dict[str, ExchangeError] = {}
+        for (exchange_name, market), result in results.items():
+            if isinstance(result, CircuitOpenError):
+                if exchange_name not in report.skipped_exchanges:
+                    report.skipped_exchanges.append(exchange_name)
+            elif isinstance(result, ExchangeError):
+                report.errors[f"{exchange_name} {market}"] = str(result)
+                failed[exchange_name] = result
+        for name in adapters:
+            if name in failed:
+                exchange_status_record(name, ok=False, error=str(failed[name]))
+            elif name not in report.skipped_exchanges:
+                exchange_status_record(name, ok=True)
+        report.elapsed_ms = (time.perf_counter() - started) * 1000
+    if report.errors:
+        logger.warning("poll: %d books, %d errors: %s", report.fetched, len(report.errors),
+                       "; ".join(f"{k}: {v}" for k, v in list(report.errors.items())[:5]))
+    return report
+
+
+def balances_refresh() -> dict[str, str]:
+    """Read every enabled exchange's balances into the cache used by detection.
+    Returns errors by exchange."""
+    from trading.services.balances import balances_store
+
+    errors: dict[str, str] = {}
+    for exchange in Exchange.objects.filter(enabled=True).order_by("name"):
+        try:
+            balances_store(exchange.name, get_adapter(exchange).balances())
+        except ExchangeError as exc:
+            errors[exchange.name] = str(exc)
+            logger.warning("balances of %s not refreshed: %s", exchange.name, exc)
+    return errors

@@ -1,0 +1,109 @@
+"""DailyRiskSnapshot: the figures of a trading day, recomputed from the
+database (never accumulated in memory), refreshed every minute and closed
+once the day is over in TRADING_DAY_TZ."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from exchanges.models import Exchange
+from trading.models import DailyRiskSnapshot, Opportunity, Trade
+from trading.services.balances import balances_latest
+from trading.services.risk import (
+    exposure_open,
+    risk_settings,
+    trading_day,
+    trading_day_bounds,
+    trading_tz,
+)
+
+logger = logging.getLogger(__name__)
+
+ZERO = Decimal("0")
+QUOTES = ("IRR", "USDT")
+
+
+def _drawdown(pnls: list[Decimal]) -> Decimal:
+    """Largest fall of cumulative P&L from its running peak."""
+    peak = cumulative = worst = ZERO
+    for pnl in pnls:
+        cumulative += pnl
+        peak = max(peak, cumulative)
+        worst = max(worst, peak - cumulative)
+    return worst
+
+
+def day_figures(day: date) -> dict:
+    start, end = trading_day_bounds(day)
+    figures: dict = {"trade_count": 0}
+    closed = Opportunity.objects.filter(closed_at__gte=start, closed_at__lt=end,
+                                        realized_pnl__isnull=False)
+    for quote in QUOTES:
+        suffix = quote.lower()
+        mine = closed.filter(quote_asset=quote)
+        figures[f"realized_pnl_{suffix}"] = (
+            mine.aggregate(total=Sum("realized_pnl"))["total"] or ZERO
+        )
+        pnls = list(mine.order_by("closed_at", "pk").values_list("realized_pnl", flat=True))
+        figures[f"max_drawdown_{suffix}"] = _drawdown(pnls)
+        trades = Trade.objects.filter(executed_at__gte=start, executed_at__lt=end,
+                                      market__quote=quote)
+        agg = trades.aggregate(
+            volume=Sum("quote_amount"),
+            fees_quote=Sum("fee", filter=Q(fee_asset=quote)),
+            count=Count("id"),
+        )
+        # A fee paid in the base asset is valued at its fill's price.
+        base_fees = sum(
+            (fee * price for fee, price in trades.exclude(fee_asset=quote).exclude(fee=0)
+             .values_list("fee", "price")), ZERO)
+        figures[f"volume_{suffix}"] = agg["volume"] or ZERO
+        figures[f"fees_{suffix}"] = (agg["fees_quote"] or ZERO) + base_fees
+        figures["trade_count"] += agg["count"] or 0
+    figures["round_trips"] = closed.exclude(status=Opportunity.Status.FAILED).count()
+    return figures
+
+
+def snapshot_refresh(*, at: datetime | None = None) -> DailyRiskSnapshot:
+    """Recompute today's snapshot and close any earlier day left open."""
+    now = at or timezone.now()
+    today = trading_day(now)
+    for old in DailyRiskSnapshot.objects.filter(day__lt=today, closed=False):
+        DailyRiskSnapshot.objects.filter(pk=old.pk).update(closed=True, **day_figures(old.day))
+        logger.info("risk snapshot of %s closed", old.day)
+    row = risk_settings()
+    names = list(Exchange.objects.filter(enabled=True).values_list("name", flat=True))
+    balances = {
+        name: {asset: str(b.total) for asset, b in cached.balances.items()}
+        for name, cached in balances_latest(names).items()
+    }
+    limits = {
+        "max_daily_loss_irr": str(row.max_daily_loss_irr),
+        "max_daily_loss_usdt": str(row.max_daily_loss_usdt),
+        "max_order_value_irr": str(row.max_order_value_irr),
+        "max_order_value_usdt": str(row.max_order_value_usdt),
+        "max_exposure": row.max_exposure,
+    }
+    figures = day_figures(today)
+    breaches = []
+    for quote, limit in (("irr", row.max_daily_loss_irr), ("usdt", row.max_daily_loss_usdt)):
+        if figures[f"realized_pnl_{quote}"] <= -limit:
+            breaches.append(f"daily loss {quote.upper()}: {figures[f'realized_pnl_{quote}']}")
+    snapshot, _ = DailyRiskSnapshot.objects.update_or_create(
+        day=today,
+        defaults={
+            **figures,
+            "timezone": str(trading_tz()),
+            "exposure": {asset: str(v) for asset, v in exposure_open().items()},
+            "balances": balances,
+            "limits": limits,
+            "breaches": breaches,
+            "kill_switch_active": row.kill_switch,
+        },
+    )
+    return snapshot
