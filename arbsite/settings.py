@@ -7,6 +7,7 @@ start-up and the security settings that ``check --deploy`` wants are on.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -94,8 +95,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
-    # A file, not memory, so worker processes started by tests can share it.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-arbsite.sqlite3")}
+    # A file, not memory, so worker processes started by tests can share it;
+    # one per test run, so two runs on one machine do not collide.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-arbsite-{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env_int("DB_CONN_MAX_AGE", 60, minimum=0))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)

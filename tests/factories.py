@@ -55,3 +55,23 @@ def make_trade(*, order: Order, **fields) -> Trade:
     }
     defaults.update(fields)
     return Trade.objects.create(order=order, **defaults)
+
+
+def make_opportunity(*, market: Market, buy: Exchange, sell: Exchange, quantity: Decimal,
+                     buy_price: Decimal, sell_price: Decimal, **fields):
+    from trading.models import Opportunity
+
+    defaults = {
+        "quote_asset": market.quote,
+        "buy_vwap": buy_price,
+        "sell_vwap": sell_price,
+        "buy_fee_rate": buy.taker_fee,
+        "sell_fee_rate": sell.taker_fee,
+        "expected_profit": (sell_price - buy_price) * quantity,
+        "expected_profit_pct": Decimal("0"),
+    }
+    defaults.update(fields)
+    return Opportunity.objects.create(
+        market=market, buy_exchange=buy, sell_exchange=sell, quantity=quantity,
+        buy_price=buy_price, sell_price=sell_price, **defaults,
+    )

@@ -31,6 +31,7 @@ from exchanges.states import OrderState
 from exchanges.types import OrderRequest, OrderType, Side
 from trading.models import Opportunity, OpportunityStatus, Order
 from trading.services import killpoints
+from trading.services.fills import fills_fetch_missing
 from trading.services.orders import order_record_created, order_transition
 from trading.services.risk import risk_settings, trading_blocker
 from trading.services.settlement import (
@@ -187,6 +188,8 @@ def opportunity_execute(*, opportunity_id: int) -> ExecutionResult:
 
     for leg in legs:
         _cancel_resting(leg)
+        leg.refresh_from_db()
+        fills_fetch_missing(adapter=get_adapter(leg.exchange), orders=[leg])
     result = opportunity_reconcile(opportunity_id=opportunity_id, source=SOURCE)
     logger.info("opportunity %s: both legs answered in %.1f ms; %s (%s)", opportunity_id,
                 sent_ms, result.action, result.status)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
 
@@ -10,6 +11,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from exchanges.errors import ExchangeError
+from exchanges.interface import ExchangeAdapter
 from exchanges.types import Fill
 from trading.models import Order, Trade
 
@@ -61,3 +64,31 @@ def filled_by_trades(order: Order) -> Decimal:
 def fills_missing(order: Order) -> bool:
     """Does the order report more filled than its recorded Trades add up to?"""
     return order.filled_quantity > filled_by_trades(order)
+
+
+def fills_fetch_missing(*, adapter: ExchangeAdapter,
+                        orders: Iterable[Order]) -> tuple[int, list[str]]:
+    """For orders whose Trades do not yet add up to their fill (an exchange
+    whose order answers carry no fills, like Nobitex), read the exchange's
+    recent fills once per market and record the matching ones.
+
+    Returns (fills added, errors).
+    """
+    missing: dict[str, list[Order]] = defaultdict(list)
+    for order in orders:
+        if order.filled_quantity > 0 and fills_missing(order):
+            missing[order.market.code].append(order)
+    added, errors = 0, []
+    for market, market_orders in missing.items():
+        try:
+            fills = adapter.recent_fills(market)
+        except ExchangeError as exc:
+            errors.append(f"fills of {market}: {exc}")
+            logger.warning("fills of %s on %s not read: %s", market, adapter.name, exc)
+            continue
+        for order in market_orders:
+            mine = [f for f in fills
+                    if (order.exchange_order_id and f.exchange_order_id == order.exchange_order_id)
+                    or (f.client_order_id and f.client_order_id == order.client_order_id)]
+            added += fills_record(order=order, fills=mine)
+    return added, errors

@@ -23,7 +23,7 @@ from exchanges.models import ExchangeMarket
 from exchanges.states import TERMINAL_STATES, OrderState
 from exchanges.types import ExchangeOrder, OrderRequest, OrderType, Side
 from trading.models import Opportunity, OpportunityStatus, Order, Trade
-from trading.services.fills import fills_missing, fills_record
+from trading.services.fills import fills_fetch_missing, fills_missing, fills_record
 from trading.services.orders import IllegalTransition, order_record_created, order_transition
 from trading.services.risk import risk_settings
 
@@ -155,7 +155,8 @@ def _place_unwind(opportunity: Opportunity, exchange_id: int, request: OrderRequ
         order_transition(order_id=order.pk, to_status=OrderState.REJECTED, source=source,
                          reason=f"not sent: {exc}")
     else:
-        order_apply_report(order=order, report=report, source=source)
+        order = order_apply_report(order=order, report=report, source=source)
+        fills_fetch_missing(adapter=adapter, orders=[order])
     order.refresh_from_db()
     return order
 

@@ -13,7 +13,6 @@ repeated after a grace period, fails an order that never reached it.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -28,7 +27,7 @@ from exchanges.registry import get_adapter
 from exchanges.states import LIVE_STATES, OrderState
 from exchanges.types import ExchangeOrder
 from trading.models import Opportunity, OpportunityStatus, Order
-from trading.services.fills import fills_missing, fills_record
+from trading.services.fills import fills_fetch_missing
 from trading.services.orders import IllegalTransition, order_transition
 from trading.services.settlement import opportunity_reconcile, order_apply_report
 
@@ -159,32 +158,11 @@ def exchange_sync(*, exchange: Exchange, adapter: ExchangeAdapter | None = None,
         if progress is not None:
             progress(exchange.name, number, len(orders))
 
-    report.fills_added += _fetch_missing_fills(adapter, touched, report)
+    added, errors = fills_fetch_missing(adapter=adapter, orders=touched)
+    report.fills_added += added
+    report.errors.extend(errors)
     Order.objects.filter(pk__in=[o.pk for o in orders]).update(last_synced_at=timezone.now())
     return report
-
-
-def _fetch_missing_fills(adapter: ExchangeAdapter, orders: list[Order],
-                         report: ExchangeSyncReport) -> int:
-    """For orders whose Trades do not yet add up to their fill, read the
-    exchange's recent fills once per market and record the matching ones."""
-    missing: dict[str, list[Order]] = defaultdict(list)
-    for order in orders:
-        if order.filled_quantity > 0 and fills_missing(order):
-            missing[order.market.code].append(order)
-    added = 0
-    for market, market_orders in missing.items():
-        try:
-            fills = adapter.recent_fills(market)
-        except ExchangeError as exc:
-            report.errors.append(f"fills of {market}: {exc}")
-            continue
-        for order in market_orders:
-            mine = [f for f in fills
-                    if (order.exchange_order_id and f.exchange_order_id == order.exchange_order_id)
-                    or (f.client_order_id and f.client_order_id == order.client_order_id)]
-            added += fills_record(order=order, fills=mine)
-    return added
 
 
 def opportunities_settle(*, source: str = "sync", limit: int = 500) -> int:

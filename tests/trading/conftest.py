@@ -1,0 +1,62 @@
+"""Trading tests run the real adapters against the sandbox over HTTP."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from exchanges import registry
+from exchanges.breaker import breaker_reset
+from exchanges.models import Exchange
+from exchanges.sandbox import SandboxServer
+from exchanges.sandbox.credentials import demo_accounts, ensure_credentials_file
+from trading.models import RiskSettings
+from trading.services.books import books_clear
+from trading.services.setup import exchanges_install
+
+EXCHANGE_NAMES = ["nobitex", "wallex", "invex"]
+MARKETS = ["BTC-IRR", "USDT-IRR", "ETH-IRR"]
+
+
+@pytest.fixture(scope="session")
+def sandbox_credentials(tmp_path_factory):
+    return ensure_credentials_file(tmp_path_factory.mktemp("sandbox") / "sandbox.env")
+
+
+@pytest.fixture
+def sandbox(sandbox_credentials):
+    server = SandboxServer(port=0, scenario="static", accounts=demo_accounts(sandbox_credentials),
+                           rate_limits=False, invex_cancel_delay=0.05, hang_seconds=3).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def trading_setup(db, sandbox, sandbox_credentials, settings):
+    """The three exchanges pointed at the sandbox, and permissive risk settings."""
+    settings.EXCHANGE_HTTP_TIMEOUT = (1.0, 2.0)
+    settings.EXCHANGE_READ_RETRIES = 0
+    exchanges_install(names=EXCHANGE_NAMES, market_codes=MARKETS)
+    keys = {
+        "nobitex": (sandbox_credentials["NOBITEX_API_TOKEN"], ""),
+        "wallex": (sandbox_credentials["WALLEX_API_KEY"], ""),
+        "invex": (sandbox_credentials["INVEX_API_KEY"], sandbox_credentials["INVEX_PRIVATE_KEY"]),
+    }
+    for exchange in Exchange.objects.all():
+        exchange.base_url = sandbox.base_url(exchange.name)
+        exchange.api_key, exchange.api_secret = keys[exchange.name]
+        exchange.save()
+        breaker_reset(exchange.name)
+    risk = RiskSettings.load()
+    risk.min_profit_pct = Decimal("0.01")
+    risk.min_profit_irr = Decimal("1")
+    risk.max_order_value_irr = Decimal("10000000000")
+    risk.max_book_age_ms = 60_000
+    risk.save()
+    registry.clear_cache()
+    books_clear()
+    yield sandbox
+    registry.clear_cache()
+    for name in EXCHANGE_NAMES:
+        breaker_reset(name)
