@@ -159,18 +159,47 @@ else:
 "
 }
 
+# The offline exchange sandbox, when no real exchange is configured (or
+# ARBSITE_SANDBOX=1): demo credentials in var/sandbox.env, base URLs on it.
+start_sandbox_if_needed() {
+  local mode="${ARBSITE_SANDBOX:-auto}"
+  if [ "$mode" = "auto" ]; then
+    if [ -n "${NOBITEX_API_TOKEN:-}${WALLEX_API_KEY:-}${INVEX_API_KEY:-}" ] ||
+       grep -qE '^(NOBITEX_API_TOKEN|WALLEX_API_KEY|INVEX_API_KEY)=.+' .env 2>/dev/null; then
+      mode=0
+    else
+      mode=1
+    fi
+  fi
+  case "$mode" in 1|true|yes|on) ;; *) say "exchanges: real (credentials from the environment or the admin)"; return ;; esac
+  local port="${SANDBOX_PORT:-8800}" url
+  url="http://127.0.0.1:$port"
+  "$VENV/bin/python" -c "from exchanges.sandbox.credentials import ensure_credentials_file as e; e('var/sandbox.env')"
+  set -a; . "$VAR/sandbox.env"; set +a
+  export NOBITEX_BASE_URL="$url/nobitex" WALLEX_BASE_URL="$url/wallex" INVEX_BASE_URL="$url/invex/trading/v1"
+  "$VENV/bin/python" manage.py run_sandbox --port "$port" --credentials var/sandbox.env \
+    --scenario "${SANDBOX_SCENARIO:-default}" > "$VAR/sandbox.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 50); do
+    "$VENV/bin/python" -c "import sys, urllib.request; urllib.request.urlopen('$url/_sandbox/state', timeout=1)" 2>/dev/null && break
+    sleep 0.2
+  done
+  say "exchanges: the offline sandbox at $url (demo credentials in var/sandbox.env; log var/sandbox.log)"
+}
+
 run_system() {
   ensure_dotenv
   export DJANGO_SETTINGS_MODULE=arbsite.settings
+  trap 'say "stopping (signal)"; cleanup; exit 130' INT TERM
+  trap cleanup EXIT
   choose_broker
+  start_sandbox_if_needed
   say "database: ${DATABASE_URL:-SQLite file var/arbsite.sqlite3}"
   "$VENV/bin/python" manage.py migrate --noinput
   "$VENV/bin/python" manage.py setup
   create_admin
 
   local port="${PORT:-8000}"
-  trap 'say "stopping (signal)"; cleanup; exit 130' INT TERM
-  trap cleanup EXIT
   "$VENV/bin/python" manage.py runserver "127.0.0.1:$port" --noreload &
   PIDS+=($!)
   "$VENV/bin/celery" -A arbsite worker --loglevel=INFO --concurrency="${WORKER_CONCURRENCY:-4}" \

@@ -17,6 +17,7 @@ from arbsite.envconfig import (
     env,
     env_bool,
     env_db,
+    env_decimal,
     env_int,
     env_list,
     env_redis_url,
@@ -170,6 +171,25 @@ for _code in ARBSITE_MARKETS:
         raise ImproperlyConfigured(
             f"ARBSITE_MARKETS: {_code!r} is not a market like BTC-IRR (BASE-QUOTE, upper case)"
         )
+
+# --- Exchange HTTP ---------------------------------------------------------
+# (connect, read) timeouts in seconds for every exchange call.
+EXCHANGE_HTTP_TIMEOUT = (
+    float(env_decimal("EXCHANGE_CONNECT_TIMEOUT", "3.05")),
+    float(env_decimal("EXCHANGE_READ_TIMEOUT", "10")),
+)
+# Retries of reads (never of a place) on a transient error.
+EXCHANGE_READ_RETRIES = env_int("EXCHANGE_READ_RETRIES", 2, minimum=0)
+# Per-exchange rate limits shared through Redis (documented limits; see exchanges/ratelimit.py).
+EXCHANGE_RATE_LIMITS_ENABLED = env_bool("EXCHANGE_RATE_LIMITS_ENABLED", True)
+# How long a call may wait for a rate-limit slot before it fails as rate limited.
+EXCHANGE_RATE_LIMIT_MAX_WAIT = float(env_decimal("EXCHANGE_RATE_LIMIT_MAX_WAIT", "2.0"))
+# Circuit breaker: opens after this many consecutive failures, probes after the cool-down.
+EXCHANGE_BREAKER_ENABLED = env_bool("EXCHANGE_BREAKER_ENABLED", True)
+EXCHANGE_BREAKER_THRESHOLD = env_int("EXCHANGE_BREAKER_THRESHOLD", 5, minimum=1)
+EXCHANGE_BREAKER_COOLDOWN = env_int("EXCHANGE_BREAKER_COOLDOWN", 30, minimum=1)
+# Threads fetching books concurrently in each process.
+EXCHANGE_FETCH_WORKERS = env_int("EXCHANGE_FETCH_WORKERS", 32, minimum=1)
 
 # --- Secrets at rest --------------------------------------------------------
 # Fernet key(s) for exchange credentials; comma-separated for key rotation
