@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import connection
 
 from arbsite.redis import redis_client
+from tests.browser import browser, page  # noqa: F401 - fixtures for browser tests
 from tests.factories import make_exchange, make_market, make_order
 
 
