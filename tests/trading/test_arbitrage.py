@@ -10,6 +10,7 @@ import pytest
 from exchanges.types import BookLevel
 from trading.services.arbitrage import (
     floor_to,
+    max_within_budget,
     optimum_walk,
     pair_profit,
     prepare_asks,
@@ -132,3 +133,25 @@ def test_floor_to_rounds_down_only():
     assert floor_to(D("1.23456789"), D("0.0001")) == D("1.2345")
     assert floor_to(D("0.00009"), D("0.0001")) == 0
     assert floor_to(D("-1"), D("0.1")) == 0
+
+
+def test_budget_on_the_ask_side_is_value_at_the_limit_price():
+    asks = prepare_asks(ASKS, D("0"))
+    # 1 @100 is worth 100 ≤ 151.5; past it the limit is 101: 151.5 / 101 = 1.5
+    assert max_within_budget(asks, D("151.5"), upto=D("2.5")) == D("1.5")
+    # with a 1% fee factor a size locks q × limit × 1.01
+    assert (max_within_budget(asks, D("151.5"), upto=D("2.5"), factor=D("1.01"))
+            == D("151.5") / D("102.01"))
+    # 1 @100 locks exactly 101; one unit more needs limit 101 (102.01 each): stay at 1
+    assert max_within_budget(asks, D("101"), upto=D("2.5"), factor=D("1.01")) == D("1")
+    assert max_within_budget(asks, D("1000"), upto=D("2.5")) == D("2.5")  # not binding
+    assert max_within_budget(asks, D("0"), upto=D("2.5")) == 0
+
+
+def test_budget_on_the_bid_side_stops_where_it_first_binds():
+    bids = prepare_bids(levels(("1040", "1.5"), ("1020", "1")), D("0"))
+    # 1.5 @1040 = 1560 > 1550: binds at 1550/1040 inside the first level, although
+    # 1.51 (limit 1020, worth 1540.2) would fit again — 1.495 would not (1554.8).
+    cap = max_within_budget(bids, D("1550"), upto=D("2.5"))
+    assert cap == D("1550") / D("1040")
+    assert cap * D("1040") <= D("1550")

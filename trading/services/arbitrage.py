@@ -170,6 +170,33 @@ def pair_profit(buy: SideFill, sell: SideFill, asks: PreparedSide, bids: Prepare
     return sell.notional * bids.factor - buy.notional * asks.factor
 
 
+def max_within_budget(side: PreparedSide, budget: Decimal, *, upto: Decimal,
+                      factor: Decimal = ONE) -> Decimal:
+    """The largest ``Q ≤ upto`` such that *every* size ``q ≤ Q`` keeps
+    ``q × limit(q) × factor ≤ budget``, where ``limit(q)`` is the worst level
+    ``q`` needs — what an order at its limit price is worth (or locks).
+
+    On the ask side the value only grows with ``q``, so this is exact. On the
+    bid side the limit falls at each new level and the value can dip back
+    under the budget past a level boundary; stopping at the first level where
+    it binds keeps every smaller size (another cap, the rounding) safe too.
+    """
+    if budget <= 0:
+        return ZERO
+    before = ZERO
+    for price, amount in zip(side.prices, side.amounts, strict=True):
+        if before >= upto:
+            break
+        through = before + amount
+        if through > upto:
+            through = upto
+        affordable = budget / (price * factor)
+        if affordable < through:
+            return affordable if affordable > before else before
+        before = through
+    return upto
+
+
 def floor_to(value: Decimal, step: Decimal) -> Decimal:
     """Round down to a multiple of ``step`` (amounts are never rounded up)."""
     if value <= 0:

@@ -12,8 +12,9 @@ Rules (see ``trading.services.arbitrage`` for the profit formula):
   of exchanges that are enabled and trading-enabled and list the market;
 * books missing, empty or older than ``max_book_age_ms`` are skipped;
 * the size maximises profit after both taker fees, then is capped by the
-  quote available on the buyer (÷ buy limit × (1 + fee)), the base available
-  on the seller, the maximum order value per leg (at its limit price) and the
+  quote available on the buyer (size × buy limit × (1 + fee) within it), the
+  base available on the seller, the maximum order value per leg (size × its
+  limit price) and the
   open-exposure room of the base asset, and rounded down to the coarser of
   the two amount steps; profit is recomputed on that size;
 * it must reach ``min_profit_pct`` (of the buy cost, fee included) and
@@ -31,6 +32,7 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -43,6 +45,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from arbsite.redis import key, redis_client
+from exchanges.markets import decimal_str
 from exchanges.models import Exchange, ExchangeMarket, Market
 from trading.models import Opportunity
 from trading.services import risk
@@ -51,6 +54,7 @@ from trading.services.arbitrage import (
     ZERO,
     PreparedSide,
     floor_to,
+    max_within_budget,
     optimum_walk,
     pair_profit,
     prepare_asks,
@@ -202,7 +206,8 @@ class DetectionReport:
 
 
 def _s(value: Decimal) -> str:
-    return format(value, "f")
+    """A Decimal for JSON and logs: plain digits, no exponent, no trailing zeros."""
+    return decimal_str(value)
 
 
 def _levels(pairs: tuple[tuple[Decimal, Decimal], ...]) -> list[list[str]]:
@@ -336,16 +341,18 @@ def _pair_evaluate(cycle: _Cycle, market: MarketListings, buy: Listing, sell: Li
         return reject(Reason.NO_BALANCE_DATA, exchanges=",".join(missing),
                       quantity=optimum.quantity, profit=optimum.profit)
 
-    # Caps, each a maximum base quantity. The quote cap uses the optimum's buy
-    # limit: a smaller size never needs a higher limit, so it stays safe.
+    # Caps, each a maximum base quantity below which every size is allowed.
+    # Values are at the limit price of the size (what the order is worth and
+    # what the buy locks with its fee), walked level by level.
+    upto = optimum.quantity
     caps: dict[str, Decimal] = {
-        "balance_quote": max(ZERO, quote_available) / (optimum.buy_limit * asks.factor),
+        "balance_quote": max_within_budget(asks, quote_available, upto=upto, factor=asks.factor),
         "balance_base": max(ZERO, base_available),
     }
     max_value = limits.max_order_value.get(quote)
     if max_value is not None:
-        caps["max_order_value_buy"] = max_value / optimum.buy_limit
-        caps["max_order_value_sell"] = max_value / optimum.sell_limit
+        caps["max_order_value_buy"] = max_within_budget(asks, max_value, upto=upto)
+        caps["max_order_value_sell"] = max_within_budget(bids, max_value, upto=upto)
     room = limits.exposure_room.get(base)
     if room is not None:
         caps["exposure"] = max(ZERO, room - cycle.exposure_used[base])
@@ -571,25 +578,32 @@ def opportunities_detect(*, now: datetime | None = None) -> DetectionReport:
         logger.debug("detection: %s %s->%s rejected: %s %s", rejection.market,
                      rejection.buy_exchange, rejection.sell_exchange, rejection.reason,
                      rejection.figures)
+    if result.plans:
+        _plans_write(result, report, exchanges, market_rows, execute_opportunity.delay)
+    report.opportunities_created = len(report.opportunity_ids)
+    _record(result, report, now)
+    report.elapsed_ms = (time.perf_counter() - started) * 1000
+    return report
+
+
+def _plans_write(result: CycleResult, report: DetectionReport, exchanges: dict[str, Exchange],
+                 markets: dict[str, Market], enqueue: Callable[[int], Any]) -> None:
+    """The cycle's rows in one transaction; each execution enqueued after commit."""
     with transaction.atomic():
         for plan in result.plans:
-            opportunity = _create(plan, exchanges, market_rows)
+            opportunity = _create(plan, exchanges, markets)
             if opportunity is None:
                 result.rejections.append(Rejection(
                     Reason.IN_FLIGHT, plan.market, plan.buy_exchange, plan.sell_exchange,
                     {"note": "not created: integrity error"}))
                 continue
             report.opportunity_ids.append(opportunity.id)
-            transaction.on_commit(partial(execute_opportunity.delay, opportunity.id))
+            transaction.on_commit(partial(enqueue, opportunity.id))
             logger.info(
                 "detection: opportunity #%s %s buy %s @%s sell %s @%s qty %s profit %s %s "
-                "(%s%%)", opportunity.id, plan.market, plan.buy_exchange, plan.buy_price,
-                plan.sell_exchange, plan.sell_price, plan.quantity, plan.expected_profit,
-                plan.quote, plan.expected_profit_pct)
-    report.opportunities_created = len(report.opportunity_ids)
-    _record(result, report, now)
-    report.elapsed_ms = (time.perf_counter() - started) * 1000
-    return report
+                "(%s%%)", opportunity.id, plan.market, plan.buy_exchange, _s(plan.buy_price),
+                plan.sell_exchange, _s(plan.sell_price), _s(plan.quantity),
+                _s(plan.expected_profit), plan.quote, _s(plan.expected_profit_pct))
 
 
 def _record_blocked(blocked: dict[str, str], now: datetime) -> None:
