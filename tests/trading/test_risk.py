@@ -1,0 +1,99 @@
+"""Risk limits hold across restarts (they are read from the database) and
+the trading day rolls over at midnight in Tehran."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from freezegun import freeze_time
+
+from tests.factories import make_exchange, make_market, make_opportunity
+from trading.models import DailyRiskSnapshot, Opportunity, RiskSettings
+from trading.services.risk import (
+    daily_loss_enforce,
+    kill_switch_set,
+    realized_pnl_today,
+    trading_blocker,
+    trading_day,
+)
+from trading.services.snapshots import snapshot_refresh
+
+pytestmark = pytest.mark.django_db
+
+
+def closed_opportunity(pnl: str, closed_at: datetime, quote: str = "IRR") -> Opportunity:
+    market = make_market("BTC", quote)
+    opp = make_opportunity(market=market, buy=make_exchange("nobitex"),
+                           sell=make_exchange("wallex"), quantity=Decimal("0.01"),
+                           buy_price=Decimal("100"), sell_price=Decimal("101"))
+    Opportunity.objects.filter(pk=opp.pk).update(status="done", realized_pnl=Decimal(pnl),
+                                                 closed_at=closed_at)
+    return opp
+
+
+@pytest.fixture
+def limit_10m_rial():
+    row = RiskSettings.load()
+    row.max_daily_loss_irr = Decimal("10000000")
+    row.save()
+    return row
+
+
+def test_the_daily_loss_limit_holds_across_a_restart(limit_10m_rial):
+    # Given today's closed opportunities lost 12,000,000 rial
+    now = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    with freeze_time(now):
+        closed_opportunity("-7000000", now)
+        closed_opportunity("-5000000", now)
+        closed_opportunity("1000", now, quote="USDT")  # another currency: apart
+
+        # When the process restarts (nothing kept in memory: read it again)
+        assert realized_pnl_today() == {"IRR": Decimal("-12000000"), "USDT": Decimal("1000")}
+        blocker = trading_blocker(quote_asset="IRR")
+
+        # Then trading in rial stays blocked, and enforcing trips the kill switch
+        assert blocker and "daily loss limit" in blocker
+        assert trading_blocker(quote_asset="USDT") is None
+        reason = daily_loss_enforce()
+    row = RiskSettings.load()
+    assert row.kill_switch and row.kill_switch_set_by == "risk"
+    assert reason == row.kill_switch_reason and "IRR" in reason
+
+
+def test_the_trading_day_rolls_over_at_midnight_in_tehran(limit_10m_rial):
+    # 20:29 UTC is 23:59 in Tehran (UTC+3:30); 20:31 UTC is 00:01 the next day.
+    before_midnight = datetime(2026, 11, 24, 20, 29, tzinfo=UTC)
+    after_midnight = datetime(2026, 11, 24, 20, 31, tzinfo=UTC)
+    closed_opportunity("-15000000", before_midnight)
+    with freeze_time(before_midnight):
+        assert str(trading_day()) == "2026-11-24"
+        assert trading_blocker(quote_asset="IRR") is not None
+        snapshot_refresh()
+    with freeze_time(after_midnight):
+        assert str(trading_day()) == "2026-11-25"
+        assert realized_pnl_today() == {}
+        assert trading_blocker(quote_asset="IRR") is None
+        today = snapshot_refresh()
+    yesterday = DailyRiskSnapshot.objects.get(day="2026-11-24")
+    assert yesterday.closed and yesterday.realized_pnl_irr == Decimal("-15000000")
+    assert str(today.day) == "2026-11-25" and not today.closed
+    assert today.realized_pnl_irr == 0
+
+
+def test_the_kill_switch_is_a_compare_and_set():
+    assert kill_switch_set(active=True, reason="first", actor="alice")
+    assert not kill_switch_set(active=True, reason="second", actor="bob")
+    row = RiskSettings.load()
+    assert (row.kill_switch_reason, row.kill_switch_set_by) == ("first", "alice")
+    assert trading_blocker() == "kill switch on: first"
+
+
+def test_snapshot_drawdown_is_the_worst_fall_from_a_peak(limit_10m_rial):
+    now = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+    for minute, pnl in enumerate(["100", "-300", "50", "-20", "400"]):
+        closed_opportunity(pnl, now.replace(minute=minute))
+    with freeze_time(now.replace(minute=30)):
+        snapshot = snapshot_refresh()
+    assert snapshot.realized_pnl_irr == Decimal("230")
+    assert snapshot.max_drawdown_irr == Decimal("300")  # from +100 down to -200
+    assert snapshot.round_trips == 5
