@@ -155,3 +155,25 @@ def test_budget_on_the_bid_side_stops_where_it_first_binds():
     cap = max_within_budget(bids, D("1550"), upto=D("2.5"))
     assert cap == D("1550") / D("1040")
     assert cap * D("1040") <= D("1550")
+
+
+def test_budget_caps_hold_for_every_smaller_size_on_random_books():
+    rng = random.Random(11)
+    for _ in range(100):
+        ask_prices = sorted(D(rng.randint(900, 1100)) for _ in range(5))
+        bid_prices = sorted((D(rng.randint(900, 1100)) for _ in range(5)), reverse=True)
+        for side in (prepare_asks(tuple(BookLevel(p, D(rng.randint(1, 9)) / 4)
+                                        for p in ask_prices), D("0.0025")),
+                     prepare_bids(tuple(BookLevel(p, D(rng.randint(1, 9)) / 4)
+                                        for p in bid_prices), D("0.0025"))):
+            upto = sum(side.amounts) * D(rng.randint(1, 10)) / 10
+            budget = D(rng.randint(100, 6000))
+            worst = side_fill(side, upto).limit
+            cap = max_within_budget(side, budget, upto=upto, factor=side.factor)
+            # the O(1) answer with the known worst price is the same answer
+            assert max_within_budget(side, budget, upto=upto, factor=side.factor,
+                                     limit=worst) == cap
+            assert 0 <= cap <= upto
+            for k in range(1, 21):
+                q = cap * k / 20
+                assert q * side_fill(side, q).limit * side.factor <= budget * D("1.000000001")

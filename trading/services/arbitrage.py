@@ -47,12 +47,16 @@ class PreparedSide:
 
 
 def _prepare(levels: Iterable[BookLevel], factor: Decimal) -> PreparedSide:
-    kept = [(level.price, level.amount) for level in levels if level.amount > 0]
-    prices = tuple(price for price, _ in kept)
+    levels = tuple(levels)
+    prices = [level.price for level in levels]
+    amounts = [level.amount for level in levels]
+    if not all(amount > 0 for amount in amounts):  # rare: drop empty levels
+        kept = [(p, a) for p, a in zip(prices, amounts, strict=True) if a > 0]
+        prices, amounts = [p for p, _ in kept], [a for _, a in kept]
     return PreparedSide(
-        prices=prices,
-        amounts=tuple(amount for _, amount in kept),
-        effective=tuple(price * factor for price in prices),
+        prices=tuple(prices),
+        amounts=tuple(amounts),
+        effective=tuple([price * factor for price in prices]),
         factor=factor,
     )
 
@@ -171,7 +175,7 @@ def pair_profit(buy: SideFill, sell: SideFill, asks: PreparedSide, bids: Prepare
 
 
 def max_within_budget(side: PreparedSide, budget: Decimal, *, upto: Decimal,
-                      factor: Decimal = ONE) -> Decimal:
+                      factor: Decimal = ONE, limit: Decimal | None = None) -> Decimal:
     """The largest ``Q ≤ upto`` such that *every* size ``q ≤ Q`` keeps
     ``q × limit(q) × factor ≤ budget``, where ``limit(q)`` is the worst level
     ``q`` needs — what an order at its limit price is worth (or locks).
@@ -180,9 +184,14 @@ def max_within_budget(side: PreparedSide, budget: Decimal, *, upto: Decimal,
     bid side the limit falls at each new level and the value can dip back
     under the budget past a level boundary; stopping at the first level where
     it binds keeps every smaller size (another cap, the rounding) safe too.
+    ``limit``, the worst level ``upto`` needs, lets a loose budget answer at once.
     """
-    if budget <= 0:
+    if budget <= 0 or not side.prices:
         return ZERO
+    if limit is not None:  # known worst price of ``upto``: O(1) when the budget is loose
+        highest = limit if limit > side.prices[0] else side.prices[0]
+        if upto * highest * factor <= budget:
+            return upto
     before = ZERO
     for price, amount in zip(side.prices, side.amounts, strict=True):
         if before >= upto:
@@ -190,8 +199,9 @@ def max_within_budget(side: PreparedSide, budget: Decimal, *, upto: Decimal,
         through = before + amount
         if through > upto:
             through = upto
-        affordable = budget / (price * factor)
-        if affordable < through:
+        unit = price * factor
+        if through * unit > budget:  # binds in this level: one division, here only
+            affordable = budget / unit
             return affordable if affordable > before else before
         before = through
     return upto

@@ -53,6 +53,7 @@ from trading.services.arbitrage import (
     ONE,
     ZERO,
     PreparedSide,
+    SideFill,
     floor_to,
     max_within_budget,
     optimum_walk,
@@ -157,9 +158,13 @@ class Rejection:
     figures: dict[str, str]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Plan:
-    """A decided opportunity: everything its row holds."""
+    """A decided opportunity: everything its row holds.
+
+    ``details`` (the audit record, the costly part: every level as strings) is
+    built by ``audit`` only for the pair that wins its market.
+    """
 
     market: str
     quote: str
@@ -176,8 +181,9 @@ class Plan:
     expected_profit_pct: Decimal
     buy_book_age_ms: int
     sell_book_age_ms: int
-    details: dict[str, Any]
     buy_quote_used: Decimal  # what the buy leg may lock: quantity × limit × (1 + fee)
+    audit: Callable[[], dict[str, Any]] = field(repr=False, compare=False)
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -281,6 +287,7 @@ def cycle_evaluate(data: CycleInput) -> CycleResult:
             continue
         candidates.sort(key=lambda plan: plan.expected_profit, reverse=True)
         best, others = candidates[0], candidates[1:]
+        best.details = best.audit()
         best.details["outbid"] = [
             {"buy": o.buy_exchange, "sell": o.sell_exchange, "quantity": _s(o.quantity),
              "expected_profit": _s(o.expected_profit)} for o in others]
@@ -346,13 +353,16 @@ def _pair_evaluate(cycle: _Cycle, market: MarketListings, buy: Listing, sell: Li
     # what the buy locks with its fee), walked level by level.
     upto = optimum.quantity
     caps: dict[str, Decimal] = {
-        "balance_quote": max_within_budget(asks, quote_available, upto=upto, factor=asks.factor),
+        "balance_quote": max_within_budget(asks, quote_available, upto=upto, factor=asks.factor,
+                                           limit=optimum.buy_limit),
         "balance_base": max(ZERO, base_available),
     }
     max_value = limits.max_order_value.get(quote)
     if max_value is not None:
-        caps["max_order_value_buy"] = max_within_budget(asks, max_value, upto=upto)
-        caps["max_order_value_sell"] = max_within_budget(bids, max_value, upto=upto)
+        caps["max_order_value_buy"] = max_within_budget(asks, max_value, upto=upto,
+                                                        limit=optimum.buy_limit)
+        caps["max_order_value_sell"] = max_within_budget(bids, max_value, upto=upto,
+                                                         limit=optimum.sell_limit)
     room = limits.exposure_room.get(base)
     if room is not None:
         caps["exposure"] = max(ZERO, room - cycle.exposure_used[base])
@@ -367,8 +377,12 @@ def _pair_evaluate(cycle: _Cycle, market: MarketListings, buy: Listing, sell: Li
                           quantity=optimum.quantity)
         return reject(Reason.TOO_SMALL, capped=capped, amount_step=step, caps=",".join(applied))
 
-    buy_fill = side_fill(asks, quantity)
-    sell_fill = side_fill(bids, quantity)
+    if quantity == optimum.quantity:  # uncapped: the walk already has the figures
+        buy_fill = SideFill(quantity, optimum.buy_notional, optimum.buy_limit, ())
+        sell_fill = SideFill(quantity, optimum.sell_notional, optimum.sell_limit, ())
+    else:
+        buy_fill = side_fill(asks, quantity)
+        sell_fill = side_fill(bids, quantity)
     buy_value, sell_value = quantity * buy_fill.limit, quantity * sell_fill.limit
     if buy_value < buy.min_order_value or sell_value < sell.min_order_value:
         return reject(Reason.TOO_SMALL, quantity=quantity, buy_value=buy_value,
@@ -386,47 +400,50 @@ def _pair_evaluate(cycle: _Cycle, market: MarketListings, buy: Listing, sell: Li
                       min_profit_abs=min_abs, min_profit_pct=limits.min_profit_pct,
                       caps=",".join(applied))
 
-    buy_cached = data.balances[buy.exchange]
-    sell_cached = data.balances[sell.exchange]
-    details = {
-        "formula": "profit = sum(bid*amount)*(1-sell_fee) - sum(ask*amount)*(1+buy_fee)",
-        "buy_levels": _levels(buy_fill.levels),
-        "sell_levels": _levels(sell_fill.levels),
-        "best_ask": _s(best_ask),
-        "best_bid": _s(best_bid),
-        "uncapped": {
-            "quantity": _s(optimum.quantity), "profit": _s(optimum.profit),
-            "buy_limit": _s(optimum.buy_limit), "sell_limit": _s(optimum.sell_limit),
-            "ask_levels": optimum.ask_levels, "bid_levels": optimum.bid_levels,
-        },
-        "caps": {name: _s(value) for name, value in caps.items()},
-        "caps_applied": applied,
-        "binding_cap": binding if caps[binding] < optimum.quantity else None,
-        "balances": {
-            "buy": {"exchange": buy.exchange, "asset": quote, "available": _s(quote_available),
-                    "cached": _s(buy_cached.available(quote)),
-                    "fetched_at": buy_cached.fetched_at.isoformat()},
-            "sell": {"exchange": sell.exchange, "asset": base, "available": _s(base_available),
-                     "cached": _s(sell_cached.available(base)),
-                     "fetched_at": sell_cached.fetched_at.isoformat()},
-        },
-        "max_order_value": _s(max_value) if max_value is not None else None,
-        "exposure_room": _s(room) if room is not None else None,
-        "amount_step": _s(step),
-        "min_order_value": {"buy": _s(buy.min_order_value), "sell": _s(sell.min_order_value)},
-        "min_profit": {"pct": _s(limits.min_profit_pct), "abs": _s(min_abs)},
-        "buy_cost": _s(buy_cost),
-        "books_fetched_at": {"buy": buy_book.fetched_at.isoformat(),
-                             "sell": sell_book.fetched_at.isoformat()},
-        "max_book_age_ms": max_age,
-    }
+    def audit() -> dict[str, Any]:
+        """The audit record: only built for the pair that wins its market."""
+        buy_cached = data.balances[buy.exchange]
+        sell_cached = data.balances[sell.exchange]
+        return {
+            "formula": "profit = sum(bid*amount)*(1-sell_fee) - sum(ask*amount)*(1+buy_fee)",
+            "buy_levels": _levels(side_fill(asks, quantity).levels),
+            "sell_levels": _levels(side_fill(bids, quantity).levels),
+            "best_ask": _s(best_ask),
+            "best_bid": _s(best_bid),
+            "uncapped": {
+                "quantity": _s(optimum.quantity), "profit": _s(optimum.profit),
+                "buy_limit": _s(optimum.buy_limit), "sell_limit": _s(optimum.sell_limit),
+                "ask_levels": optimum.ask_levels, "bid_levels": optimum.bid_levels,
+            },
+            "caps": {name: _s(value) for name, value in caps.items()},
+            "caps_applied": applied,
+            "binding_cap": binding if caps[binding] < optimum.quantity else None,
+            "balances": {
+                "buy": {"exchange": buy.exchange, "asset": quote, "available": _s(quote_available),
+                        "cached": _s(buy_cached.available(quote)),
+                        "fetched_at": buy_cached.fetched_at.isoformat()},
+                "sell": {"exchange": sell.exchange, "asset": base, "available": _s(base_available),
+                         "cached": _s(sell_cached.available(base)),
+                         "fetched_at": sell_cached.fetched_at.isoformat()},
+            },
+            "max_order_value": _s(max_value) if max_value is not None else None,
+            "exposure_room": _s(room) if room is not None else None,
+            "amount_step": _s(step),
+            "min_order_value": {"buy": _s(buy.min_order_value), "sell": _s(sell.min_order_value)},
+            "min_profit": {"pct": _s(limits.min_profit_pct), "abs": _s(min_abs)},
+            "buy_cost": _s(buy_cost),
+            "books_fetched_at": {"buy": buy_book.fetched_at.isoformat(),
+                                 "sell": sell_book.fetched_at.isoformat()},
+            "max_book_age_ms": max_age,
+        }
+
     return Plan(
         market=code, quote=quote, buy_exchange=buy.exchange, sell_exchange=sell.exchange,
         quantity=quantity, buy_price=buy_fill.limit, sell_price=sell_fill.limit,
         buy_vwap=buy_fill.vwap, sell_vwap=sell_fill.vwap,
         buy_fee_rate=buy.taker_fee, sell_fee_rate=sell.taker_fee,
         expected_profit=profit, expected_profit_pct=profit_pct.quantize(PCT_PLACES),
-        buy_book_age_ms=buy_age, sell_book_age_ms=sell_age, details=details,
+        buy_book_age_ms=buy_age, sell_book_age_ms=sell_age, audit=audit,
         buy_quote_used=quantity * buy_fill.limit * asks.factor,
     )
 
