@@ -19,6 +19,7 @@ from arbsite.envconfig import (
     env_db,
     env_decimal,
     env_int,
+    env_json,
     env_list,
     env_redis_url,
     env_str,
@@ -49,13 +50,17 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin with the control panel (trading/adminsite.py): django.contrib.admin's
+    # own app, with arbsite's AdminSite as the default site.
+    "trading.adminsite.ArbsiteAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    # History of configuration that changes trading (risk settings, exchanges, markets).
+    "simple_history",
     "exchanges",
     "trading",
 ]
@@ -66,7 +71,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Failed admin logins are counted in Redis; too many and the login is refused a while.
+    "trading.login_limit.LoginRateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Lets simple_history record which user made a change in the admin.
+    "simple_history.middleware.HistoryRequestMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -182,6 +191,9 @@ EXCHANGE_HTTP_TIMEOUT = (
 EXCHANGE_READ_RETRIES = env_int("EXCHANGE_READ_RETRIES", 2, minimum=0)
 # Per-exchange rate limits shared through Redis (documented limits; see exchanges/ratelimit.py).
 EXCHANGE_RATE_LIMITS_ENABLED = env_bool("EXCHANGE_RATE_LIMITS_ENABLED", True)
+# Overrides of the limits per exchange and endpoint class, as JSON:
+# {"wallex": {"book": [300, 60]}} = 300 calls per 60 s.
+EXCHANGE_RATE_LIMITS = env_json("EXCHANGE_RATE_LIMITS", {})
 # How long a call may wait for a rate-limit slot before it fails as rate limited.
 EXCHANGE_RATE_LIMIT_MAX_WAIT = float(env_decimal("EXCHANGE_RATE_LIMIT_MAX_WAIT", "2.0"))
 # Circuit breaker: opens after this many consecutive failures, probes after the cool-down.
@@ -190,6 +202,13 @@ EXCHANGE_BREAKER_THRESHOLD = env_int("EXCHANGE_BREAKER_THRESHOLD", 5, minimum=1)
 EXCHANGE_BREAKER_COOLDOWN = env_int("EXCHANGE_BREAKER_COOLDOWN", 30, minimum=1)
 # Threads fetching books concurrently in each process.
 EXCHANGE_FETCH_WORKERS = env_int("EXCHANGE_FETCH_WORKERS", 32, minimum=1)
+
+# --- Admin login rate limit (trading/login_limit.py) ------------------------
+# After LOGIN_FAILURE_LIMIT failures for one username or one client address
+# within LOGIN_FAILURE_WINDOW seconds, logins from it are refused until the
+# window has passed.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 900, minimum=1)
 
 # --- Secrets at rest --------------------------------------------------------
 # Fernet key(s) for exchange credentials; comma-separated for key rotation

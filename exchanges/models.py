@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
+from simple_history.models import HistoricalRecords
 
 from exchanges.fields import EncryptedTextField, MoneyField
 
@@ -50,6 +51,8 @@ class Exchange(models.Model):
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Who changed fees, flags or URLs, and when. Credentials stay out of it.
+    history = HistoricalRecords(excluded_fields=["api_key", "api_secret"])
 
     class Meta:
         ordering = ["name"]
@@ -71,6 +74,7 @@ class Market(models.Model):
     quote = models.CharField(max_length=16, help_text="Quote asset, upper case (IRR, USDT).")
     enabled = models.BooleanField(default=True, help_text="Trade this market.")
     created_at = models.DateTimeField(auto_now_add=True)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["base", "quote"]
@@ -110,6 +114,7 @@ class ExchangeMarket(models.Model):
         default=Decimal("0"), help_text="Minimum order value in project quote units."
     )
     enabled = models.BooleanField(default=True)
+    history = HistoricalRecords()
 
     class Meta:
         ordering = ["exchange__name", "market__base", "market__quote"]

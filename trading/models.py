@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
 
 from exchanges.fields import MoneyField
 from exchanges.models import Exchange, Market
@@ -146,6 +147,10 @@ class Order(models.Model):
         help_text="When the exchange first said it has no such order (cleared when found).",
     )
     notes = models.TextField(blank=True)
+    tags = models.CharField(
+        max_length=200, blank=True,
+        help_text="Operator's tags, comma-separated (e.g. checked, dispute).",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
@@ -153,6 +158,11 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [
+            ("can_cancel_orders", "Can cancel orders on their exchange"),
+            ("can_resync_orders", "Can resync orders from their exchange"),
+            ("can_resolve_orders", "Can resolve unknown or external orders by hand"),
+        ]
         indexes = [
             # The hot query of sync and recovery: orders not yet final.
             models.Index(
@@ -326,10 +336,17 @@ class RiskSettings(models.Model):
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    history = HistoricalRecords()
 
     class Meta:
         verbose_name = "risk settings"
         verbose_name_plural = "risk settings"
+        permissions = [
+            ("can_trip_kill_switch", "Can trip or reset the kill switch"),
+            ("can_pause_trading", "Can pause or resume an exchange or a market"),
+            ("can_reset_breaker", "Can reset an exchange's circuit breaker"),
+            ("can_run_recovery", "Can run order recovery for an exchange"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(id=1), name="risk_settings_singleton"),
             models.CheckConstraint(

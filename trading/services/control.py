@@ -1,0 +1,281 @@
+"""The services behind the admin's control actions.
+
+Each is one call an admin view makes after its confirmation page: it
+validates, changes state with a compare-and-set (or through the order state
+machine), records an OrderEvent with ``source = admin:<username>`` where an
+order is touched, and returns what happened for the view to report. The
+view writes Django's LogEntry; configuration rows keep their history through
+django-simple-history (the acting user and the reason are passed to it).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Model
+from django.utils import timezone
+
+from arbsite.redis import key, redis_client
+from exchanges.breaker import breaker_reset, breaker_state
+from exchanges.errors import ExchangeError, NotFoundError, RejectedError
+from exchanges.models import Exchange, Market
+from exchanges.registry import get_adapter
+from exchanges.states import LIVE_STATES, OrderState
+from trading.models import Order
+from trading.services.fills import fills_fetch_missing
+from trading.services.orders import (
+    ALLOWED_TRANSITIONS,
+    TransitionResult,
+    order_note_event,
+    order_transition,
+)
+from trading.services.risk import kill_switch_set
+from trading.services.settlement import order_apply_report
+
+logger = logging.getLogger(__name__)
+
+RECOVERY_TASK = "trading.recover_orders"
+RECOVERY_REQUEST_TTL = 7 * 24 * 3600
+
+
+def actor(user: AbstractBaseUser) -> str:
+    """The source written on events and the kill switch: ``admin:<username>``."""
+    return f"admin:{user.get_username()}"
+
+
+def _require_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError("A reason is required.")
+    return reason
+
+
+# --- Kill switch --------------------------------------------------------------
+
+
+def kill_switch_change(*, active: bool, user: AbstractBaseUser, reason: str) -> bool:
+    """Trip (``active``) or reset the kill switch; False if it already was so."""
+    reason = _require_reason(reason)
+    return kill_switch_set(active=active, reason=reason, actor=actor(user))
+
+
+# --- Exchanges and markets ------------------------------------------------------
+
+ExchangeFlag = Literal["enabled", "trading_enabled"]
+
+
+def _flag_set(model: type[Model], pk: int, field: str, value: bool,
+              user: AbstractBaseUser, reason: str) -> bool:
+    """Compare-and-set one boolean under a row lock, saved (not ``update()``d)
+    so that its history records the user and the reason."""
+    with transaction.atomic():
+        row = model.objects.select_for_update().get(pk=pk)
+        if getattr(row, field) == value:
+            return False
+        setattr(row, field, value)
+        row._history_user = user
+        row._change_reason = reason
+        fields = [field] + (["updated_at"] if hasattr(row, "updated_at") else [])
+        row.save(update_fields=fields)
+    logger.warning("%s %s: %s set to %s by %s: %s", model.__name__, row, field, value,
+                   actor(user), reason)
+    return True
+
+
+def exchange_flag_set(*, exchange_id: int, field: ExchangeFlag, value: bool,
+                      user: AbstractBaseUser, reason: str) -> bool:
+    """Pause or resume trading (``trading_enabled``) or all activity
+    (``enabled``) on one exchange; False if it already was so."""
+    if field not in ("enabled", "trading_enabled"):
+        raise ValueError(f"not an exchange switch: {field}")
+    return _flag_set(Exchange, exchange_id, field, value, user, _require_reason(reason))
+
+
+def market_enabled_set(*, market_id: int, value: bool, user: AbstractBaseUser,
+                       reason: str) -> bool:
+    """Pause or resume one market everywhere; False if it already was so."""
+    return _flag_set(Market, market_id, "enabled", value, user, _require_reason(reason))
+
+
+def exchange_breaker_reset(*, exchange: Exchange, user: AbstractBaseUser, reason: str) -> bool:
+    """Close an exchange's circuit breaker; False if it was closed and clean."""
+    reason = _require_reason(reason)
+    state = breaker_state(exchange.name)
+    if state.state == "closed" and not state.failures:
+        return False
+    breaker_reset(exchange.name)
+    logger.warning("breaker of %s reset by %s (was %s, %d failures): %s", exchange.name,
+                   actor(user), state.state, state.failures, reason)
+    return True
+
+
+# --- Orders ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderOutcome:
+    """What one order action did to one order."""
+
+    order_id: int
+    client_order_id: str
+    before: str
+    after: str
+    ok: bool
+    detail: str
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+def _locate(order: Order) -> dict[str, str | None]:
+    return {"exchange_order_id": order.exchange_order_id,
+            "client_order_id": order.client_order_id, "market": order.market.code}
+
+
+def _refresh(order: Order, source: str) -> tuple[Order, str]:
+    """Ask the exchange about the order and apply the answer."""
+    adapter = get_adapter(order.exchange)
+    report = adapter.get_order(**_locate(order))
+    order = order_apply_report(order=order, report=report, source=source)
+    _, errors = fills_fetch_missing(adapter=adapter, orders=[order])
+    return order, "; ".join(errors)
+
+
+def _orders(order_ids: list[int]) -> list[Order]:
+    return list(Order.objects.filter(pk__in=order_ids).select_related("exchange", "market")
+                .order_by("pk"))
+
+
+def _outcome(order: Order, before: str, ok: bool, detail: str) -> OrderOutcome:
+    order.refresh_from_db(fields=["status", "filled_quantity"])
+    return OrderOutcome(order.pk, order.client_order_id, before, order.status, ok, detail)
+
+
+def order_cancel(*, order: Order, user: AbstractBaseUser, reason: str) -> OrderOutcome:
+    """Ask the order's exchange to cancel it, then read its status back and
+    apply it through the state machine. The request itself is recorded first
+    (with the reason), so it is on the order's history whatever the exchange says."""
+    source, before = actor(user), order.status
+    order_note_event(order_id=order.pk, source=source, message=f"cancel requested: {reason}")
+    if order.status not in LIVE_STATES:
+        return _outcome(order, before, False, f"already {order.status}; nothing to cancel")
+    adapter = get_adapter(order.exchange)
+    try:
+        adapter.cancel_order(**_locate(order))
+    except (RejectedError, NotFoundError) as exc:
+        # Already final, or never reached it: the status read below says which.
+        logger.info("cancel of %s refused by %s: %s", order.client_order_id,
+                    order.exchange.name, exc)
+    except ExchangeError as exc:
+        logger.warning("cancel of %s on %s failed: %s", order.client_order_id,
+                       order.exchange.name, exc)
+        return _outcome(order, before, False, f"cancel not sent: {exc}")
+    try:
+        order, errors = _refresh(order, source)
+    except ExchangeError as exc:
+        return _outcome(order, before, False, f"cancel sent; status not confirmed: {exc}")
+    if order.status in LIVE_STATES:
+        return _outcome(order, before, True,
+                        f"cancel sent; the exchange still says {order.status} "
+                        "(sync will confirm)" + (f"; {errors}" if errors else ""))
+    return _outcome(order, before, True, f"now {order.status}")
+
+
+def order_resync(*, order: Order, user: AbstractBaseUser, reason: str) -> OrderOutcome:
+    """Read one order from its exchange and apply what it says."""
+    source, before = actor(user), order.status
+    order_note_event(order_id=order.pk, source=source,
+                     message="resync requested" + (f": {reason}" if reason else ""))
+    try:
+        order, errors = _refresh(order, source)
+    except NotFoundError as exc:
+        return _outcome(order, before, False, f"the exchange has no such order: {exc}")
+    except ExchangeError as exc:
+        return _outcome(order, before, False, f"not synced: {exc}")
+    return _outcome(order, before, True,
+                    (f"{before} → {order.status}" if order.status != before else "unchanged")
+                    + (f"; {errors}" if errors else ""))
+
+
+def orders_cancel(*, order_ids: list[int], user: AbstractBaseUser,
+                  reason: str) -> list[OrderOutcome]:
+    """Cancel each of the orders on its exchange (``order_cancel``)."""
+    reason = _require_reason(reason)
+    return [order_cancel(order=order, user=user, reason=reason) for order in _orders(order_ids)]
+
+
+def orders_resync(*, order_ids: list[int], user: AbstractBaseUser,
+                  reason: str = "") -> list[OrderOutcome]:
+    """Resync each of the orders from its exchange (``order_resync``)."""
+    return [order_resync(order=order, user=user, reason=(reason or "").strip())
+            for order in _orders(order_ids)]
+
+
+def order_resolvable(order: Order) -> bool:
+    """An order an operator may settle by hand: one whose status the
+    exchange cannot tell (``unknown``), or an external order still live."""
+    return order.status == OrderState.UNKNOWN or (order.is_external and order.is_live)
+
+
+def order_resolution_choices(order: Order) -> list[str]:
+    """The statuses a hand resolution may give this order."""
+    if not order_resolvable(order):
+        return []
+    return [s for s in OrderState.values
+            if s in ALLOWED_TRANSITIONS[order.status] and s != OrderState.UNKNOWN]
+
+
+def order_resolve(*, order_id: int, to_status: str, user: AbstractBaseUser, reason: str,
+                  filled_quantity: Decimal | None = None,
+                  average_price: Decimal | None = None) -> TransitionResult:
+    """Settle an unknown or external order by hand, through the state machine.
+
+    Raises ValidationError when the order cannot be resolved so, and
+    ``IllegalTransition`` when the state machine refuses.
+    """
+    reason = _require_reason(reason)
+    order = Order.objects.get(pk=order_id)
+    if to_status not in order_resolution_choices(order):
+        raise ValidationError(
+            f"Order {order.client_order_id} ({order.status}) cannot be resolved as {to_status}."
+        )
+    return order_transition(
+        order_id=order.pk, to_status=to_status, source=actor(user), reason=reason,
+        filled_quantity=filled_quantity, average_price=average_price,
+        payload={"resolved_by_hand": True},
+    )
+
+
+# --- Recovery -------------------------------------------------------------------
+
+
+def _recovery_key(exchange: str) -> str:
+    return key("admin", "recovery", exchange)
+
+
+def recovery_request(*, exchange: Exchange, user: AbstractBaseUser, reason: str) -> str:
+    """Enqueue recovery of one exchange (the ``trading.recover_orders`` task);
+    remember who asked, and why, for the control panel. Returns the task id."""
+    from arbsite.celery import app
+
+    reason = _require_reason(reason)
+    result = app.send_task(RECOVERY_TASK, kwargs={"exchange": exchange.name})
+    redis_client().hset(_recovery_key(exchange.name), mapping={
+        "task_id": result.id, "requested_by": actor(user), "reason": reason,
+        "requested_at": timezone.now().isoformat(),
+    })
+    redis_client().expire(_recovery_key(exchange.name), RECOVERY_REQUEST_TTL)
+    logger.warning("recovery of %s requested by %s: %s", exchange.name, actor(user), reason)
+    return result.id
+
+
+def recovery_last_request(exchange: str) -> dict[str, str]:
+    """The last recovery an operator asked for on this exchange ({} if none)."""
+    return redis_client().hgetall(_recovery_key(exchange)) or {}

@@ -1,0 +1,80 @@
+"""The admin's roles: "viewer" reads everything and changes nothing;
+"operator" also runs the control actions and edits configuration.
+
+``groups_install`` is idempotent and only ever adds permissions, so
+permissions an administrator granted a group by hand survive it. The data
+migration ``trading/0004_roles`` and ``manage.py setup`` both call it.
+"""
+
+from __future__ import annotations
+
+from django.apps import apps as django_apps
+from django.apps.registry import Apps
+from django.contrib.auth.management import create_permissions
+
+VIEWER = "viewer"
+OPERATOR = "operator"
+
+# Apps whose every model a viewer may see.
+VIEW_APPS = ("trading", "exchanges", "django_celery_beat")
+
+# The control actions (custom permissions, see trading.models Meta).
+ACTION_PERMISSIONS = (
+    ("trading", "can_trip_kill_switch"),
+    ("trading", "can_pause_trading"),
+    ("trading", "can_reset_breaker"),
+    ("trading", "can_run_recovery"),
+    ("trading", "can_cancel_orders"),
+    ("trading", "can_resync_orders"),
+    ("trading", "can_resolve_orders"),
+)
+
+# What an operator may edit: order notes and tags (the form allows nothing
+# else), risk limits, exchange settings and markets. Never add or delete.
+OPERATOR_CHANGE_PERMISSIONS = (
+    ("trading", "change_order"),
+    ("trading", "change_risksettings"),
+    ("exchanges", "change_exchange"),
+    ("exchanges", "change_market"),
+    ("exchanges", "change_exchangemarket"),
+)
+
+
+def _ensure_permissions(apps: Apps) -> None:
+    """Permissions are normally created after ``migrate``; a data migration
+    needs them now."""
+    for label in VIEW_APPS:
+        try:
+            app_config = apps.get_app_config(label)
+        except LookupError:
+            continue
+        models_module = getattr(app_config, "models_module", None)
+        app_config.models_module = models_module or True
+        try:
+            create_permissions(app_config, apps=apps, verbosity=0)
+        finally:
+            app_config.models_module = models_module
+
+
+def groups_install(*, apps: Apps = django_apps) -> dict[str, int]:
+    """Create the viewer and operator groups with their permissions if
+    missing; return how many permissions each group has."""
+    _ensure_permissions(apps)
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+
+    view = list(
+        permission_model.objects.filter(
+            content_type__app_label__in=VIEW_APPS, codename__startswith="view_"
+        )
+    )
+    wanted = ACTION_PERMISSIONS + OPERATOR_CHANGE_PERMISSIONS
+    extra = [
+        permission_model.objects.get(content_type__app_label=app_label, codename=codename)
+        for app_label, codename in wanted
+    ]
+    viewer, _ = group_model.objects.get_or_create(name=VIEWER)
+    viewer.permissions.add(*view)
+    operator, _ = group_model.objects.get_or_create(name=OPERATOR)
+    operator.permissions.add(*view, *extra)
+    return {VIEWER: viewer.permissions.count(), OPERATOR: operator.permissions.count()}
