@@ -179,3 +179,21 @@ def order_record_created(
         message="created",
         payload=payload or {},
     )
+
+
+def order_note_event(
+    *, order_id: int, source: str, message: str, payload: dict[str, Any] | None = None
+) -> OrderEvent:
+    """Record something said or asked about an order that changes nothing
+    (an operator's cancel or resync request, a note): from = to = its status."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        return OrderEvent.objects.create(
+            order=order,
+            from_status=order.status,
+            to_status=order.status,
+            filled_quantity=order.filled_quantity,
+            source=source,
+            message=message,
+            payload=payload or {},
+        )
