@@ -176,6 +176,9 @@ start_sandbox_if_needed() {
   url="http://127.0.0.1:$port"
   "$VENV/bin/python" -c "from exchanges.sandbox.credentials import ensure_credentials_file as e; e('var/sandbox.env')"
   set -a; . "$VAR/sandbox.env"; set +a
+  # The sandbox publishes its limits (exchanges/sandbox/WIRE.md); use them
+  # instead of the conservative defaults for undocumented real limits.
+  export EXCHANGE_RATE_LIMITS="${EXCHANGE_RATE_LIMITS:-{\"wallex\": {\"book\": [300, 60]}, \"invex\": {\"book\": [300, 60]}}}"
   export NOBITEX_BASE_URL="$url/nobitex" WALLEX_BASE_URL="$url/wallex" INVEX_BASE_URL="$url/invex/trading/v1"
   "$VENV/bin/python" manage.py run_sandbox --port "$port" --credentials var/sandbox.env \
     --scenario "${SANDBOX_SCENARIO:-default}" > "$VAR/sandbox.log" 2>&1 &

@@ -7,6 +7,7 @@ message naming the variable, instead of silently falling back to a default.
 
 from __future__ import annotations
 
+import json
 import zoneinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -68,6 +69,16 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_json(name: str, default: Any) -> Any:
+    value = _raw(name)
+    if not value:
+        return default
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ImproperlyConfigured(f"{name} must be JSON ({exc})") from None
 
 
 def env_db(name: str, default: str) -> dict[str, Any]:

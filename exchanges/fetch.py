@@ -19,7 +19,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 
 from django.conf import settings
 
-from exchanges.errors import ExchangeError, TransientError
+from exchanges.errors import ExchangeError, RateLimitedError, TransientError
 from exchanges.interface import ExchangeAdapter
 from exchanges.types import OrderBook
 
@@ -43,9 +43,16 @@ def executor() -> ThreadPoolExecutor:
         return _executor
 
 
-def _fetch_one(adapter: ExchangeAdapter, market: str) -> OrderBook | ExchangeError:
+def _fetch_one(adapter: ExchangeAdapter, market: str,
+               max_wait: float | None) -> OrderBook | ExchangeError:
     try:
-        return adapter.get_order_book(market)
+        return adapter.get_order_book(market, max_wait=max_wait)
+    except RateLimitedError as exc:
+        if exc.code == "LocalRateLimit":  # over our own budget: nothing was sent
+            logger.debug("book %s %s: %s", adapter.name, market, exc)
+            return exc
+        logger.warning("book %s %s: %s", adapter.name, market, exc)
+        return exc
     except ExchangeError as exc:
         logger.warning("book %s %s: %s", adapter.name, market, exc)
         return exc
@@ -58,6 +65,7 @@ def fetch_books(
     adapters_and_markets: Iterable[tuple[ExchangeAdapter, str]],
     *,
     timeout: float | None = None,
+    max_wait: float | None = None,
 ) -> dict[BookKey, OrderBook | ExchangeError]:
     """Every requested book, concurrently: ``{(exchange, market): book or error}``.
 
@@ -65,7 +73,7 @@ def fetch_books(
     as a ``TransientError`` (its request still completes in the background).
     """
     futures = {
-        (adapter.name, market.upper()): executor().submit(_fetch_one, adapter, market)
+        (adapter.name, market.upper()): executor().submit(_fetch_one, adapter, market, max_wait)
         for adapter, market in adapters_and_markets
     }
     results: dict[BookKey, OrderBook | ExchangeError] = {}

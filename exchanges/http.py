@@ -74,6 +74,9 @@ class Call:
     json_body: Any = None
     headers: Mapping[str, str] = field(default_factory=dict)
     client_order_id: str | None = None
+    # Longest wait for a rate-limit slot; None: the limiter's default. The
+    # poller passes 0: a book it cannot fetch now is fetched next cycle.
+    max_wait: float | None = None
     # Called before each attempt (retries included) to return the call as sent:
     # Invex signs every attempt afresh, as it refuses replayed signatures.
     prepare: Callable[[Call], Call] | None = None
@@ -189,7 +192,7 @@ class HttpClient:
         if self.breaker is not None:
             self.breaker.before_call()
         if self.limiter is not None:
-            self.limiter.acquire(call.endpoint)
+            self.limiter.acquire(call.endpoint, max_wait=call.max_wait)
         sent = call.prepare(call) if call.prepare is not None else call
         started = time.monotonic()
         try:

@@ -12,27 +12,43 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from exchanges.breaker import CircuitBreaker
 from exchanges.errors import (
     AmbiguousOrderError,
     AuthenticationError,
+    ExchangeError,
     NotFoundError,
+    RateLimitedError,
     TransientError,
 )
 from exchanges.http import Call, CallKind, ErrorInfo, HttpClient, HttpSettings
 from exchanges.logging import register_secret
 from exchanges.markets import MarketSpec, PreparedOrder, prepare_order, split_market
 from exchanges.ratelimit import Limit, RateLimiter
-from exchanges.types import Balance, ExchangeOrder, Fill, OrderBook, OrderRequest
+from exchanges.types import (
+    Balance,
+    ExchangeOrder,
+    Fill,
+    OrderBook,
+    OrderRef,
+    OrderRequest,
+    OrdersLookup,
+)
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# How far before an order was written down its exchange timestamp may lie
+# (clock skew between this host and the exchange) when bounding list reads.
+LIST_LOOKBACK_MARGIN_S = 600
 
 
 @dataclass(frozen=True)
@@ -61,6 +77,9 @@ class ExchangeAdapter(ABC):
 
     kind: ClassVar[str]  # nobitex | wallex | invex
     default_base_url: ClassVar[str]
+    # The pages of one listing are read as one answer: a rate limit met half
+    # way is waited out (up to this many seconds) rather than starting over.
+    LIST_PATIENCE: ClassVar[float] = 60.0
 
     def __init__(
         self,
@@ -110,8 +129,9 @@ class ExchangeAdapter(ABC):
     # -- the interface --------------------------------------------------------
 
     @abstractmethod
-    def get_order_book(self, market: str) -> OrderBook:
-        """Bids and asks best first, prices in project units."""
+    def get_order_book(self, market: str, *, max_wait: float | None = None) -> OrderBook:
+        """Bids and asks best first, prices in project units. ``max_wait`` bounds
+        the wait for a rate-limit slot (None: the configured default)."""
 
     def place_order(self, request: OrderRequest) -> ExchangeOrder:
         """Round to the listing's rules, refuse locally if too small, then send once.
@@ -148,6 +168,58 @@ class ExchangeAdapter(ABC):
             return self.get_order(client_order_id=client_order_id, market=market)
         except NotFoundError:
             return None
+
+    def lookup_orders(self, refs: list[OrderRef], *, patience: float = 0.0) -> OrdersLookup:
+        """Many orders at once: list endpoints first (``_list_lookup``, where the
+        exchange has them), then one status call for each order still missing.
+
+        A rate limit is waited out for up to ``patience`` seconds in all (the
+        local limiter and the exchange's 429 alike); past that, the orders not
+        asked about are in ``errors``, never in ``not_found``.
+        """
+        result = OrdersLookup()
+        deadline = time.monotonic() + patience
+        if not refs:
+            return result
+        try:
+            result.found.update(self._list_lookup(refs, deadline=deadline, result=result))
+        except ExchangeError as exc:
+            logger.warning("%s: batched order lookup failed, asking one by one: %s",
+                           self.name, exc)
+        for ref in refs:
+            if ref.client_order_id in result.found:
+                continue
+            try:
+                result.calls += 1
+                result.found[ref.client_order_id] = self.patiently(
+                    lambda ref=ref: self.get_order(
+                        exchange_order_id=ref.exchange_order_id,
+                        client_order_id=ref.client_order_id, market=ref.market),
+                    deadline=deadline,
+                )
+            except NotFoundError:
+                result.not_found.add(ref.client_order_id)
+            except ExchangeError as exc:
+                result.errors[ref.client_order_id] = str(exc)
+        return result
+
+    def _list_lookup(self, refs: list[OrderRef], *, deadline: float,
+                     result: OrdersLookup) -> dict[str, ExchangeOrder]:
+        """Orders of ``refs`` found through list endpoints, by client order id.
+        Absence here proves nothing: the caller asks for the rest one by one."""
+        return {}
+
+    def patiently(self, call: Callable[[], T], *, deadline: float) -> T:
+        """``call()``, waiting out rate limits until ``deadline`` (monotonic)."""
+        while True:
+            try:
+                return call()
+            except RateLimitedError as exc:
+                wait = exc.retry_after if exc.retry_after is not None else 1.0
+                if time.monotonic() + wait > deadline:
+                    raise
+                logger.info("%s: rate limited, waiting %.1fs", self.name, wait)
+                time.sleep(wait)
 
     @abstractmethod
     def open_orders(self, market: str | None = None) -> list[ExchangeOrder]:

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any, ClassVar
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -27,7 +28,13 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from exchanges.errors import AuthenticationError
 from exchanges.http import Call, CallKind, ErrorInfo
-from exchanges.interface import AdapterConfig, ExchangeAdapter, now_utc, utc_from_iso
+from exchanges.interface import (
+    LIST_LOOKBACK_MARGIN_S,
+    AdapterConfig,
+    ExchangeAdapter,
+    now_utc,
+    utc_from_iso,
+)
 from exchanges.markets import MarketSpec, PreparedOrder, decimal_str, to_decimal
 from exchanges.ratelimit import BALANCES, BOOK, CANCEL, FILLS, OPEN_ORDERS, PLACE, STATUS
 from exchanges.states import OrderState
@@ -36,6 +43,8 @@ from exchanges.types import (
     ExchangeOrder,
     Fill,
     OrderBook,
+    OrderRef,
+    OrdersLookup,
     OrderType,
     Side,
     synthetic_trade_id,
@@ -58,7 +67,9 @@ _STATES = {
 _SIDES = {"BUYER": Side.BUY, "SELLER": Side.SELL}
 EXPIRE_AT_FORMAT = "%Y-%m-%d %H:%M:%S"
 SEARCH_PAGE_SIZE = 100  # the documented maximum
-MAX_PAGES = 10
+MAX_PAGES = 100  # 10,000 orders per listing
+# Searched, in this order, for orders that left the open list.
+CLOSED_STATUSES = ("FULL_FILLED", "CANCELED_BY_USER", "CANCELED_BY_SYSTEM", "NOT_FILLED")
 FILLS_ORDERS = 20  # recent orders read for their trades
 
 
@@ -156,10 +167,11 @@ class InvexAdapter(ExchangeAdapter):
 
     # -- market data -------------------------------------------------------------
 
-    def get_order_book(self, market: str) -> OrderBook:
+    def get_order_book(self, market: str, *, max_wait: float | None = None) -> OrderBook:
         spec = self.spec(market)
         body = self.send(Call("GET", "/market-depth", BOOK,
-                              params={"symbol": spec.symbol, "depth": str(self.BOOK_DEPTH)}))
+                              params={"symbol": spec.symbol, "depth": str(self.BOOK_DEPTH)},
+                              max_wait=max_wait))
         received = now_utc()  # Invex gives no timestamp
         with self.parsing(f"market depth {spec.symbol}"):
             return OrderBook(
@@ -215,11 +227,12 @@ class InvexAdapter(ExchangeAdapter):
         self, params: dict[str, str], *, pages: int = MAX_PAGES, endpoint: str = OPEN_ORDERS
     ) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
+        deadline = time.monotonic() + self.LIST_PATIENCE
         for page in range(1, pages + 1):
-            body = self._private(Call(
+            body = self.patiently(lambda page=page: self._private(Call(
                 "GET", "/orders", endpoint,
                 params={**params, "page": str(page), "page_size": str(SEARCH_PAGE_SIZE)},
-            ))
+            )), deadline=deadline)
             with self.parsing("orders search"):
                 batch = list(body["orders"])
                 total = int(body.get("total_count") or 0)
@@ -227,6 +240,35 @@ class InvexAdapter(ExchangeAdapter):
             if not batch or len(rows) >= total:
                 break
         return rows
+
+    def _list_lookup(self, refs: list[OrderRef], *, deadline: float,
+                     result: OrdersLookup) -> dict[str, ExchangeOrder]:
+        """Search orders by status since the oldest of ``refs`` was written
+        (100 a page), closed statuses first: the callers look up orders that
+        left the open list. Search rows carry no trades: an order with fills
+        is then read once to get them."""
+        wanted = {ref.client_order_id for ref in refs}
+        params: dict[str, str] = {}
+        times = [ref.created_at for ref in refs if ref.created_at is not None]
+        if len(times) == len(refs):
+            start = min(times).astimezone(UTC) - timedelta(seconds=LIST_LOOKBACK_MARGIN_S)
+            params["start_at"] = start.strftime(EXPIRE_AT_FORMAT)
+        found: dict[str, ExchangeOrder] = {}
+        for status in CLOSED_STATUSES:
+            rows = self._search({**params, "status": status})
+            result.calls += -(-len(rows) // SEARCH_PAGE_SIZE) or 1
+            for row in rows:
+                client_id = row.get("client_order_id")
+                if client_id in wanted and client_id not in found:
+                    order = self._order(row, spec=None)
+                    if order.filled_quantity > ZERO and not order.fills:
+                        result.calls += 1
+                        order = self.patiently(lambda row=row: self.get_order(
+                            exchange_order_id=str(row["order_id"])), deadline=deadline)
+                    found[client_id] = order
+            if len(found) == len(wanted):
+                break
+        return found
 
     def open_orders(self, market: str | None = None) -> list[ExchangeOrder]:
         spec = self.spec(market) if market else None

@@ -9,12 +9,14 @@ currencies in lower case (``btc``/``rls``), errors as HTTP 4xx or HTTP 200
 from __future__ import annotations
 
 import logging
+import time
 from decimal import Decimal
 from typing import Any
 
 from exchanges.errors import NotFoundError, RejectedError
 from exchanges.http import Call, CallKind, ErrorInfo
 from exchanges.interface import (
+    LIST_LOOKBACK_MARGIN_S,
     ExchangeAdapter,
     now_utc,
     utc_from_iso,
@@ -28,6 +30,8 @@ from exchanges.types import (
     ExchangeOrder,
     Fill,
     OrderBook,
+    OrderRef,
+    OrdersLookup,
     OrderType,
     Side,
 )
@@ -55,6 +59,8 @@ _QUOTE_CODES = {"rls": "IRR", "irt": "IRR"}
 OPEN_ORDERS_PAGE = 1000
 MAX_PAGES = 10
 SEARCH_PAGES = 3  # newest first: 3000 recent orders
+TRADES_PAGE = 100  # the documented maximum (default 30)
+LOOKUP_PAGES = 50  # a batched lookup reads at most 50,000 orders back
 
 
 def currency_code(asset: str) -> str:
@@ -95,9 +101,9 @@ class NobitexAdapter(ExchangeAdapter):
 
     # -- market data -------------------------------------------------------------
 
-    def get_order_book(self, market: str) -> OrderBook:
+    def get_order_book(self, market: str, *, max_wait: float | None = None) -> OrderBook:
         spec = self.spec(market)
-        body = self.send(Call("GET", f"/v3/orderbook/{spec.symbol}", BOOK))
+        body = self.send(Call("GET", f"/v3/orderbook/{spec.symbol}", BOOK, max_wait=max_wait))
         received = now_utc()
         with self.parsing(f"order book {spec.symbol}"):
             return OrderBook(
@@ -174,6 +180,39 @@ class NobitexAdapter(ExchangeAdapter):
                 break
         return None
 
+    def _list_lookup(self, refs: list[OrderRef], *, deadline: float,
+                     result: OrdersLookup) -> dict[str, ExchangeOrder]:
+        """``/market/orders/list?status=all`` pages (1000 orders each, newest
+        first) until every order is seen or the list is older than the oldest."""
+        self._require_credentials()
+        wanted = {ref.client_order_id for ref in refs}
+        by_id = {ref.exchange_order_id: ref.client_order_id for ref in refs
+                 if ref.exchange_order_id}
+        times = [ref.created_at for ref in refs if ref.created_at is not None]
+        oldest = (min(times).timestamp() - LIST_LOOKBACK_MARGIN_S
+                  if len(times) == len(refs) else None)
+        found: dict[str, ExchangeOrder] = {}
+        deadline = max(deadline, time.monotonic() + self.LIST_PATIENCE)
+        for page in range(1, LOOKUP_PAGES + 1):
+            params = {"status": "all", "pageSize": str(OPEN_ORDERS_PAGE), "page": str(page)}
+            result.calls += 1
+            body = self.patiently(
+                lambda params=params: self.send(Call("GET", "/market/orders/list",
+                                                     OPEN_ORDERS, params=params)),
+                deadline=deadline)
+            with self.parsing("order list"):
+                rows = body["orders"]
+                for row in rows:
+                    client_id = row.get("clientOrderId") or by_id.get(str(row.get("id")))
+                    if client_id in wanted:
+                        found[client_id] = self._order(row, spec=None)
+                last = utc_from_iso(rows[-1].get("created_at")) if rows else None
+            if len(found) == len(wanted) or not body.get("hasNext"):
+                break
+            if oldest is not None and last is not None and last.timestamp() < oldest:
+                break
+        return found
+
     def open_orders(self, market: str | None = None) -> list[ExchangeOrder]:
         self._require_credentials()
         params: dict[str, str] = {"status": "open", "pageSize": str(OPEN_ORDERS_PAGE)}
@@ -182,9 +221,12 @@ class NobitexAdapter(ExchangeAdapter):
             params["srcCurrency"] = currency_code(spec.base)
             params["dstCurrency"] = currency_code(spec.quote)
         orders: list[ExchangeOrder] = []
+        deadline = time.monotonic() + self.LIST_PATIENCE
         for page in range(1, MAX_PAGES + 1):
-            body = self.send(Call("GET", "/market/orders/list", OPEN_ORDERS,
-                                  params={**params, "page": str(page)}))
+            body = self.patiently(
+                lambda page=page: self.send(Call("GET", "/market/orders/list", OPEN_ORDERS,
+                                                 params={**params, "page": str(page)})),
+                deadline=deadline)
             with self.parsing("open orders"):
                 orders.extend(self._order(row, spec=spec) for row in body["orders"])
             if not body.get("hasNext"):
@@ -223,11 +265,11 @@ class NobitexAdapter(ExchangeAdapter):
 
     def recent_fills(self, market: str | None = None) -> list[Fill]:
         self._require_credentials()
-        params: dict[str, str] = {}
+        params: dict[str, str] = {"pageSize": str(TRADES_PAGE)}
         spec = self.spec(market) if market else None
         if spec is not None:
-            params = {"srcCurrency": currency_code(spec.base),
-                      "dstCurrency": currency_code(spec.quote)}
+            params.update(srcCurrency=currency_code(spec.base),
+                          dstCurrency=currency_code(spec.quote))
         body = self.send(Call("GET", "/market/trades/list", FILLS, params=params))
         with self.parsing("trades"):
             return [self._fill(row, spec) for row in body["trades"]]

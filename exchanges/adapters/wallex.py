@@ -10,6 +10,7 @@ Orders are known by client order id only, so that id is also the
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -24,6 +25,8 @@ from exchanges.types import (
     ExchangeOrder,
     Fill,
     OrderBook,
+    OrderRef,
+    OrdersLookup,
     OrderType,
     Side,
     synthetic_trade_id,
@@ -88,9 +91,10 @@ class WallexAdapter(ExchangeAdapter):
 
     # -- market data -------------------------------------------------------------
 
-    def get_order_book(self, market: str) -> OrderBook:
+    def get_order_book(self, market: str, *, max_wait: float | None = None) -> OrderBook:
         spec = self.spec(market)
-        body = self.send(Call("GET", "/v1/depth", BOOK, params={"symbol": spec.symbol}))
+        body = self.send(Call("GET", "/v1/depth", BOOK, params={"symbol": spec.symbol},
+                              max_wait=max_wait))
         received = now_utc()  # Wallex gives no timestamp
         with self.parsing(f"depth {spec.symbol}"):
             result = body["result"]
@@ -135,6 +139,38 @@ class WallexAdapter(ExchangeAdapter):
                               client_order_id=order_id))
         with self.parsing("order status"):
             return self._order(body["result"], spec=self.spec(market) if market else None)
+
+    def _list_lookup(self, refs: list[OrderRef], *, deadline: float,
+                     result: OrdersLookup) -> dict[str, ExchangeOrder]:
+        """Wallex has no order history to list, but its trade list names each
+        fill's client order id: an order whose fills add up to its whole
+        quantity is filled, whatever else is true of it. The others (cancelled,
+        partly filled, never placed) are asked about one by one."""
+        wanted = {ref.client_order_id: ref for ref in refs if ref.quantity}
+        if not wanted:
+            return {}
+        result.calls += 1
+        fills = self.patiently(self.recent_fills, deadline=deadline)
+        by_order: dict[str, list[Fill]] = defaultdict(list)
+        for fill in fills:
+            if fill.client_order_id in wanted:
+                by_order[fill.client_order_id].append(fill)
+        found: dict[str, ExchangeOrder] = {}
+        for client_id, order_fills in by_order.items():
+            ref = wanted[client_id]
+            filled = sum((f.quantity for f in order_fills), ZERO)
+            if filled != ref.quantity:
+                continue
+            found[client_id] = ExchangeOrder(
+                exchange=self.name, market=order_fills[0].market, state=OrderState.FILLED,
+                exchange_order_id=client_id, client_order_id=client_id,
+                side=order_fills[0].side, type=None, price=None, quantity=ref.quantity,
+                filled_quantity=filled,
+                average_price=sum((f.price * f.quantity for f in order_fills), ZERO) / filled,
+                fee=sum((f.fee for f in order_fills), ZERO), fee_asset=order_fills[0].fee_asset,
+                fills=tuple(order_fills), raw_status="FILLED (from its trades)",
+            )
+        return found
 
     def open_orders(self, market: str | None = None) -> list[ExchangeOrder]:
         self._require_credentials()

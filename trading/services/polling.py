@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from arbsite.locks import redis_lock
 from arbsite.redis import key, redis_client
-from exchanges.errors import CircuitOpenError, ExchangeError
+from exchanges.errors import CircuitOpenError, ExchangeError, RateLimitedError
 from exchanges.fetch import fetch_books
 from exchanges.models import Exchange, ExchangeMarket
 from exchanges.registry import get_adapter
@@ -35,6 +35,7 @@ class PollReport:
     fetched: int = 0
     errors: dict[str, str] = field(default_factory=dict)
     skipped_exchanges: list[str] = field(default_factory=list)
+    throttled: int = 0  # books left for the next cycle to stay within rate limits
     elapsed_ms: float = 0.0
 
 
@@ -66,7 +67,9 @@ def orderbooks_poll() -> PollReport:
             if exchange.name not in adapters:
                 adapters[exchange.name] = get_adapter(exchange)
             pairs.append((adapters[exchange.name], listing.market.code))
-        results = fetch_books(pairs, timeout=FETCH_TIMEOUT)
+        # Never wait for a rate-limit slot: a book over budget now is fetched
+        # next cycle, and detection judges every book by its age.
+        results = fetch_books(pairs, timeout=FETCH_TIMEOUT, max_wait=0)
         books = [r for r in results.values() if isinstance(r, OrderBook)]
         books_store(books)
         report.fetched = len(books)
@@ -75,6 +78,8 @@ def orderbooks_poll() -> PollReport:
             if isinstance(result, CircuitOpenError):
                 if exchange_name not in report.skipped_exchanges:
                     report.skipped_exchanges.append(exchange_name)
+            elif isinstance(result, RateLimitedError) and result.code == "LocalRateLimit":
+                report.throttled += 1
             elif isinstance(result, ExchangeError):
                 report.errors[f"{exchange_name} {market}"] = str(result)
                 failed[exchange_name] = result
