@@ -475,3 +475,17 @@ def test_disabled_or_paused_exchange_is_not_traded(scene):
 
     assert not Opportunity.objects.exists()
     assert report.pairs_checked == 0
+
+
+def test_the_bench_books_cross_where_they_should():
+    """The bench's synthetic cycle is meaningful: every 4th market crossed (the
+    first exchange 1.5 % above the others), the rest quiet."""
+    from trading.bench import synthetic_cycle
+    from trading.services.detection import cycle_evaluate
+
+    result = cycle_evaluate(synthetic_cycle())
+
+    assert sorted(p.market for p in result.plans) == [f"C{m:02d}-IRR" for m in (0, 4, 8, 12, 16)]
+    assert all(p.buy_exchange != "nobitex" and p.sell_exchange == "nobitex" for p in result.plans)
+    assert result.pairs_checked == 120 and result.books_seen == 60
+    assert {str(r.reason) for r in result.rejections} == {"not_crossed", "outbid"}
