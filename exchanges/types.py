@@ -122,6 +122,37 @@ class ExchangeOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderRef:
+    """An order this system knows, to be looked up in bulk (``lookup_orders``).
+
+    ``created_at`` (when it was written down, before sending) bounds how far
+    back a newest-first list must be read; ``quantity`` lets an exchange
+    without an order history (Wallex) tell a fully filled order from its fills.
+    """
+
+    client_order_id: str
+    exchange_order_id: str | None = None
+    market: str | None = None
+    created_at: datetime | None = None
+    quantity: Decimal | None = None
+
+
+@dataclass
+class OrdersLookup:
+    """What the exchange said about a batch of orders, by client order id.
+
+    ``not_found`` holds only explicit not-found answers; ``errors`` the
+    orders it could not be asked about (timeout, 5xx, rate limit): those say
+    nothing about whether the order exists.
+    """
+
+    found: dict[str, ExchangeOrder] = field(default_factory=dict)
+    not_found: set[str] = field(default_factory=set)
+    errors: dict[str, str] = field(default_factory=dict)
+    calls: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Balance:
     """One asset's balance, in project assets (Wallex TMN is reported as IRR, in rial)."""
 

@@ -9,7 +9,8 @@ nothing sent that is not first written down.
    client order id; the task's redelivery finds the claim taken.)
 3. Send both legs concurrently. Every answer goes through the state machine:
    accepted → its state; refused → ``rejected``; no answer → ``unknown``
-   (never re-sent; sync and recovery resolve it by client order id).
+   (never re-sent; sync and recovery resolve it by client order id). The
+   accepted answers are stored once both legs are back.
 4. Cancel what rests on a book, then let the settlement policy unwind a
    one-sided fill and close the opportunity.
 """
@@ -28,7 +29,7 @@ from django.utils import timezone
 from exchanges.errors import AmbiguousOrderError, ExchangeError, NotFoundError, RejectedError
 from exchanges.registry import get_adapter
 from exchanges.states import OrderState
-from exchanges.types import OrderRequest, OrderType, Side
+from exchanges.types import ExchangeOrder, OrderRequest, OrderType, Side
 from trading.models import Opportunity, OpportunityStatus, Order
 from trading.services import killpoints
 from trading.services.fills import fills_fetch_missing
@@ -112,8 +113,9 @@ def _execution_blocker(opportunity: Opportunity) -> str | None:
     return None
 
 
-def _send(order: Order) -> None:
-    """Send one leg and record what the exchange said."""
+def _send(order: Order) -> ExchangeOrder | None:
+    """Send one leg. A refusal or a lost answer is recorded here at once; an
+    accepted order's report is returned, to be stored once both legs are back."""
     adapter = get_adapter(order.exchange)
     request = OrderRequest(
         market=order.market.code, side=Side(order.side), type=OrderType(order.order_type),
@@ -124,26 +126,26 @@ def _send(order: Order) -> None:
     except RejectedError as exc:
         order_transition(order_id=order.pk, to_status=OrderState.REJECTED, source=SOURCE,
                          reason=str(exc), payload={"code": exc.code})
-        return
+        return None
     except AmbiguousOrderError as exc:
         killpoints.reached("leg_ambiguous")
         order_transition(order_id=order.pk, to_status=OrderState.UNKNOWN, source=SOURCE,
                          reason=str(exc))
-        return
+        return None
     except ExchangeError as exc:
         # Raised before anything left (breaker open, local rate limit, refused
         # connection) or an explicit refusal such as a 429: nothing was placed.
         order_transition(order_id=order.pk, to_status=OrderState.REJECTED, source=SOURCE,
                          reason=f"not sent: {exc}", payload={"error": type(exc).__name__})
-        return
+        return None
     except Exception as exc:
         # A bug or an unexpected answer after sending: the order may exist.
         logger.exception("order %s: unexpected error while placing", order.client_order_id)
         order_transition(order_id=order.pk, to_status=OrderState.UNKNOWN, source=SOURCE,
                          reason=f"unexpected {type(exc).__name__}: {exc}")
-        return
+        return None
     killpoints.reached("leg_sent")
-    order_apply_report(order=order, report=report, source=SOURCE)
+    return report
 
 
 def _cancel_resting(order: Order) -> None:
@@ -181,9 +183,14 @@ def opportunity_execute(*, opportunity_id: int) -> ExecutionResult:
     killpoints.reached("after_orders_written")
 
     futures = [_pool.submit(_send, leg) for leg in legs]
-    for future in futures:
-        future.result()
+    reports = [future.result() for future in futures]
     sent_ms = (time.perf_counter() - started) * 1000
+    # Both legs are on the exchanges and their answers not yet stored: a crash
+    # here leaves pending_submit orders that recovery adopts by client order id.
+    killpoints.reached("after_both_sent_before_stored")
+    for leg, report in zip(legs, reports, strict=True):
+        if report is not None:
+            order_apply_report(order=leg, report=report, source=SOURCE)
     killpoints.reached("after_both_sent")
 
     for leg in legs:
