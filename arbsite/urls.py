@@ -1,5 +1,7 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+
+from trading.health import healthz
 
 admin.site.site_header = "arbsite"
 admin.site.site_title = "arbsite admin"
@@ -7,4 +9,6 @@ admin.site.index_title = "Trading control"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("reports/", include("trading.reports.urls")),
+    path("healthz", healthz, name="healthz"),
 ]

@@ -2,7 +2,10 @@
 
 Credentials are write-only: the form never renders a stored value, a blank
 field keeps what is stored, and lists show only "set" / "not set". The
-circuit breaker's shared state is shown per exchange and can be reset.
+circuit breaker's shared state is shown per exchange; pausing, resetting
+the breaker and recovery are confirmed actions of the control panel, linked
+from each row. Every change is kept in the row's history (simple-history;
+credentials excluded).
 """
 
 from __future__ import annotations
@@ -10,11 +13,12 @@ from __future__ import annotations
 import logging
 
 from django import forms
-from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+from simple_history.admin import SimpleHistoryAdmin
 
-from exchanges.breaker import breaker_reset, breaker_state
+from exchanges.breaker import breaker_state
 from exchanges.models import Exchange, ExchangeMarket, Market
 
 logger = logging.getLogger(__name__)
@@ -68,20 +72,36 @@ class ExchangeMarketInline(admin.TabularInline):
     autocomplete_fields = ("market",)
 
 
+def control_link(url: str, label: str, *, danger: bool = False) -> str:
+    """A link to one of the control panel's confirmation pages (its site's URLs)."""
+    return format_html('<a class="button{}" href="{}">{}</a>',
+                       " arb-danger" if danger else "", url, label)
+
+
 def _set(value: str) -> str:
     return "set" if value else "not set"
 
 
 @admin.register(Exchange)
-class ExchangeAdmin(admin.ModelAdmin):
+class ExchangeAdmin(SimpleHistoryAdmin):
     form = ExchangeForm
     inlines = (ExchangeMarketInline,)
     list_display = ("name", "adapter", "enabled", "trading_enabled", "taker_fee", "maker_fee",
-                    "credentials", "breaker")
+                    "credentials", "breaker", "controls")
     list_filter = ("adapter", "enabled", "trading_enabled")
     search_fields = ("name",)
     readonly_fields = ("breaker_detail", "credentials", "created_at", "updated_at")
-    actions = ("reset_breaker",)
+    history_list_display = ("enabled", "trading_enabled", "taker_fee", "maker_fee")
+
+    @admin.display(description="control")
+    def controls(self, obj: Exchange) -> str:
+        def url(op: str) -> str:
+            return reverse("admin:control_exchange", args=[obj.pk, op])
+
+        pause = (control_link(url("pause"), "Pause…", danger=True) if obj.trading_enabled
+                 else control_link(url("resume"), "Resume…"))
+        return pause + control_link(url("reset-breaker"), "Reset breaker…") + control_link(
+            url("recover"), "Recover…")
 
     @admin.display(description="credentials")
     def credentials(self, obj: Exchange) -> str:
@@ -113,25 +133,26 @@ class ExchangeAdmin(admin.ModelAdmin):
             parts.append(f"last error: {state.last_error}")
         return "; ".join(parts)
 
-    @admin.action(description="Reset the circuit breaker")
-    def reset_breaker(self, request: HttpRequest, queryset: QuerySet[Exchange]) -> None:
-        for exchange in queryset:
-            breaker_reset(exchange.name)
-            self.log_change(request, exchange, "Reset the circuit breaker")
-        self.message_user(request, f"Circuit breaker reset for {queryset.count()} exchange(s).",
-                          messages.SUCCESS)
-
 
 @admin.register(Market)
-class MarketAdmin(admin.ModelAdmin):
-    list_display = ("code", "base", "quote", "enabled", "created_at")
+class MarketAdmin(SimpleHistoryAdmin):
+    list_display = ("code", "base", "quote", "enabled", "created_at", "controls")
     list_filter = ("enabled", "quote")
     search_fields = ("base", "quote")
     ordering = ("base", "quote")
+    history_list_display = ("enabled",)
+
+    @admin.display(description="control")
+    def controls(self, obj: Market) -> str:
+        if obj.enabled:
+            return control_link(reverse("admin:control_market", args=[obj.pk, "pause"]),
+                                "Pause…", danger=True)
+        return control_link(reverse("admin:control_market", args=[obj.pk, "resume"]),
+                            "Resume…")
 
 
 @admin.register(ExchangeMarket)
-class ExchangeMarketAdmin(admin.ModelAdmin):
+class ExchangeMarketAdmin(SimpleHistoryAdmin):
     list_display = ("exchange", "market", "symbol", "price_scale", "amount_step", "price_tick",
                     "min_order_value", "enabled")
     list_filter = ("exchange", "enabled")

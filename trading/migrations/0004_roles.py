@@ -12,6 +12,7 @@ def install(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
+        ("admin", "0003_logentry_add_action_flag_choices"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),

@@ -15,8 +15,8 @@ from django.contrib.auth.management import create_permissions
 VIEWER = "viewer"
 OPERATOR = "operator"
 
-# Apps whose every model a viewer may see.
-VIEW_APPS = ("trading", "exchanges", "django_celery_beat")
+# Apps whose every model a viewer may see ("admin": the audit log).
+VIEW_APPS = ("trading", "exchanges", "django_celery_beat", "admin")
 
 # The control actions (custom permissions, see trading.models Meta).
 ACTION_PERMISSIONS = (

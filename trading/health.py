@@ -1,0 +1,272 @@
+"""Is the system able to trade, and what does the operator need to see?
+
+Selectors only (they read, never write): ``system_health`` answers
+``/healthz`` and heads the control panel; ``control_panel`` adds orders,
+today's P&L against its limits and the latest opportunities. Nothing here
+carries a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from arbsite.redis import key, redis_client
+from exchanges.breaker import OPEN, breaker_state
+from exchanges.models import Exchange
+from exchanges.ratelimit import RateLimiter
+from exchanges.states import LIVE_STATES, OrderState
+from trading.models import Opportunity, Order, RiskSettings
+from trading.services.heartbeat import heartbeat_last
+from trading.services.risk import daily_loss_limit, realized_pnl_today
+
+logger = logging.getLogger(__name__)
+
+# The heartbeat runs every 10 s; three missed beats mean beat or the worker is gone.
+HEARTBEAT_MAX_AGE = 60.0
+# A book older than this is not one detection would trade on.
+BOOK_MAX_AGE = 30.0
+TRADING_QUOTES = ("IRR", "USDT")
+
+
+@dataclass
+class ExchangeHealth:
+    pk: int
+    name: str
+    enabled: bool
+    trading_enabled: bool
+    last_ok_at: datetime | None = None
+    book_age_seconds: float | None = None
+    last_error: str = ""
+    last_error_at: datetime | None = None
+    breaker: str = "unknown"
+    breaker_failures: int = 0
+    breaker_error: str = ""
+    backoff_seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def can_trade(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class SystemHealth:
+    checked_at: datetime
+    database: str = "ok"
+    broker: str = "ok"
+    redis: str = "ok"
+    heartbeat_at: datetime | None = None
+    heartbeat_age_seconds: float | None = None
+    kill_switch: bool = False
+    kill_switch_reason: str = ""
+    kill_switch_set_by: str = ""
+    kill_switch_set_at: datetime | None = None
+    exchanges: list[ExchangeHealth] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def can_trade(self) -> bool:
+        return not self.problems
+
+
+def _age(at: datetime | None, now: datetime) -> float | None:
+    return None if at is None else round(max((now - at).total_seconds(), 0.0), 1)
+
+
+def _parse(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def exchange_health(exchange: Exchange, *, now: datetime) -> ExchangeHealth:
+    """One exchange: switches, last good book fetch, breaker, back-off, last error."""
+    health = ExchangeHealth(exchange.pk, exchange.name, exchange.enabled, exchange.trading_enabled)
+    try:
+        status = redis_client().hgetall(key("exchange", exchange.name, "status"))
+        breaker = breaker_state(exchange.name)
+        health.backoff_seconds = round(RateLimiter(exchange.name, {}).backoff_remaining(), 1)
+    except Exception as exc:  # Redis down: report it, never fail the page
+        logger.warning("status of %s unavailable: %s", exchange.name, exc)
+        health.problems.append("status unavailable (Redis)")
+        return health
+    health.last_ok_at = _parse(status.get("last_ok_at"))
+    health.book_age_seconds = _age(health.last_ok_at, now)
+    health.last_error = status.get("last_error", "")
+    health.last_error_at = _parse(status.get("last_error_at"))
+    health.breaker = breaker.state
+    health.breaker_failures = breaker.failures
+    health.breaker_error = breaker.last_error
+    if not exchange.enabled:
+        health.problems.append("disabled")
+    elif not exchange.trading_enabled:
+        health.problems.append("trading paused")
+    if health.breaker == OPEN:
+        health.problems.append("circuit breaker open")
+    if exchange.enabled and (health.book_age_seconds is None
+                             or health.book_age_seconds > BOOK_MAX_AGE):
+        health.problems.append("no fresh book" if health.last_ok_at is None
+                               else f"book {health.book_age_seconds:.0f}s old")
+    if health.backoff_seconds:
+        health.problems.append(f"rate-limit back-off {health.backoff_seconds:.0f}s")
+    return health
+
+
+def _check_database() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return "ok"
+    except Exception as exc:
+        logger.error("health: database unavailable: %s", exc)
+        return f"error: {type(exc).__name__}"
+
+
+def _check_broker() -> str:
+    from kombu import Connection
+
+    try:
+        with Connection(settings.CELERY_BROKER_URL, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return "ok"
+    except Exception as exc:
+        logger.error("health: broker unavailable: %s", exc)
+        return f"error: {type(exc).__name__}"
+
+
+def system_health(*, now: datetime | None = None) -> SystemHealth:
+    """Everything trading needs: database, broker, a live worker and beat
+    (the heartbeat), the kill switch off, and two exchanges able to trade."""
+    now = now or timezone.now()
+    health = SystemHealth(checked_at=now, database=_check_database(), broker=_check_broker())
+    if health.database != "ok":
+        health.problems.append("database unavailable")
+    if health.broker != "ok":
+        health.problems.append("broker unavailable")
+    try:
+        health.heartbeat_at = heartbeat_last(role="worker")
+    except Exception as exc:
+        health.redis = f"error: {type(exc).__name__}"
+        health.problems.append("Redis unavailable")
+    health.heartbeat_age_seconds = _age(health.heartbeat_at, now)
+    if health.redis == "ok" and (health.heartbeat_age_seconds is None
+                                 or health.heartbeat_age_seconds > HEARTBEAT_MAX_AGE):
+        health.problems.append("no heartbeat from beat and a worker"
+                               + (f" for {health.heartbeat_age_seconds:.0f}s"
+                                  if health.heartbeat_age_seconds is not None else ""))
+    if health.database != "ok":
+        return health
+    risk = RiskSettings.load()
+    health.kill_switch = risk.kill_switch
+    health.kill_switch_reason = risk.kill_switch_reason
+    health.kill_switch_set_by = risk.kill_switch_set_by
+    health.kill_switch_set_at = risk.kill_switch_set_at
+    if risk.kill_switch:
+        health.problems.append(f"kill switch on: {risk.kill_switch_reason or 'no reason'}")
+    health.exchanges = [exchange_health(e, now=now) for e in Exchange.objects.order_by("name")]
+    if sum(e.can_trade for e in health.exchanges) < 2:
+        health.problems.append("fewer than two exchanges can trade")
+    return health
+
+
+def health_json(health: SystemHealth) -> dict[str, Any]:
+    """The public, secret-free form of ``system_health`` for ``/healthz``."""
+    def plain(value: Any) -> Any:
+        return value.isoformat() if isinstance(value, datetime) else value
+
+    return {
+        "status": "ok" if health.can_trade else "unavailable",
+        "can_trade": health.can_trade,
+        "problems": health.problems,
+        "checked_at": plain(health.checked_at),
+        "database": health.database,
+        "broker": health.broker,
+        "redis": health.redis,
+        "heartbeat_age_seconds": health.heartbeat_age_seconds,
+        "kill_switch": health.kill_switch,
+        "exchanges": {
+            e.name: {
+                "enabled": e.enabled,
+                "trading_enabled": e.trading_enabled,
+                "book_age_seconds": e.book_age_seconds,
+                "breaker": e.breaker,
+                "backoff_seconds": e.backoff_seconds,
+                "can_trade": e.can_trade,
+            }
+            for e in health.exchanges
+        },
+    }
+
+
+@dataclass
+class PnlLine:
+    quote_asset: str
+    realized: Decimal
+    limit: Decimal | None
+
+    @property
+    def used_pct(self) -> Decimal | None:
+        if not self.limit or self.realized >= 0:
+            return Decimal("0") if self.limit else None
+        return (-self.realized / self.limit * 100).quantize(Decimal("0.1"))
+
+
+@dataclass
+class ControlPanel:
+    health: SystemHealth
+    pnl: list[PnlLine]
+    live_orders: int
+    unknown_orders: list[Order]
+    open_orders: list[Order]
+    opportunities: list[Opportunity]
+    recovery: dict[str, dict[str, str]]
+
+
+def control_panel(*, now: datetime | None = None, recent: int = 15) -> ControlPanel:
+    """All the control panel shows, in a bounded number of queries."""
+    from trading.services.control import recovery_last_request
+
+    health = system_health(now=now)
+    risk = RiskSettings.load()
+    pnl_today = realized_pnl_today(now)
+    pnl = [PnlLine(q, pnl_today.get(q, Decimal("0")), daily_loss_limit(risk, q))
+           for q in sorted(set(TRADING_QUOTES) | set(pnl_today))]
+    live = Order.objects.filter(status__in=LIVE_STATES).select_related("exchange", "market")
+    recovery: dict[str, dict[str, str]] = {}
+    for exchange in health.exchanges:
+        try:
+            request = recovery_last_request(exchange.name)
+        except Exception:
+            request = {}
+        if request:
+            recovery[exchange.name] = request
+    return ControlPanel(
+        health=health,
+        pnl=pnl,
+        live_orders=live.count(),
+        unknown_orders=list(live.filter(status=OrderState.UNKNOWN).order_by("created_at")[:50]),
+        open_orders=list(live.exclude(status=OrderState.UNKNOWN).order_by("-created_at")[:recent]),
+        opportunities=list(Opportunity.objects.select_related("market", "buy_exchange",
+                                                              "sell_exchange")[:recent]),
+        recovery=recovery,
+    )
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """``/healthz``: 200 when the system can trade, 503 (with why) when not."""
+    health = system_health()
+    return JsonResponse(health_json(health), status=200 if health.can_trade else 503)
