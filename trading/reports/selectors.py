@@ -1,0 +1,521 @@
+"""Report figures, read as database aggregates.
+
+Sources: closed trading days come from their DailyRiskSnapshot; days without
+a closed snapshot (today, or a day the beat never closed) from Trades and
+Opportunities. Per-opportunity statistics (win rate, median, best, worst,
+tables by market and by exchange pair) and fees per asset are grouped in the
+database; Python only folds the few grouped rows. Rial (IRR) and USDT results
+stay apart; a combined figure exists only through an explicit, recorded
+USDT-IRR rate (``usdt_irr_rate``).
+
+Money is Decimal throughout; nothing passes through ``float``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db import connection
+from django.db.models import Aggregate, Count, DecimalField, F, Max, Min, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
+
+from exchanges.fields import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
+from exchanges.models import Exchange, Market
+from trading.models import DailyRiskSnapshot, Opportunity, OpportunityStatus, Trade
+from trading.reports.periods import Period
+from trading.services.risk import trading_day_bounds, trading_tz
+
+ZERO = Decimal("0")
+HUNDRED = Decimal("100")
+QUOTES = ("IRR", "USDT")
+PROBLEM_STATUSES = (OpportunityStatus.PARTIAL, OpportunityStatus.UNWOUND, OpportunityStatus.FAILED)
+# Wide enough for a sum of products of two money fields.
+_PRODUCT = DecimalField(max_digits=MONEY_MAX_DIGITS * 2, decimal_places=MONEY_DECIMAL_PLACES * 2)
+
+
+# -- data shapes ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayRow:
+    """One trading day; ``source`` is ``snapshot`` (closed day) or ``live``."""
+
+    day: date
+    source: str
+    realized_pnl_irr: Decimal = ZERO
+    realized_pnl_usdt: Decimal = ZERO
+    fees_irr: Decimal = ZERO
+    fees_usdt: Decimal = ZERO
+    volume_irr: Decimal = ZERO
+    volume_usdt: Decimal = ZERO
+    trade_count: int = 0
+    round_trips: int = 0
+
+    def pnl(self, quote: str) -> Decimal:
+        return getattr(self, f"realized_pnl_{quote.lower()}")
+
+    def fees(self, quote: str) -> Decimal:
+        return getattr(self, f"fees_{quote.lower()}")
+
+    def volume(self, quote: str) -> Decimal:
+        return getattr(self, f"volume_{quote.lower()}")
+
+
+@dataclass
+class PnlStats:
+    """Round-trip statistics of a group of closed opportunities, in one quote.
+
+    A round trip is a closed opportunity that traded (every status but
+    failed); failed ones count in ``closed`` and ``realized_pnl`` only.
+    """
+
+    quote: str
+    closed: int = 0
+    round_trips: int = 0
+    wins: int = 0
+    realized_pnl: Decimal = ZERO
+    round_trip_pnl: Decimal = ZERO
+    best: Decimal | None = None
+    worst: Decimal | None = None
+    problems: int = 0
+    problems_pnl: Decimal = ZERO
+
+    @property
+    def win_rate(self) -> Decimal | None:
+        """Percent of round trips with a positive realized P&L."""
+        if not self.round_trips:
+            return None
+        return (Decimal(self.wins) * HUNDRED / self.round_trips).quantize(Decimal("0.01"))
+
+    @property
+    def average(self) -> Decimal | None:
+        if not self.round_trips:
+            return None
+        return self.round_trip_pnl / self.round_trips
+
+    def add(self, row: dict) -> None:
+        """Fold one grouped row (one status) into the statistics."""
+        self.closed += row["n"]
+        self.realized_pnl += row["total"] or ZERO
+        if row["status"] in PROBLEM_STATUSES:
+            self.problems += row["n"]
+            self.problems_pnl += row["total"] or ZERO
+        if row["status"] == OpportunityStatus.FAILED:
+            return
+        self.round_trips += row["n"]
+        self.wins += row["wins"]
+        self.round_trip_pnl += row["total"] or ZERO
+        self.best = row["best"] if self.best is None else max(self.best, row["best"])
+        self.worst = row["worst"] if self.worst is None else min(self.worst, row["worst"])
+
+
+@dataclass
+class TradeStats:
+    """Fills of a group: volume, count and fees valued in the quote asset."""
+
+    quote: str
+    trade_count: int = 0
+    volume: Decimal = ZERO
+    fees: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class QuoteFigures:
+    """The headline figures of one quote asset over a period."""
+
+    quote: str
+    realized_pnl: Decimal
+    fees: Decimal
+    volume: Decimal
+    trade_count: int
+    stats: PnlStats
+    median: Decimal | None
+    max_drawdown: Decimal
+
+
+@dataclass(frozen=True)
+class FeeRow:
+    """Fees paid in one asset on one quote's markets."""
+
+    asset: str
+    quote: str
+    amount: Decimal
+    value: Decimal  # in the quote asset
+
+
+@dataclass(frozen=True)
+class ProblemRow:
+    status: str
+    quote: str
+    count: int
+    realized_pnl: Decimal
+    admin_url: str
+
+
+@dataclass
+class MarketRow:
+    market_id: int
+    market: str
+    quote: str
+    stats: PnlStats
+    trades: TradeStats
+    admin_url: str = ""
+
+
+@dataclass
+class PairRow:
+    buy_exchange: str
+    sell_exchange: str
+    quote: str
+    stats: PnlStats
+    admin_url: str = ""
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A USDT-IRR rate recorded by this system's own fills."""
+
+    rate: Decimal
+    fills: int
+    source: str
+
+
+@dataclass
+class Overview:
+    period: Period
+    quotes: list[QuoteFigures]
+    fees_by_asset: list[FeeRow]
+    problems: list[ProblemRow]
+    days: list[DayRow]
+    markets: list[MarketRow]
+    trade_count: int
+    conversion: Conversion | None = None
+    combined_pnl_irr: Decimal | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+# -- database helpers ----------------------------------------------------------------
+
+
+class PercentileDisc(Aggregate):
+    """PostgreSQL's exact ``percentile_disc``: a value of the column, no float."""
+
+    function = "percentile_disc"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    allow_distinct = False
+
+    def __init__(self, expression, *, fraction: str, **extra):
+        if not all(c.isdigit() or c == "." for c in fraction):
+            raise ValueError("fraction must be a decimal literal")
+        super().__init__(expression, fraction=fraction, **extra)
+
+
+def _closed(period_start: datetime, period_end: datetime) -> QuerySet[Opportunity]:
+    return Opportunity.objects.filter(
+        closed_at__gte=period_start, closed_at__lt=period_end, realized_pnl__isnull=False
+    )
+
+
+def _trades(period_start: datetime, period_end: datetime) -> QuerySet[Trade]:
+    return Trade.objects.filter(executed_at__gte=period_start, executed_at__lt=period_end)
+
+
+def _markets() -> dict[int, Market]:
+    return {m.pk: m for m in Market.objects.all()}
+
+
+def _fee_value(market: Market, fee_asset: str, fee: Decimal, fee_times_price: Decimal,
+               ) -> Decimal | None:
+    """A group's fees in the quote asset: quote (or unnamed) fees as they are,
+    base-asset fees at each fill's price; None for any other asset."""
+    asset = fee_asset.upper()
+    if asset in (market.quote, ""):
+        return fee
+    if asset == market.base:
+        return fee_times_price
+    return None
+
+
+def _trade_groups(trades: QuerySet[Trade], *extra: str) -> list[dict]:
+    """Fills grouped by market, fee asset and ``extra`` columns."""
+    return list(
+        trades.values("market_id", "fee_asset", *extra)
+        .annotate(n=Count("*"), volume=Sum("quote_amount"), fee_sum=Sum("fee"),
+                  fee_price=Sum(F("fee") * F("price"), output_field=_PRODUCT))
+        .order_by()
+    )
+
+
+def _opportunity_groups(opportunities: QuerySet[Opportunity], *columns: str) -> list[dict]:
+    """Closed opportunities grouped by status and ``columns``."""
+    return list(
+        opportunities.values("status", *columns)
+        .annotate(n=Count("*"), wins=Count("realized_pnl", filter=Q(realized_pnl__gt=0)),
+                  total=Sum("realized_pnl"), best=Max("realized_pnl"),
+                  worst=Min("realized_pnl"))
+        .order_by()
+    )
+
+
+def _trading_date(column: str) -> TruncDate:
+    return TruncDate(column, tzinfo=trading_tz())
+
+
+def _admin_opportunities(start: datetime, end: datetime, **filters: object) -> str:
+    from urllib.parse import urlencode
+
+    from django.urls import reverse
+
+    query = {"closed_at__gte": start.isoformat(), "closed_at__lt": end.isoformat(), **filters}
+    return f"{reverse('admin:trading_opportunity_changelist')}?{urlencode(query)}"
+
+
+# -- by day ----------------------------------------------------------------------------
+
+
+def _day_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Contiguous runs of days as (first, last) pairs."""
+    ranges: list[tuple[date, date]] = []
+    for day in sorted(days):
+        if ranges and (day - ranges[-1][1]).days == 1:
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+def _live_days(days: list[date]) -> dict[date, DayRow]:
+    """Figures of days without a closed snapshot, from Trades and Opportunities
+    (the same definitions as ``trading.services.snapshots.day_figures``)."""
+    if not days:
+        return {}
+    trade_q, opp_q = Q(), Q()
+    for first, last in _day_ranges(days):
+        start, end = trading_day_bounds(first)[0], trading_day_bounds(last)[1]
+        trade_q |= Q(executed_at__gte=start, executed_at__lt=end)
+        opp_q |= Q(closed_at__gte=start, closed_at__lt=end)
+    markets = _markets()
+    figures: dict[date, dict] = defaultdict(lambda: defaultdict(lambda: ZERO))
+    trades = Trade.objects.filter(trade_q).annotate(trading_day=_trading_date("executed_at"))
+    for row in _trade_groups(trades, "trading_day"):
+        market = markets[row["market_id"]]
+        if market.quote not in QUOTES:
+            continue
+        day, suffix = figures[row["trading_day"]], market.quote.lower()
+        day["trade_count"] += row["n"]
+        day[f"volume_{suffix}"] += row["volume"] or ZERO
+        value = _fee_value(market, row["fee_asset"], row["fee_sum"] or ZERO,
+                           row["fee_price"] or ZERO)
+        day[f"fees_{suffix}"] += value or ZERO
+    opportunities = (Opportunity.objects.filter(opp_q, realized_pnl__isnull=False)
+                     .annotate(trading_day=_trading_date("closed_at")))
+    for row in _opportunity_groups(opportunities, "trading_day", "quote_asset"):
+        if row["quote_asset"] not in QUOTES:
+            continue
+        day = figures[row["trading_day"]]
+        day[f"realized_pnl_{row['quote_asset'].lower()}"] += row["total"] or ZERO
+        if row["status"] != OpportunityStatus.FAILED:
+            day["round_trips"] += row["n"]
+    wanted = set(days)
+    return {
+        day: DayRow(day=day, source="live", **{k: v for k, v in values.items()})
+        for day, values in figures.items() if day in wanted
+    }
+
+
+SNAPSHOT_FIELDS = ("day", "realized_pnl_irr", "realized_pnl_usdt", "fees_irr", "fees_usdt",
+                   "volume_irr", "volume_usdt", "trade_count", "round_trips")
+
+
+def pnl_by_day(period: Period) -> list[DayRow]:
+    """Every day of the period, oldest first: closed days from their snapshot,
+    the others from Trades and Opportunities."""
+    closed = {
+        row["day"]: DayRow(source="snapshot", **row)
+        for row in DailyRiskSnapshot.objects.filter(
+            day__gte=period.first, day__lte=period.last, closed=True
+        ).values(*SNAPSHOT_FIELDS)
+    }
+    missing = [day for day in period.each_day() if day not in closed]
+    live = _live_days(missing)
+    return [closed.get(day) or live.get(day) or DayRow(day=day, source="live")
+            for day in period.each_day()]
+
+
+def max_drawdown(daily: Iterable[Decimal]) -> Decimal:
+    """Largest fall of cumulative P&L from its running peak (peak starts at 0),
+    over daily totals."""
+    peak = cumulative = worst = ZERO
+    for pnl in daily:
+        cumulative += pnl
+        peak = max(peak, cumulative)
+        worst = max(worst, peak - cumulative)
+    return worst
+
+
+# -- opportunity statistics ------------------------------------------------------------
+
+
+def median_pnl(period: Period) -> dict[str, Decimal]:
+    """Median realized P&L per round trip, per quote asset, computed in the
+    database: exact ``percentile_disc`` of the two middle values on
+    PostgreSQL (one shared sort), ORDER BY/OFFSET on other databases."""
+    round_trips = _closed(period.start, period.end).exclude(status=OpportunityStatus.FAILED)
+    result: dict[str, Decimal] = {}
+    if connection.vendor == "postgresql":
+        # 0.5 picks the lower middle, a hair above 0.5 the upper one (the
+        # same value when the count is odd).
+        rows = (round_trips.values("quote_asset").order_by()
+                .annotate(low=PercentileDisc("realized_pnl", fraction="0.5"),
+                          high=PercentileDisc("realized_pnl", fraction="0.500000000001")))
+        for row in rows:
+            result[row["quote_asset"]] = (row["low"] + row["high"]) / 2
+        return result
+    counts = round_trips.values("quote_asset").annotate(n=Count("*")).order_by()
+    for row in counts:
+        n, ordered = row["n"], (round_trips.filter(quote_asset=row["quote_asset"])
+                                .order_by("realized_pnl").values_list("realized_pnl", flat=True))
+        result[row["quote_asset"]] = (ordered[(n - 1) // 2] + ordered[n // 2]) / 2
+    return result
+
+
+def _stats_by(groups: list[dict], key) -> dict:
+    stats: dict = {}
+    for row in groups:
+        k = key(row)
+        if k is None:
+            continue
+        if k not in stats:
+            stats[k] = PnlStats(quote=row["quote_asset"])
+        stats[k].add(row)
+    return stats
+
+
+def _trade_stats_by_market(period: Period, markets: dict[int, Market],
+                           ) -> tuple[dict[int, TradeStats], list[FeeRow]]:
+    by_market: dict[int, TradeStats] = {}
+    fees: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    for row in _trade_groups(_trades(period.start, period.end)):
+        market = markets[row["market_id"]]
+        stats = by_market.setdefault(market.pk, TradeStats(quote=market.quote))
+        stats.trade_count += row["n"]
+        stats.volume += row["volume"] or ZERO
+        value = _fee_value(market, row["fee_asset"], row["fee_sum"] or ZERO,
+                           row["fee_price"] or ZERO)
+        stats.fees += value or ZERO
+        if row["fee_sum"]:
+            asset = row["fee_asset"].upper() or market.quote
+            fees[(asset, market.quote)][0] += row["fee_sum"]
+            fees[(asset, market.quote)][1] += value or ZERO
+    fee_rows = [FeeRow(asset=a, quote=q, amount=amount, value=value)
+                for (a, q), (amount, value) in sorted(fees.items())]
+    return by_market, fee_rows
+
+
+def _market_rows(period: Period, groups: list[dict], trade_stats: dict[int, TradeStats],
+                 markets: dict[int, Market]) -> list[MarketRow]:
+    stats = _stats_by(groups, lambda r: r["market_id"])
+    rows = []
+    for market_id in set(stats) | set(trade_stats):
+        market = markets[market_id]
+        rows.append(MarketRow(
+            market_id=market_id, market=market.code, quote=market.quote,
+            stats=stats.get(market_id) or PnlStats(quote=market.quote),
+            trades=trade_stats.get(market_id) or TradeStats(quote=market.quote),
+            admin_url=_admin_opportunities(period.start, period.end,
+                                           market__id__exact=market_id),
+        ))
+    return sorted(rows, key=lambda r: (r.quote, -r.stats.realized_pnl, r.market))
+
+
+def pnl_by_market(period: Period) -> list[MarketRow]:
+    """Round trips, P&L, volume and fees per market, best P&L first per quote."""
+    markets = _markets()
+    groups = _opportunity_groups(_closed(period.start, period.end), "quote_asset", "market_id")
+    trade_stats, _ = _trade_stats_by_market(period, markets)
+    return _market_rows(period, groups, trade_stats, markets)
+
+
+def pnl_by_pair(period: Period) -> list[PairRow]:
+    """Round trips and P&L per (buy exchange → sell exchange, quote asset)."""
+    names = dict(Exchange.objects.values_list("id", "name"))
+    groups = _opportunity_groups(_closed(period.start, period.end), "quote_asset",
+                                 "buy_exchange_id", "sell_exchange_id")
+    stats = _stats_by(groups, lambda r: (r["buy_exchange_id"], r["sell_exchange_id"],
+                                         r["quote_asset"]))
+    rows = [
+        PairRow(buy_exchange=names[buy], sell_exchange=names[sell], quote=quote, stats=s,
+                admin_url=_admin_opportunities(period.start, period.end,
+                                               buy_exchange__id__exact=buy,
+                                               sell_exchange__id__exact=sell,
+                                               quote_asset__exact=quote))
+        for (buy, sell, quote), s in stats.items()
+    ]
+    return sorted(rows, key=lambda r: (r.quote, -r.stats.realized_pnl, r.buy_exchange,
+                                       r.sell_exchange))
+
+
+def usdt_irr_rate(period: Period) -> Conversion | None:
+    """The volume-weighted price of this system's USDT-IRR fills in the
+    period: the rate a combined figure is converted at, or None."""
+    market = Market.objects.filter(base="USDT", quote="IRR").first()
+    if market is None:
+        return None
+    agg = _trades(period.start, period.end).filter(market=market).aggregate(
+        value=Sum("quote_amount"), quantity=Sum("quantity"), n=Count("*"))
+    if not agg["quantity"]:
+        return None
+    rate = (agg["value"] / agg["quantity"]).quantize(Decimal("1"))
+    return Conversion(rate=rate, fills=agg["n"],
+                      source=f"volume-weighted price of {agg['n']} USDT-IRR fills in the period")
+
+
+def overview(period: Period, *, convert: bool = False) -> Overview:
+    """Everything the overview page shows, per quote asset."""
+    markets = _markets()
+    days = pnl_by_day(period)
+    groups = _opportunity_groups(_closed(period.start, period.end), "quote_asset", "market_id")
+    by_quote = _stats_by(groups, lambda r: r["quote_asset"])
+    medians = median_pnl(period)
+    trade_stats, fee_rows = _trade_stats_by_market(period, markets)
+    quotes = []
+    for quote in QUOTES:
+        quotes.append(QuoteFigures(
+            quote=quote,
+            realized_pnl=sum((d.pnl(quote) for d in days), ZERO),
+            fees=sum((d.fees(quote) for d in days), ZERO),
+            volume=sum((d.volume(quote) for d in days), ZERO),
+            trade_count=sum(t.trade_count for t in trade_stats.values() if t.quote == quote),
+            stats=by_quote.get(quote) or PnlStats(quote=quote),
+            median=medians.get(quote),
+            max_drawdown=max_drawdown(d.pnl(quote) for d in days),
+        ))
+    merged: dict[tuple[str, str], list] = {}
+    for row in groups:
+        if row["status"] in PROBLEM_STATUSES:
+            entry = merged.setdefault((row["status"], row["quote_asset"]), [0, ZERO])
+            entry[0] += row["n"]
+            entry[1] += row["total"] or ZERO
+    problem_rows = [
+        ProblemRow(status=status, quote=quote, count=n, realized_pnl=total,
+                   admin_url=_admin_opportunities(period.start, period.end,
+                                                  status__exact=status,
+                                                  quote_asset__exact=quote))
+        for (status, quote), (n, total) in sorted(merged.items())
+    ]
+    result = Overview(
+        period=period, quotes=quotes, fees_by_asset=fee_rows, problems=problem_rows, days=days,
+        markets=_market_rows(period, groups, trade_stats, markets),
+        trade_count=sum(d.trade_count for d in days),
+    )
+    if convert:
+        result.conversion = usdt_irr_rate(period)
+        if result.conversion is not None:
+            irr, usdt = quotes
+            result.combined_pnl_irr = (irr.realized_pnl
+                                       + usdt.realized_pnl * result.conversion.rate)
+    return result
