@@ -84,7 +84,18 @@ class Opportunity(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "opportunities"
-        indexes = [models.Index(fields=["status", "created_at"], name="opportunity_status_created")]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="opportunity_status_created"),
+            # Reports: closed opportunities of a period, grouped in an
+            # index-only scan on PostgreSQL (the INCLUDE columns are ignored elsewhere).
+            models.Index(
+                fields=["closed_at"],
+                include=["quote_asset", "status", "market", "buy_exchange", "sell_exchange",
+                         "realized_pnl"],
+                condition=Q(realized_pnl__isnull=False),
+                name="opportunity_closed_report",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=_in("status", OpportunityStatus), name="opportunity_status_valid"
@@ -250,6 +261,13 @@ class Trade(models.Model):
         indexes = [
             models.Index(fields=["executed_at"], name="trade_executed_at"),
             models.Index(fields=["market", "executed_at"], name="trade_market_executed_at"),
+            # Reports: volume and fees of a period per market and fee asset,
+            # an index-only scan on PostgreSQL.
+            models.Index(
+                fields=["executed_at"],
+                include=["market", "fee_asset", "fee", "price", "quote_amount"],
+                name="trade_executed_report",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
