@@ -86,14 +86,13 @@ class Opportunity(models.Model):
         verbose_name_plural = "opportunities"
         indexes = [
             models.Index(fields=["status", "created_at"], name="opportunity_status_created"),
-            # Reports: closed opportunities of a period, grouped in an
-            # index-only scan on PostgreSQL (the INCLUDE columns are ignored elsewhere).
+            # Reports: closed opportunities of a period grouped by quote, status,
+            # market and exchange pair, read from the index alone (covering).
             models.Index(
-                fields=["closed_at"],
-                include=["quote_asset", "status", "market", "buy_exchange", "sell_exchange",
-                         "realized_pnl"],
+                fields=["closed_at", "quote_asset", "status", "market", "buy_exchange",
+                        "sell_exchange", "realized_pnl"],
                 condition=Q(realized_pnl__isnull=False),
-                name="opportunity_closed_report",
+                name="opportunity_closed_cover",
             ),
         ]
         constraints = [
@@ -262,11 +261,10 @@ class Trade(models.Model):
             models.Index(fields=["executed_at"], name="trade_executed_at"),
             models.Index(fields=["market", "executed_at"], name="trade_market_executed_at"),
             # Reports: volume and fees of a period per market and fee asset,
-            # an index-only scan on PostgreSQL.
+            # read from the index alone (covering).
             models.Index(
-                fields=["executed_at"],
-                include=["market", "fee_asset", "fee", "price", "quote_amount"],
-                name="trade_executed_report",
+                fields=["executed_at", "market", "fee_asset", "fee", "price", "quote_amount"],
+                name="trade_executed_cover",
             ),
         ]
         constraints = [
