@@ -89,7 +89,7 @@ class LoginRateLimitMiddleware:
                 status=429,
             )
             response["Retry-After"] = str(wait)
-            return response
+            return response.render()
         response = self.get_response(request)
         try:
             if request.user.is_authenticated:
