@@ -20,7 +20,20 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Aggregate, Count, DecimalField, F, Max, Min, Q, QuerySet, Sum
+from django.db.models import (
+    Aggregate,
+    Case,
+    Count,
+    DecimalField,
+    F,
+    Max,
+    Min,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import TruncDate
 
 from exchanges.fields import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
@@ -245,7 +258,11 @@ def _trade_groups(trades: QuerySet[Trade], *extra: str) -> list[dict]:
     return list(
         trades.values("market_id", "fee_asset", *extra)
         .annotate(n=Count("*"), volume=Sum("quote_amount"), fee_sum=Sum("fee"),
-                  fee_price=Sum(F("fee") * F("price"), output_field=_PRODUCT))
+                  # Only base-asset fees are multiplied (as few products as possible;
+                  # on SQLite a sum of large integer products overflows).
+                  fee_price=Sum(Case(When(fee_asset=F("market__base"),
+                                          then=F("fee") * F("price")),
+                                     default=Value(ZERO), output_field=_PRODUCT)))
         .order_by()
     )
 

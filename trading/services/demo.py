@@ -1,0 +1,310 @@
+"""A realistic trading history for the reports (``python manage.py seed_demo``).
+
+Opportunities spread over the last ``days`` trading days on BTC, ETH and
+USDT against the rial and BTC, ETH against USDT, each with two entry legs on
+two exchanges; fees in the base asset on buys and in the quote asset on sells
+(as the sandbox charges them); about 4% partially filled, 5% unwound and 4%
+failed. Realized P&L follows ``trading.services.settlement.realized_pnl``.
+Past days get their closed DailyRiskSnapshot from
+``trading.services.snapshots.day_figures``, as the beat would have left them.
+
+Rows go in with PostgreSQL's COPY (or ``bulk_create`` elsewhere) in batches,
+with ids reserved up front. Demo rows are marked (client order ids starting
+``demo-``, ``details.demo``) so ``reset`` removes only them. Order events
+are not generated: the demo history has no audit trail.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+
+from django.db import connection, models, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from exchanges.models import Exchange, Market
+from trading.models import DailyRiskSnapshot, Opportunity, Order, OrderEvent, Trade
+from trading.services.risk import trading_day, trading_tz
+from trading.services.setup import exchanges_install
+from trading.services.snapshots import day_figures
+
+logger = logging.getLogger(__name__)
+
+EXCHANGES = ["nobitex", "wallex", "invex"]
+MARKETS = ["BTC-IRR", "ETH-IRR", "USDT-IRR", "BTC-USDT", "ETH-USDT"]
+# Relative frequency of each market's opportunities.
+WEIGHTS = [30, 20, 25, 15, 10]
+# USD prices at the start and end of the year; USDT in rial likewise.
+USD_PRICE = {"BTC": (Decimal("60000"), Decimal("95000")), "ETH": (Decimal("2400"), Decimal("3600")),
+             "USDT": (Decimal("1"), Decimal("1"))}
+USDT_IRR = (Decimal("600000"), Decimal("950000"))
+SIZE = {"BTC": (1, 500, Decimal("0.0001")), "ETH": (1, 300, Decimal("0.003")),
+        "USDT": (20, 2000, Decimal("1"))}  # (min steps, max steps, step)
+PRICE_STEP = {"IRR": Decimal("1"), "USDT": Decimal("0.01")}
+FEE_STEP = {"IRR": Decimal("1"), "USDT": Decimal("0.0001")}
+BASE_FEE_STEP = Decimal("0.00000001")
+FEE_RATES = {"nobitex": Decimal("0.0025"), "wallex": Decimal("0.0020"), "invex": Decimal("0.0022")}
+BATCH_OPPORTUNITIES = 20_000
+ZERO = Decimal("0")
+
+
+@dataclass(frozen=True)
+class DemoReport:
+    opportunities: int
+    orders: int
+    trades: int
+    snapshots: int
+    first_day: date | None
+    last_day: date | None
+
+
+def _reserve_ids(model: type[models.Model], count: int) -> int:
+    """The first of ``count`` consecutive free ids for ``model`` (on
+    PostgreSQL its sequence moves past them, so other writers skip them)."""
+    first = (model.objects.aggregate(top=Max("id"))["top"] or 0) + 1
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)",
+                           [model._meta.db_table, first + count - 1])
+    return first
+
+
+def _insert(model: type[models.Model], rows: list[dict]) -> None:
+    """Insert plain rows (attname → value): COPY on PostgreSQL, bulk_create elsewhere."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create([model(**row) for row in rows], batch_size=2000)
+        return
+    from psycopg.types.json import Jsonb
+
+    fields = [f for f in model._meta.concrete_fields]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    defaults = {f.attname: f.get_default() for f in fields}
+    json_fields = {f.attname for f in fields if isinstance(f, models.JSONField)}
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor, cursor.cursor.copy(
+        f"COPY {table} ({columns}) FROM STDIN"
+    ) as copy:
+        for row in rows:
+            values = []
+            for f in fields:
+                value = row.get(f.attname, defaults[f.attname])
+                values.append(Jsonb(value) if f.attname in json_fields else value)
+            copy.write_row(values)
+
+
+class _History:
+    """Generates the rows of one batch of demo opportunities."""
+
+    def __init__(self, *, rng: random.Random, start: datetime, end: datetime,
+                 exchanges: dict[str, Exchange], markets: dict[str, Market]) -> None:
+        self.rng, self.start, self.end = rng, start, end
+        self.seconds = int((end - start).total_seconds())
+        self.exchanges, self.markets = exchanges, markets
+        self.codes = list(markets)
+
+    def _usd(self, asset: str, progress: Decimal) -> Decimal:
+        low, high = USD_PRICE[asset]
+        return low + (high - low) * progress
+
+    def mid_price(self, market: Market, progress: Decimal) -> Decimal:
+        """A drifting price, wobbling a few percent around the trend."""
+        wobble = Decimal(1) + Decimal(self.rng.randint(-300, 300)) / Decimal(10_000)
+        usd = self._usd(market.base, progress) * wobble
+        if market.quote == "IRR":
+            usdt_irr = USDT_IRR[0] + (USDT_IRR[1] - USDT_IRR[0]) * progress
+            return usd * usdt_irr
+        return usd
+
+    def opportunity(self, ids: dict[str, int]) -> tuple[dict, list[dict], list[dict]]:
+        rng = self.rng
+        code = rng.choices(self.codes, weights=WEIGHTS[:len(self.codes)])[0]
+        market = self.markets[code]
+        buy_name, sell_name = rng.sample(EXCHANGES, 2)
+        buy_ex, sell_ex = self.exchanges[buy_name], self.exchanges[sell_name]
+        offset = rng.randrange(self.seconds)
+        created = self.start + timedelta(seconds=offset)
+        progress = Decimal(offset) / Decimal(self.seconds)
+        tick = PRICE_STEP[market.quote]
+        mid = self.mid_price(market, progress)
+        # Both taker fees cost about 45 bp: most spreads pay, some do not.
+        spread = Decimal(rng.randint(25, 110)) / Decimal(10_000)
+        buy_price = (mid * (1 - spread / 2)).quantize(tick)
+        sell_price = (mid * (1 + spread / 2)).quantize(tick)
+        low, high, step = SIZE[market.base]
+        quantity = step * rng.randint(low, high)
+        buy_rate, sell_rate = FEE_RATES[buy_name], FEE_RATES[sell_name]
+        roll = rng.random()
+        status = ("failed" if roll < 0.04 else "unwound" if roll < 0.09
+                  else "partial" if roll < 0.13 else "done")
+        opp_id = ids["opportunity"]
+        ids["opportunity"] += 1
+        expected = (sell_price * (1 - sell_rate) - buy_price * (1 + buy_rate)) * quantity
+        closed_at = created + timedelta(seconds=rng.randint(1, 20))
+        opportunity = {
+            "id": opp_id, "market_id": market.pk, "buy_exchange_id": buy_ex.pk,
+            "sell_exchange_id": sell_ex.pk, "status": status, "reason": "",
+            "quote_asset": market.quote, "quantity": quantity, "buy_price": buy_price,
+            "sell_price": sell_price, "buy_vwap": buy_price, "sell_vwap": sell_price,
+            "buy_fee_rate": buy_rate, "sell_fee_rate": sell_rate,
+            "expected_profit": expected.quantize(FEE_STEP[market.quote]),
+            "expected_profit_pct": (spread * 100).quantize(Decimal("0.000001")),
+            "buy_book_age_ms": rng.randint(50, 900), "sell_book_age_ms": rng.randint(50, 900),
+            "details": {"demo": True}, "created_at": created, "executed_at": created,
+            "closed_at": closed_at, "realized_pnl": ZERO,
+        }
+        # (exchange, side, purpose, ordered, filled, price)
+        if status == "failed":
+            legs = [(buy_ex, "buy", "entry", quantity, ZERO, buy_price),
+                    (sell_ex, "sell", "entry", quantity, ZERO, sell_price)]
+            opportunity["reason"] = "both legs rejected: insufficient balance"
+        elif status == "done":
+            legs = [(buy_ex, "buy", "entry", quantity, quantity, buy_price),
+                    (sell_ex, "sell", "entry", quantity, quantity, sell_price)]
+        else:
+            part = (quantity * Decimal(rng.randint(20, 80)) / 100).quantize(step, ROUND_DOWN)
+            part = max(part, step) if part < quantity else quantity - step
+            if status == "partial":  # both legs filled alike: smaller, still matched
+                legs = [(buy_ex, "buy", "entry", quantity, part, buy_price),
+                        (sell_ex, "sell", "entry", quantity, part, sell_price)]
+            else:
+                legs = [(buy_ex, "buy", "entry", quantity, quantity, buy_price),
+                        (sell_ex, "sell", "entry", quantity, part, sell_price)]
+            if status == "unwound":
+                moved = Decimal(1) - Decimal(rng.randint(5, 60)) / Decimal(10_000)
+                legs.append((buy_ex, "sell", "unwind", quantity - part, quantity - part,
+                             (buy_price * moved).quantize(tick)))
+                opportunity["reason"] = f"sell on {sell_name}: cancelled after partial fill"
+            else:
+                opportunity["reason"] = "both legs cancelled after a partial fill"
+        orders, trades, pnl = [], [], ZERO
+        for exchange, side, purpose, ordered, filled, price in legs:
+            order_id = ids["order"]
+            ids["order"] += 1
+            rate = FEE_RATES[exchange.name]
+            if side == "buy":  # fee in the base asset
+                fee, fee_asset = (filled * rate).quantize(BASE_FEE_STEP, ROUND_HALF_EVEN), \
+                    market.base
+                fee_value = fee * price
+            else:  # fee in the quote asset
+                fee = (filled * price * rate).quantize(FEE_STEP[market.quote], ROUND_HALF_EVEN)
+                fee_asset, fee_value = market.quote, fee
+            executed = created + timedelta(milliseconds=rng.randint(100, 900))
+            orders.append({
+                "id": order_id, "opportunity_id": opp_id, "exchange_id": exchange.pk,
+                "market_id": market.pk, "client_order_id": f"demo-{uuid.uuid4().hex}"[:32],
+                "exchange_order_id": f"demo-{order_id}", "purpose": purpose, "side": side,
+                "order_type": "limit", "quantity": ordered, "price": price,
+                "status": "filled" if filled == ordered else ("cancelled" if filled
+                                                              else "rejected"),
+                "filled_quantity": filled, "average_price": price if filled else None,
+                "fee": fee if filled else ZERO, "fee_asset": fee_asset if filled else "",
+                "status_reason": "", "is_external": False, "not_found_since": None,
+                "notes": "", "created_at": created, "submitted_at": created,
+                "last_synced_at": closed_at, "updated_at": closed_at, "tags": [],
+            })
+            if not filled:
+                continue
+            quote_amount = filled * price
+            pnl += quote_amount if side == "sell" else -quote_amount
+            pnl -= fee_value
+            trades.append({
+                "id": ids["trade"], "exchange_id": exchange.pk, "order_id": order_id,
+                "market_id": market.pk, "exchange_trade_id": f"demo-{order_id}-1",
+                "side": side, "price": price, "quantity": filled, "quote_amount": quote_amount,
+                "fee": fee, "fee_asset": fee_asset, "executed_at": executed,
+                "created_at": executed,
+            })
+            ids["trade"] += 1
+        opportunity["realized_pnl"] = pnl
+        return opportunity, orders, trades
+
+
+def demo_reset() -> int:
+    """Delete the demo rows (and only them); return how many opportunities went."""
+    demo_orders = Order.objects.filter(client_order_id__startswith="demo-")
+    with transaction.atomic():
+        Trade.objects.filter(order__in=demo_orders).delete()
+        OrderEvent.objects.filter(order__in=demo_orders).delete()
+        opportunities = Opportunity.objects.filter(details__demo=True)
+        demo_orders.delete()
+        count, _ = opportunities.delete()
+    return count
+
+
+def demo_seed(*, trades: int = 5000, days: int = 365, seed: int = 7, reset: bool = False,
+              now: datetime | None = None,
+              progress: Callable[[str], None] | None = None) -> DemoReport:
+    """Write ``trades`` fills (up to two more, to finish the last opportunity)
+    of demo history over the last ``days`` trading days, today included, then
+    close the past days' snapshots."""
+    if trades < 1 or days < 1:
+        raise ValueError("trades and days must be positive")
+    say = progress or (lambda message: None)
+    now = now or timezone.now()
+    if reset:
+        say(f"removed {demo_reset()} demo opportunities")
+    exchanges_install(names=EXCHANGES, market_codes=MARKETS)
+    exchanges = {e.name: e for e in Exchange.objects.filter(name__in=EXCHANGES)}
+    markets = {m.code: m for m in Market.objects.all() if m.code in MARKETS}
+    today = trading_day(now)
+    first_day = today - timedelta(days=days - 1)
+    start = datetime.combine(first_day, datetime.min.time(), tzinfo=trading_tz())
+    history = _History(rng=random.Random(seed), start=start, end=now - timedelta(minutes=1),
+                       exchanges=exchanges, markets=markets)
+    order_fields = {f.attname for f in Order._meta.concrete_fields}
+    written = {"opportunities": 0, "orders": 0, "trades": 0}
+    while written["trades"] < trades:
+        # Ids reserved per batch (at most 3 orders and 3 fills per opportunity).
+        ids = {"opportunity": _reserve_ids(Opportunity, BATCH_OPPORTUNITIES),
+               "order": _reserve_ids(Order, 3 * BATCH_OPPORTUNITIES),
+               "trade": _reserve_ids(Trade, 3 * BATCH_OPPORTUNITIES)}
+        opps, orders, fills = [], [], []
+        while len(opps) < BATCH_OPPORTUNITIES and written["trades"] + len(fills) < trades:
+            opp, opp_orders, opp_trades = history.opportunity(ids)
+            opps.append(opp)
+            orders.extend({k: v for k, v in o.items() if k in order_fields} for o in opp_orders)
+            fills.extend(opp_trades)
+        with transaction.atomic():
+            _insert(Opportunity, opps)
+            _insert(Order, orders)
+            _insert(Trade, fills)
+        written["opportunities"] += len(opps)
+        written["orders"] += len(orders)
+        written["trades"] += len(fills)
+        say(f"{written['trades']:,} / {trades:,} fills written")
+    _fix_sequences()
+    snapshots = demo_snapshots_close(first=first_day, last=today - timedelta(days=1))
+    say(f"{snapshots} closed daily snapshots")
+    return DemoReport(written["opportunities"], written["orders"], written["trades"], snapshots,
+                      first_day, today)
+
+
+def _fix_sequences() -> None:
+    """Sequences continue right after the highest id (unused reserved ids freed)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for model in (Opportunity, Order, Trade):
+            top = model.objects.aggregate(top=Max("id"))["top"] or 1
+            cursor.execute("SELECT setval(pg_get_serial_sequence(%s, 'id'), %s)",
+                           [model._meta.db_table, top])
+
+
+def demo_snapshots_close(*, first: date, last: date) -> int:
+    """Closed snapshots for ``first`` … ``last`` from ``day_figures``."""
+    count, day = 0, first
+    while day <= last:
+        DailyRiskSnapshot.objects.update_or_create(
+            day=day, defaults={**day_figures(day), "closed": True,
+                               "timezone": str(trading_tz())})
+        count += 1
+        day += timedelta(days=1)
+    return count
