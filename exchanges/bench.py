@@ -19,7 +19,7 @@ from typing import Any
 BenchFunction = Callable[["BenchOptions"], list["Figure"]]
 REGISTRY: dict[str, BenchFunction] = {}
 # Modules whose import registers more benchmarks (missing ones are skipped).
-BENCH_MODULES = ("exchanges.bench", "trading.bench")
+BENCH_MODULES = ("exchanges.bench", "trading.bench", "trading.bench_reports")
 
 
 @dataclass(frozen=True)
