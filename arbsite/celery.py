@@ -9,9 +9,18 @@ time limits). Beat reads its schedule from the database
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arbsite.settings")
 
 app = Celery("arbsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_ready.connect
+def _reconcile_on_start(**kwargs):
+    """Every worker reconciles with the exchanges once it is ready (trading/startup.py)."""
+    from trading.startup import on_worker_ready
+
+    on_worker_ready(**kwargs)

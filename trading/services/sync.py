@@ -2,8 +2,11 @@
 exchanges, record every fill once, and settle the opportunities.
 
 Batched: one open-orders list per exchange answers for every order still
-resting; only orders that left the list are looked up one by one. The same
-code serves the periodic sync and recovery (``trading.services.recovery``).
+resting; the orders that left it are looked up together through the
+exchange's list endpoints (``ExchangeAdapter.lookup_orders``), one by one
+only where the exchange has no such list. The same code serves the periodic
+sync and recovery (``trading.services.recovery``), which also imports the
+orders found open on an exchange that this system never placed.
 
 Ambiguity is respected: a timeout, a 5xx or a rate limit says nothing about
 whether an order exists. Only an explicit not-found from the exchange,
@@ -13,23 +16,32 @@ repeated after a grace period, fails an order that never reached it.
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from exchanges.breaker import breaker_state
-from exchanges.errors import ExchangeError, NotFoundError
+from exchanges.errors import ExchangeError
 from exchanges.interface import ExchangeAdapter
-from exchanges.models import Exchange
+from exchanges.models import Exchange, Market
 from exchanges.registry import get_adapter
 from exchanges.states import LIVE_STATES, OrderState
-from exchanges.types import ExchangeOrder
+from exchanges.types import ExchangeOrder, OrderRef
 from trading.models import Opportunity, OpportunityStatus, Order
+from trading.services import killpoints
 from trading.services.fills import fills_fetch_missing
-from trading.services.orders import IllegalTransition, order_transition
-from trading.services.settlement import opportunity_reconcile, order_apply_report
+from trading.services.orders import IllegalTransition, order_record_created, order_transition
+from trading.services.settlement import (
+    new_client_order_id,
+    opportunity_reconcile,
+    order_apply_report,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +50,18 @@ logger = logging.getLogger(__name__)
 PENDING_GRACE = timedelta(seconds=30)
 # Between the first and the confirming explicit not-found of an order.
 NOT_FOUND_GRACE = timedelta(seconds=30)
+# How long a sync waits out rate limits while looking orders up.
+LOOKUP_PATIENCE = 30.0
+
+Progress = Callable[[str, int, int], None]
+UNRESOLVED = (OrderState.PENDING_SUBMIT, OrderState.UNKNOWN)
+
+
+def configured_not_found_grace() -> timedelta:
+    """``ORDER_NOT_FOUND_GRACE_SECONDS`` (setting or environment), else 30 s."""
+    value = getattr(settings, "ORDER_NOT_FOUND_GRACE_SECONDS", None)
+    value = value if value is not None else os.environ.get("ORDER_NOT_FOUND_GRACE_SECONDS")
+    return timedelta(seconds=float(value)) if value not in (None, "") else NOT_FOUND_GRACE
 
 
 @dataclass
@@ -46,10 +70,14 @@ class ExchangeSyncReport:
     checked: int = 0
     updated: int = 0
     adopted: int = 0
+    imported: int = 0
     failed: int = 0
     fills_added: int = 0
+    calls: int = 0
     errors: list[str] = field(default_factory=list)
     needs_human: list[str] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)  # what a dry run would do
+    not_found_pending: int = 0  # first not-found seen: to confirm after the grace
     skipped: str = ""
 
 
@@ -71,21 +99,29 @@ def _index(reports: list[ExchangeOrder]) -> tuple[dict[str, ExchangeOrder],
 
 
 def _not_found(order: Order, report: ExchangeSyncReport, now: datetime, source: str,
-               grace: timedelta) -> None:
+               grace: timedelta, dry_run: bool) -> None:
     """The exchange said it has no such order."""
-    if order.status not in (OrderState.PENDING_SUBMIT, OrderState.UNKNOWN):
+    if order.status not in UNRESOLVED:
         message = (f"{order.client_order_id}: {order.status} here but the exchange has no "
                    "such order")
         report.needs_human.append(message)
         logger.error("sync %s: %s", order.exchange.name, message)
         return
-    if order.not_found_since is None:
-        Order.objects.filter(pk=order.pk, not_found_since__isnull=True).update(
-            not_found_since=now)
-        logger.info("sync %s: order %s not found; confirming after %s", order.exchange.name,
-                    order.client_order_id, grace)
+    if order.not_found_since is None or now - order.not_found_since < grace:
+        report.not_found_pending += 1
+        if dry_run:
+            report.actions.append(f"{order.client_order_id}: not found; would confirm after "
+                                  f"{grace.total_seconds():g}s and mark it rejected")
+            return
+        if order.not_found_since is None:
+            Order.objects.filter(pk=order.pk, not_found_since__isnull=True).update(
+                not_found_since=now)
+            logger.info("sync %s: order %s not found; confirming after %s",
+                        order.exchange.name, order.client_order_id, grace)
         return
-    if now - order.not_found_since < grace:
+    if dry_run:
+        report.actions.append(f"{order.client_order_id}: not found twice; would be rejected")
+        report.failed += 1
         return
     try:
         order_transition(
@@ -99,9 +135,17 @@ def _not_found(order: Order, report: ExchangeSyncReport, now: datetime, source: 
 
 
 def _apply(order: Order, found: ExchangeOrder, report: ExchangeSyncReport,
-           source: str) -> Order:
+           source: str, dry_run: bool) -> Order:
     before = (order.status, order.filled_quantity)
-    was_unresolved = order.status in (OrderState.PENDING_SUBMIT, OrderState.UNKNOWN)
+    was_unresolved = order.status in UNRESOLVED
+    if dry_run:
+        if (found.state, found.filled_quantity) != before:
+            verb = "adopt" if was_unresolved else "update"
+            report.actions.append(f"{order.client_order_id}: would {verb} {before[0]} → "
+                                  f"{found.state} filled {found.filled_quantity}")
+            report.adopted += was_unresolved
+            report.updated += not was_unresolved
+        return order
     order = order_apply_report(order=order, report=found, source=source)
     if order.not_found_since is not None:
         Order.objects.filter(pk=order.pk).update(not_found_since=None)
@@ -113,51 +157,137 @@ def _apply(order: Order, found: ExchangeOrder, report: ExchangeSyncReport,
     return order
 
 
+def _import_external(exchange: Exchange, found: ExchangeOrder, report: ExchangeSyncReport,
+                     source: str, dry_run: bool, adapter: ExchangeAdapter,
+                     cancel: bool) -> None:
+    """An order open on the exchange that this system never wrote down."""
+    label = found.client_order_id or found.exchange_order_id
+    base, _, quote = (found.market or "").partition("-")
+    market = Market.objects.filter(base=base, quote=quote).first() if quote else None
+    if market is None or found.side is None or found.quantity is None:
+        report.needs_human.append(f"external order {label}: market {found.market!r} or its "
+                                  "side/quantity unknown here; not imported")
+        return
+    if dry_run:
+        report.imported += 1
+        report.actions.append(f"external order {label} ({found.side} {found.quantity} "
+                              f"{found.market}): would import" + (" and cancel" if cancel else ""))
+        return
+    client_id = found.client_order_id
+    if not client_id or len(client_id) > 32 or Order.objects.filter(
+            client_order_id=client_id).exists():
+        client_id = new_client_order_id("ext")
+    try:
+        with transaction.atomic():
+            order = Order.objects.create(
+                exchange=exchange, market=market, opportunity=None, is_external=True,
+                purpose=Order.Purpose.EXTERNAL, client_order_id=client_id,
+                exchange_order_id=found.exchange_order_id or found.client_order_id,
+                side=found.side.value, order_type=(found.type or "limit"),
+                quantity=found.quantity, price=found.price,
+                notes=f"found open on {exchange.name} by {source}; exchange client id "
+                      f"{found.client_order_id or '-'}",
+            )
+            order_record_created(order=order, source=source,
+                                 payload={"raw_status": found.raw_status, "external": True})
+    except IntegrityError:
+        logger.info("sync %s: external order %s already imported", exchange.name, label)
+        return
+    order = order_apply_report(order=order, report=found, source=source)
+    report.imported += 1
+    report.needs_human.append(f"external order {label} imported as {order.client_order_id}"
+                              + ("" if cancel else " (left open)"))
+    logger.warning("sync %s: imported external order %s (%s %s %s)", exchange.name, label,
+                   found.side, found.quantity, found.market)
+    if cancel:
+        try:
+            adapter.cancel_order(exchange_order_id=order.exchange_order_id,
+                                 client_order_id=found.client_order_id, market=found.market)
+            order_apply_report(order=order, source=source, report=adapter.get_order(
+                exchange_order_id=order.exchange_order_id,
+                client_order_id=found.client_order_id, market=found.market))
+        except ExchangeError as exc:
+            report.errors.append(f"cancel of external order {label}: {exc}")
+
+
+def _externals(exchange: Exchange, open_now: list[ExchangeOrder]) -> list[ExchangeOrder]:
+    """Open orders the database knows under neither id, in any status."""
+    client_ids = {r.client_order_id for r in open_now if r.client_order_id}
+    exchange_ids = {r.exchange_order_id for r in open_now if r.exchange_order_id}
+    known = Order.objects.filter(exchange=exchange).filter(
+        Q(client_order_id__in=client_ids) | Q(exchange_order_id__in=exchange_ids)
+        | Q(exchange_order_id__in=client_ids))
+    known_ids = set()
+    for client_id, exchange_id in known.values_list("client_order_id", "exchange_order_id"):
+        known_ids.update({client_id, exchange_id})
+    return [r for r in open_now
+            if r.client_order_id not in known_ids and r.exchange_order_id not in known_ids]
+
+
 def exchange_sync(*, exchange: Exchange, adapter: ExchangeAdapter | None = None,
                   source: str = "sync", pending_grace: timedelta = PENDING_GRACE,
-                  not_found_grace: timedelta = NOT_FOUND_GRACE,
-                  progress=None) -> ExchangeSyncReport:
-    """Sync every non-final order of one exchange."""
+                  not_found_grace: timedelta | None = None, progress: Progress | None = None,
+                  import_external: bool = False, cancel_external: bool = False,
+                  dry_run: bool = False, patience: float = LOOKUP_PATIENCE,
+                  only_ids: list[int] | None = None) -> ExchangeSyncReport:
+    """Sync every non-final order of one exchange (or those of ``only_ids``)."""
     report = ExchangeSyncReport(exchange=exchange.name)
+    grace = not_found_grace if not_found_grace is not None else configured_not_found_grace()
     now = timezone.now()
-    orders = list(
-        Order.objects.filter(exchange=exchange, status__in=LIVE_STATES)
-        .filter(~Q(status=OrderState.PENDING_SUBMIT) | Q(created_at__lt=now - pending_grace))
-        .select_related("exchange", "market").order_by("pk")
-    )
-    if not orders:
+    query = (Order.objects.filter(exchange=exchange, status__in=LIVE_STATES)
+             .filter(~Q(status=OrderState.PENDING_SUBMIT) | Q(created_at__lt=now - pending_grace)))
+    if only_ids is not None:
+        query = query.filter(pk__in=only_ids)
+    orders = list(query.select_related("exchange", "market").order_by("pk"))
+    if not orders and not import_external:
         return report
     adapter = adapter or get_adapter(exchange)
     try:
         open_now = adapter.open_orders()
+        report.calls += 1
     except ExchangeError as exc:
         report.skipped = f"open orders unavailable: {exc}"
         logger.warning("sync %s: %s", exchange.name, report.skipped)
         return report
     by_id, by_client = _index(open_now)
 
+    found_for: dict[int, ExchangeOrder] = {}
+    missing: list[Order] = []
+    for order in orders:
+        found = by_id.get(order.exchange_order_id or "") or by_client.get(order.client_order_id)
+        if found is None:
+            missing.append(order)
+        else:
+            found_for[order.pk] = found
+    lookup = adapter.lookup_orders(
+        [OrderRef(client_order_id=o.client_order_id, exchange_order_id=o.exchange_order_id,
+                  market=o.market.code, created_at=o.created_at, quantity=o.quantity)
+         for o in missing], patience=patience)
+    report.calls += lookup.calls
+
     touched: list[Order] = []
     for number, order in enumerate(orders, 1):
         report.checked += 1
-        found = (by_id.get(order.exchange_order_id or "") or by_client.get(order.client_order_id))
-        if found is None:
-            try:
-                found = adapter.get_order(exchange_order_id=order.exchange_order_id,
-                                          client_order_id=order.client_order_id,
-                                          market=order.market.code)
-            except NotFoundError:
-                _not_found(order, report, now, source, not_found_grace)
-                found = None
-            except ExchangeError as exc:
-                report.errors.append(f"{order.client_order_id}: {exc}")
-                logger.warning("sync %s: order %s not checked: %s", exchange.name,
-                               order.client_order_id, exc)
-                found = None
+        found = found_for.get(order.pk) or lookup.found.get(order.client_order_id)
         if found is not None:
-            touched.append(_apply(order, found, report, source))
-        if progress is not None:
+            touched.append(_apply(order, found, report, source, dry_run))
+            if number == 1:
+                killpoints.reached("during_sync")
+        elif order.client_order_id in lookup.not_found:
+            _not_found(order, report, now, source, grace, dry_run)
+        elif order.client_order_id in lookup.errors:
+            error = lookup.errors[order.client_order_id]
+            report.errors.append(f"{order.client_order_id}: {error}")
+            logger.warning("sync %s: order %s not checked: %s", exchange.name,
+                           order.client_order_id, error)
+        if progress is not None and (number % 100 == 0 or number == len(orders)):
             progress(exchange.name, number, len(orders))
 
+    if import_external:
+        for found in _externals(exchange, open_now):
+            _import_external(exchange, found, report, source, dry_run, adapter, cancel_external)
+    if dry_run:
+        return report
     added, errors = fills_fetch_missing(adapter=adapter, orders=touched)
     report.fills_added += added
     report.errors.extend(errors)
@@ -196,3 +326,4 @@ def orders_sync(*, exchange_names: list[str] | None = None, source: str = "sync"
             report.exchanges.append(ExchangeSyncReport(exchange.name, skipped=str(exc)))
     report.opportunities_closed = opportunities_settle(source=source)
     return report
+

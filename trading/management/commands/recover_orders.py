@@ -1,0 +1,82 @@
+"""``manage.py recover_orders``: reconcile with the exchanges after an outage."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand
+
+from trading.services.recovery import RecoveryReport, orders_recover
+
+INCOMPLETE = 2
+COLUMNS = ("exchange", "checked", "adopted", "updated", "imported", "failed", "fills", "status")
+
+
+class Command(BaseCommand):
+    help = (
+        "Reconcile orders with the exchanges: adopt or fail orders left pending or unknown, "
+        "bring open orders and their fills up to date, import orders found open on an "
+        "exchange, close settled opportunities, recompute today's risk. Exit code 2 when "
+        "an exchange could not be fully recovered."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--exchange", action="append", dest="exchanges", metavar="NAME",
+                            help="Only this exchange (repeatable). Default: every enabled one.")
+        parser.add_argument("--dry-run", action="store_true",
+                            help="Change nothing; print what would be done.")
+        parser.add_argument("--grace", type=float, default=None, metavar="SECONDS",
+                            help="Wait between the first and the confirming not-found before "
+                                 "an order is marked rejected (default "
+                                 "ORDER_NOT_FOUND_GRACE_SECONDS or 30).")
+        parser.add_argument("--cancel-external", action="store_true",
+                            help="Cancel the orders found open on an exchange that this system "
+                                 "did not place (default: import and leave them).")
+
+    def handle(self, *args, **options):
+        grace = timedelta(seconds=options["grace"]) if options["grace"] is not None else None
+        if options["dry_run"]:
+            self.stdout.write("dry run: nothing will be changed")
+        report = orders_recover(exchange_names=options["exchanges"], dry_run=options["dry_run"],
+                                grace=grace, cancel_external=options["cancel_external"],
+                                progress=self._progress)
+        self._summary(report)
+        if not report.complete:
+            sys.exit(INCOMPLETE)
+
+    def _progress(self, exchange: str, done: int, total: int) -> None:
+        if total < 0:
+            self.stdout.write(f"{exchange}: recovering…")
+        else:
+            self.stdout.write(f"{exchange}: {done}/{total} orders checked")
+
+    def _summary(self, report: RecoveryReport) -> None:
+        if report.locked_out:
+            self.stderr.write("another recovery is running (lock held); nothing done")
+            return
+        rows = [COLUMNS]
+        for r in report.exchanges:
+            status = (f"SKIPPED: {r.skipped}" if r.skipped
+                      else f"{len(r.errors)} error(s)" if r.errors else "ok")
+            rows.append((r.exchange, r.checked, r.adopted, r.updated, r.imported, r.failed,
+                         r.fills_added, status))
+        widths = [max(len(str(row[i])) for row in rows) for i in range(len(COLUMNS) - 1)]
+        self.stdout.write("")
+        for row in rows:
+            cells = [str(c).ljust(w) if i == 0 else str(c).rjust(w)
+                     for i, (c, w) in enumerate(zip(row, widths, strict=False))]
+            self.stdout.write("  ".join([*cells, str(row[-1])]))
+        self.stdout.write(f"\nopportunities closed: {report.opportunities_closed}; "
+                          f"took {report.elapsed_s:.1f}s")
+        for r in report.exchanges:
+            for action in r.actions:
+                self.stdout.write(f"would: {r.exchange}: {action}")
+            for error in r.errors[:20]:
+                self.stdout.write(f"error: {r.exchange}: {error}")
+        if report.needs_human:
+            self.stdout.write("\nneeds a human:")
+            for item in report.needs_human:
+                self.stdout.write(f"  - {item}")
+        verdict = "complete" if report.complete else "INCOMPLETE"
+        self.stdout.write(f"\nrecovery {verdict}{' (dry run)' if report.dry_run else ''}")

@@ -1,0 +1,176 @@
+"""Recovery after an outage: what ``recover_orders`` and every worker's
+start-up run, so that a restart heals itself.
+
+For each enabled exchange (or those named):
+
+- orders left ``pending_submit`` or ``unknown`` are looked up by client
+  order id: found → adopted with the exchange's id and state; explicitly not
+  found, again after the grace period → ``rejected`` (it never got there);
+- open and partly filled orders are brought up to date, every fill missed
+  while down recorded once as a Trade;
+- orders open on the exchange that the database does not know are imported
+  as external (never cancelled unless asked);
+
+then opportunities whose legs are final are closed (a one-sided fill
+unwound by the settlement policy), and today's risk figures are recomputed
+from the database. An exchange that cannot be reached is reported and
+skipped; the others are still recovered, and the report says it is
+incomplete. Ambiguity (timeout, 5xx, rate limit) is never read as "no
+such order": see ``trading.services.sync``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.utils import timezone
+
+from arbsite.locks import redis_lock
+from exchanges.errors import ExchangeError
+from exchanges.models import Exchange
+from exchanges.states import TERMINAL_STATES
+from trading.models import Opportunity, OpportunityStatus, Order
+from trading.services.fills import fills_missing
+from trading.services.sync import (
+    UNRESOLVED,
+    ExchangeSyncReport,
+    Progress,
+    configured_not_found_grace,
+    exchange_sync,
+    opportunities_settle,
+)
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "recovery"
+LOCK_NAME = "recover-orders"
+LOCK_TTL = 600.0
+# Rate limits are waited out this long per exchange: recovery must finish.
+PATIENCE = 120.0
+
+
+@dataclass
+class RecoveryReport:
+    exchanges: list[ExchangeSyncReport] = field(default_factory=list)
+    opportunities_closed: int = 0
+    opportunities_waiting: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    locked_out: bool = False  # another recovery was running: nothing done
+    elapsed_s: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return not self.locked_out and all(
+            not r.skipped and not r.errors for r in self.exchanges)
+
+    @property
+    def needs_human(self) -> list[str]:
+        items = [f"{r.exchange}: {m}" for r in self.exchanges for m in r.needs_human]
+        items += [f"{r.exchange}: skipped: {r.skipped}" for r in self.exchanges if r.skipped]
+        return items + self.opportunities_waiting
+
+
+def _recover_exchange(exchange: Exchange, *, dry_run: bool, grace: timedelta,
+                      wait_grace: bool, cancel_external: bool,
+                      progress: Progress | None) -> ExchangeSyncReport:
+    options = dict(source=SOURCE, pending_grace=timedelta(0), not_found_grace=grace,
+                   import_external=True, cancel_external=cancel_external, dry_run=dry_run,
+                   patience=PATIENCE)
+    try:
+        report = exchange_sync(exchange=exchange, progress=progress, **options)
+    except ExchangeError as exc:
+        return ExchangeSyncReport(exchange.name, skipped=str(exc))
+    if report.skipped or dry_run or not wait_grace or not report.not_found_pending:
+        return report
+    # The exchange said "no such order" once: ask again after the grace, so an
+    # order still on its way in is not failed by a single answer.
+    waiting = list(Order.objects.filter(exchange=exchange, status__in=UNRESOLVED,
+                                        not_found_since__isnull=False)
+                   .values_list("pk", "not_found_since"))
+    if waiting:
+        due = max(since for _, since in waiting) + grace
+        pause = (due - timezone.now()).total_seconds()
+        if pause > 0:
+            logger.info("recovery %s: %d order(s) not found; confirming in %.0fs",
+                        exchange.name, len(waiting), pause)
+            time.sleep(pause)
+        try:
+            again = exchange_sync(exchange=exchange, only_ids=[pk for pk, _ in waiting],
+                                  **{**options, "import_external": False})
+        except ExchangeError as exc:
+            report.errors.append(f"confirmation of not-found orders: {exc}")
+            return report
+        report.adopted += again.adopted
+        report.updated += again.updated
+        report.failed += again.failed
+        report.fills_added += again.fills_added
+        report.calls += again.calls
+        report.errors.extend(again.errors)
+        report.needs_human.extend(again.needs_human)
+        report.not_found_pending = again.not_found_pending
+    return report
+
+
+def _settle(report: RecoveryReport, dry_run: bool) -> None:
+    executing = Opportunity.objects.filter(status=OpportunityStatus.EXECUTING).order_by("pk")
+    if not dry_run:
+        report.opportunities_closed = opportunities_settle(source=SOURCE)
+    for opportunity in executing.prefetch_related("orders"):
+        orders = list(opportunity.orders.all())
+        ready = all(o.status in TERMINAL_STATES and not fills_missing(o) for o in orders)
+        if dry_run and ready:
+            report.opportunities_waiting.append(
+                f"opportunity {opportunity.pk}: legs final; would close (unwinding any "
+                "one-sided fill)")
+        elif not ready:
+            live = [f"{o.client_order_id} {o.status}" for o in orders
+                    if o.status not in TERMINAL_STATES]
+            report.opportunities_waiting.append(
+                f"opportunity {opportunity.pk} still executing: " + (", ".join(live) or
+                                                                      "fills missing"))
+
+
+def orders_recover(*, exchange_names: list[str] | None = None, dry_run: bool = False,
+                   grace: timedelta | None = None, wait_grace: bool = True,
+                   cancel_external: bool = False,
+                   progress: Progress | None = None) -> RecoveryReport:
+    """Reconcile the database with the exchanges (see the module docstring).
+
+    One recovery at a time across processes (a Redis lock); a second caller
+    gets ``locked_out``. ``wait_grace=False`` (worker start-up) does not wait
+    for the confirming not-found: a later sync confirms.
+    """
+    started = time.monotonic()
+    grace = grace if grace is not None else configured_not_found_grace()
+    report = RecoveryReport(dry_run=dry_run)
+    with redis_lock(LOCK_NAME, ttl_seconds=LOCK_TTL) as acquired:
+        if not acquired:
+            report.locked_out = True
+            logger.info("recovery already running elsewhere; skipped")
+            return report
+        exchanges = Exchange.objects.filter(enabled=True).order_by("name")
+        if exchange_names:
+            exchanges = Exchange.objects.filter(name__in=exchange_names).order_by("name")
+            unknown = set(exchange_names) - {e.name for e in exchanges}
+            report.exchanges += [ExchangeSyncReport(n, skipped="no such exchange")
+                                 for n in sorted(unknown)]
+        for exchange in exchanges:
+            if progress is not None:
+                progress(exchange.name, 0, -1)
+            result = _recover_exchange(exchange, dry_run=dry_run, grace=grace,
+                                       wait_grace=wait_grace,
+                                       cancel_external=cancel_external, progress=progress)
+            report.exchanges.append(result)
+            logger.info("recovery %s: %s", exchange.name, result)
+        _settle(report, dry_run)
+        if not dry_run:
+            from trading.services.risk import daily_loss_enforce
+            from trading.services.snapshots import snapshot_refresh
+
+            daily_loss_enforce()
+            snapshot_refresh()
+    report.elapsed_s = time.monotonic() - started
+    return report
