@@ -277,5 +277,32 @@ def recovery_request(*, exchange: Exchange, user: AbstractBaseUser, reason: str)
 
 
 def recovery_last_request(exchange: str) -> dict[str, str]:
-    """The last recovery an operator asked for on this exchange ({} if none)."""
-    return redis_client().hgetall(_recovery_key(exchange)) or {}
+    """The last recovery an operator asked for on this exchange ({} if none),
+    with the recovery's own summary under ``summary`` once it has run."""
+    request = redis_client().hgetall(_recovery_key(exchange)) or {}
+    if request:
+        summary = recovery_summary(exchange)
+        if summary:
+            request["summary"] = summary
+    return request
+
+
+def recovery_summary(exchange: str) -> str:
+    """The summary the recovery service keeps of its last run on ``exchange``.
+
+    The recovery service (``trading.services.recovery``) owns where it keeps
+    it; it is read through its ``recovery_last_summary(exchange)`` when that
+    exists, and is empty until then.
+    """
+    try:
+        from trading.services import recovery
+    except ImportError:
+        return ""
+    reader = getattr(recovery, "recovery_last_summary", None)
+    if reader is None:
+        return ""
+    try:
+        return str(reader(exchange) or "")
+    except Exception as exc:  # a panel never fails on it
+        logger.warning("recovery summary of %s unavailable: %s", exchange, exc)
+        return ""
