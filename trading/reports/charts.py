@@ -72,8 +72,15 @@ def _x_labels(points: Sequence[Point], xs: list[Decimal]) -> list[str]:
     picks = range(len(points)) if len(points) <= 8 else sorted(
         {0, len(points) // 2, len(points) - 1})
     y = HEIGHT - BOTTOM + 16
-    return [f'<text x="{_c(xs[i])}" y="{y}" text-anchor="middle">{escape(points[i][0])}</text>'
-            for i in picks]
+    last = len(points) - 1
+
+    def anchor(i: int) -> str:
+        if len(points) > 8 and i in (0, last):
+            return "start" if i == 0 else "end"
+        return "middle"
+
+    return [f'<text x="{_c(xs[i])}" y="{y}" text-anchor="{anchor(i)}">'
+            f'{escape(points[i][0])}</text>' for i in picks]
 
 
 def _empty(title: str) -> SafeString:

@@ -1,0 +1,77 @@
+"""seed_demo: a realistic history whose closed days agree with the live figures."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.db.models import Count, F
+from freezegun import freeze_time
+
+from trading.models import DailyRiskSnapshot, Opportunity, Order, Trade
+from trading.reports import selectors
+from trading.reports.periods import Period, period_from_params
+from trading.reports.tables import money
+from trading.services.demo import demo_seed
+
+NOW = "2025-06-01T09:00:00Z"
+
+
+@pytest.fixture
+def seeded(db, tehran_tz):
+    with freeze_time(NOW):
+        return demo_seed(trades=600, days=30, seed=3)
+
+
+def test_the_history_is_realistic(seeded):
+    assert 600 <= seeded.trades == Trade.objects.count() <= 602
+    statuses = dict(Opportunity.objects.values_list("status").annotate(n=Count("id")))
+    assert set(statuses) <= {"done", "partial", "unwound", "failed"} and statuses["done"] > 200
+    # Two entry legs on two exchanges; fees in base on buys, in quote on sells.
+    assert not Opportunity.objects.filter(buy_exchange=F("sell_exchange")).exists()
+    assert Order.objects.filter(purpose="entry").count() == 2 * Opportunity.objects.count()
+    for trade in Trade.objects.select_related("market")[:200]:
+        assert trade.fee_asset == (trade.market.base if trade.side == "buy"
+                                   else trade.market.quote)
+    assert {m for m in Trade.objects.values_list("market__quote", flat=True)} == {"IRR", "USDT"}
+
+
+def test_closed_snapshots_agree_with_the_live_figures(seeded):
+    """Every past day is closed, and its snapshot equals the live aggregate."""
+    days = list(DailyRiskSnapshot.objects.filter(closed=True).order_by("day"))
+    assert len(days) == 29 and days[-1].day == date(2025, 5, 31)
+    live = selectors._live_days([d.day for d in days])
+    exact = connection.vendor == "postgresql"  # SQLite keeps 15 significant digits
+    for snapshot in days:
+        row = live.get(snapshot.day)
+        for name in selectors.SNAPSHOT_FIELDS[1:]:
+            expected, stored = getattr(row, name) if row else 0, getattr(snapshot, name)
+            if not exact and isinstance(stored, Decimal):
+                asset = name.rsplit("_", 1)[1].upper()
+                expected, stored = money(Decimal(expected), asset), money(stored, asset)
+            assert stored == expected, (snapshot.day, name)
+
+
+def test_the_report_adds_up(seeded):
+    with freeze_time(NOW):
+        period = period_from_params({"period": "30d"})
+        result = selectors.overview(period)
+    assert period == Period(date(2025, 5, 3), date(2025, 6, 1), "30d")
+    for figures in result.quotes:
+        closed = Opportunity.objects.filter(quote_asset=figures.quote,
+                                            closed_at__gte=period.start)
+        assert money(figures.realized_pnl, figures.quote) == money(
+            sum(o.realized_pnl for o in closed), figures.quote)
+        assert figures.stats.round_trips == closed.exclude(status="failed").count()
+    assert result.trade_count == Trade.objects.filter(executed_at__gte=period.start).count()
+
+
+def test_the_command(db, tehran_tz, capsys):
+    call_command("seed_demo", "--trades", "50", "--days", "3")
+    call_command("seed_demo", "--trades", "50", "--days", "3", "--reset")
+
+    assert 50 <= Trade.objects.count() <= 52
+    assert "seeded" in capsys.readouterr().out
