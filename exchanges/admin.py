@@ -14,6 +14,7 @@ import logging
 
 from django import forms
 from django.contrib import admin
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
@@ -78,6 +79,13 @@ def control_link(url: str, label: str, *, danger: bool = False) -> str:
                        " arb-danger" if danger else "", url, label)
 
 
+def _without_controls(request: HttpRequest, columns) -> tuple:
+    """The control column only for users who may pause (the links would 403)."""
+    if request.user.has_perm("trading.can_pause_trading"):
+        return tuple(columns)
+    return tuple(c for c in columns if c != "controls")
+
+
 def _set(value: str) -> str:
     return "set" if value else "not set"
 
@@ -92,6 +100,9 @@ class ExchangeAdmin(SimpleHistoryAdmin):
     search_fields = ("name",)
     readonly_fields = ("breaker_detail", "credentials", "created_at", "updated_at")
     history_list_display = ("enabled", "trading_enabled", "taker_fee", "maker_fee")
+
+    def get_list_display(self, request: HttpRequest):
+        return _without_controls(request, super().get_list_display(request))
 
     @admin.display(description="control")
     def controls(self, obj: Exchange) -> str:
@@ -141,6 +152,9 @@ class MarketAdmin(SimpleHistoryAdmin):
     search_fields = ("base", "quote")
     ordering = ("base", "quote")
     history_list_display = ("enabled",)
+
+    def get_list_display(self, request: HttpRequest):
+        return _without_controls(request, super().get_list_display(request))
 
     @admin.display(description="control")
     def controls(self, obj: Market) -> str:

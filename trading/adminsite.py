@@ -21,7 +21,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
 
 
 class ArbsiteAdminConfig(AdminConfig):
@@ -268,8 +267,3 @@ def _safe_next(request: HttpRequest) -> bool:
     return bool(target) and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure())
 
-
-def control_link(url: str, label: str, *, danger: bool = False) -> str:
-    """A button-like link to a confirmation page, for list columns."""
-    return format_html('<a class="button{}" href="{}">{}</a>',
-                       " arb-danger" if danger else "", url, label)

@@ -109,3 +109,16 @@ def test_operator_sees_the_controls(operator_client):
 def test_the_admin_index_links_the_control_panel(operator_client):
     body = operator_client.get(reverse("admin:index")).content.decode()
     assert reverse("admin:control_panel") in body
+
+
+def test_exchange_and_market_lists_show_controls_only_to_operators(viewer_client, client,
+                                                                   operator):
+    make_exchange("nobitex")
+    make_market("BTC", "IRR")
+    for url in (reverse("admin:exchanges_exchange_changelist"),
+                reverse("admin:exchanges_market_changelist")):
+        assert "Pause…" not in viewer_client.get(url).content.decode()
+    client.force_login(operator)
+    for url in (reverse("admin:exchanges_exchange_changelist"),
+                reverse("admin:exchanges_market_changelist")):
+        assert "Pause…" in client.get(url).content.decode()
