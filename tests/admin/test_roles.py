@@ -122,3 +122,11 @@ def test_exchange_and_market_lists_show_controls_only_to_operators(viewer_client
     for url in (reverse("admin:exchanges_exchange_changelist"),
                 reverse("admin:exchanges_market_changelist")):
         assert "Pause…" in client.get(url).content.decode()
+
+
+def test_setup_leaves_the_groups_in_place():
+    from django.core.management import call_command
+
+    before = {name: _codenames(name) for name in (VIEWER, OPERATOR)}
+    call_command("setup", verbosity=0)
+    assert {name: _codenames(name) for name in (VIEWER, OPERATOR)} == before
