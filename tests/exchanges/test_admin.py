@@ -67,6 +67,10 @@ def test_breaker_shown_and_reset(admin_client_logged, nobitex):
     listing = admin_client_logged.get(reverse("admin:exchanges_exchange_changelist"))
     assert "open (1 failures)" in listing.content.decode()
 
-    admin_client_logged.post(reverse("admin:exchanges_exchange_changelist"), {
-        "action": "reset_breaker", "_selected_action": [nobitex.pk]})
+    # Resetting is a confirmed action of the control panel, linked from the row.
+    reset_url = reverse("admin:control_exchange", args=[nobitex.pk, "reset-breaker"])
+    assert reset_url in listing.content.decode()
+    admin_client_logged.get(reset_url)
+    assert breaker_state("nobitex").state == "open"
+    admin_client_logged.post(reset_url, {"reason": "exchange answers again"})
     assert breaker_state("nobitex").state == "closed"
