@@ -164,7 +164,10 @@ def orders_recover(*, exchange_names: list[str] | None = None, dry_run: bool = F
                                        wait_grace=wait_grace,
                                        cancel_external=cancel_external, progress=progress)
             report.exchanges.append(result)
-            logger.info("recovery %s: %s", exchange.name, result)
+            logger.info("recovery %s: checked %d adopted %d updated %d imported %d failed %d "
+                        "fills %d in %d calls%s", exchange.name, result.checked, result.adopted,
+                        result.updated, result.imported, result.failed, result.fills_added,
+                        result.calls, f"; skipped: {result.skipped}" if result.skipped else "")
         _settle(report, dry_run)
         if not dry_run:
             from trading.services.risk import daily_loss_enforce

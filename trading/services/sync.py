@@ -235,11 +235,14 @@ def exchange_sync(*, exchange: Exchange, adapter: ExchangeAdapter | None = None,
     grace = not_found_grace if not_found_grace is not None else configured_not_found_grace()
     now = timezone.now()
     query = (Order.objects.filter(exchange=exchange, status__in=LIVE_STATES)
-             .filter(~Q(status=OrderState.PENDING_SUBMIT) | Q(created_at__lt=now - pending_grace)))
+             .filter(~Q(status=OrderState.PENDING_SUBMIT) | Q(created_at__lt=now - pending_grace)
+                     # recovery already looked it up: confirm without waiting for its age
+                     | Q(not_found_since__isnull=False)))
     if only_ids is not None:
         query = query.filter(pk__in=only_ids)
     orders = list(query.select_related("exchange", "market").order_by("pk"))
-    if not orders and not import_external:
+    if not orders and not import_external and not Order.objects.filter(
+            exchange=exchange, opportunity__status=OpportunityStatus.EXECUTING).exists():
         return report
     adapter = adapter or get_adapter(exchange)
     try:
@@ -288,6 +291,11 @@ def exchange_sync(*, exchange: Exchange, adapter: ExchangeAdapter | None = None,
             _import_external(exchange, found, report, source, dry_run, adapter, cancel_external)
     if dry_run:
         return report
+    # Final orders of unsettled opportunities whose Trades fall short (a crash
+    # between storing the answer and reading its fills): read the fills too.
+    touched += list(Order.objects.filter(
+        exchange=exchange, opportunity__status=OpportunityStatus.EXECUTING,
+        filled_quantity__gt=0).exclude(status__in=LIVE_STATES).select_related("market"))
     added, errors = fills_fetch_missing(adapter=adapter, orders=touched)
     report.fills_added += added
     report.errors.extend(errors)

@@ -1,0 +1,223 @@
+"""Chaos: a real Celery worker runs the real pipeline against the sandbox and
+is SIGKILLed at each point of execution (and during sync, with a lost
+answer, with an exchange down during recovery). A fresh worker starts, its
+start-up reconciliation runs, the periodic sync is driven as beat would,
+and then, for every kill:
+
+- every order the sandbox holds is known to the database, with the same
+  state and fills, and no order was sent twice;
+- no order is left ``pending_submit`` or ``unknown``;
+- the sandbox's balances moved exactly as the recorded Trades say.
+
+``CHAOS_ROUNDS`` (default 1) repeats each scenario; ``manage.py chaos_soak``
+is the long version.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import defaultdict
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from arbsite.celery import app as celery_app
+from arbsite.redis import key, redis_client
+from exchanges.models import Exchange, Market
+from exchanges.states import OrderState
+from tests.factories import make_opportunity
+from tests.processes import ROOT, _wait_ready, process_env
+from trading.models import Opportunity, Order, Trade
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "1"))
+QTY = Decimal("0.01")
+BUY_PRICE = Decimal("100040000000")  # Nobitex's static best ask, rial
+SELL_PRICE = Decimal("101000000000")  # Wallex's rich bid below, in rial
+SANDBOX_STATUS = {"open": {OrderState.OPEN, OrderState.PARTIALLY_FILLED},
+                  "filled": {OrderState.FILLED},
+                  "canceled": {OrderState.CANCELLED, OrderState.EXPIRED}}
+# Sandbox currency names: (base, quote, rial per quote unit).
+CURRENCIES = {"nobitex": ("btc", "rls", 1), "wallex": ("BTC", "TMN", 10),
+              "invex": ("BTC", "IRR", 1)}
+
+# (kill point, sandbox faults while executing, exchange down while recovering)
+SCENARIOS = [
+    ("before_orders_written", "", ""),
+    ("after_orders_written", "", ""),
+    ("leg_sent", "", ""),
+    ("after_both_sent_before_stored", "", ""),
+    ("after_both_sent", "", ""),
+    ("leg_ambiguous", "wallex:lost_answer=1", ""),
+    ("after_both_sent_before_stored", "", "nobitex"),
+    ("during_sync", "wallex:lost_answer=1", ""),
+]
+
+
+@contextmanager
+def worker(tmp_path: Path, queue: str, **env: str):
+    """A worker on ``queue`` with the solo pool: the task runs in the main
+    process, so a kill point takes the whole worker down, as a crash would."""
+    hostname = f"chaos-{uuid.uuid4().hex[:6]}@localhost"
+    log_path = tmp_path / f"{hostname.split('@')[0]}.log"
+    log = open(log_path, "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "arbsite", "worker", "--loglevel=INFO",
+         "--pool=solo", "-Q", queue, "-n", hostname, "--without-gossip", "--without-mingle"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        env=process_env(CELERY_QUEUE=queue, ORDER_NOT_FOUND_GRACE_SECONDS="1", **env))
+    proc.log_path = log_path  # type: ignore[attr-defined]
+    try:
+        _wait_ready(hostname, proc)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+
+
+def _wait_for_log(proc, text: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in proc.log_path.read_text():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} not in the worker's log:\n{proc.log_path.read_text()}")
+
+
+def _balances(sandbox) -> dict[tuple[str, str], Decimal]:
+    state = sandbox.state()["exchanges"]
+    return {(name, currency): Decimal(row["total"])
+            for name in CURRENCIES
+            for currency, row in state[name]["accounts"][0]["balances"].items()}
+
+
+def _expected_moves() -> dict[tuple[str, str], Decimal]:
+    """What the recorded Trades say the balances did, in sandbox units."""
+    moves: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for trade in Trade.objects.select_related("exchange"):
+        base, quote, rial_per_unit = CURRENCIES[trade.exchange.name]
+        name = trade.exchange.name
+        if trade.side == "buy":
+            moves[name, quote] -= trade.quote_amount / rial_per_unit
+            moves[name, base] += trade.quantity - trade.fee
+        else:
+            moves[name, base] -= trade.quantity
+            moves[name, quote] += (trade.quote_amount - trade.fee) / rial_per_unit
+    return moves
+
+
+def _converged(opportunity: Opportunity, point: str) -> bool:
+    if Order.objects.filter(status__in=[OrderState.PENDING_SUBMIT, OrderState.UNKNOWN]).exists():
+        return False
+    opportunity.refresh_from_db()
+    if point == "before_orders_written":
+        return opportunity.status == Opportunity.Status.DETECTED  # its claim died with it
+    return opportunity.status not in (Opportunity.Status.DETECTED,
+                                      Opportunity.Status.EXECUTING)
+
+
+def _check(sandbox, before: dict) -> int:
+    """The invariants; returns how many orders were checked."""
+    state = sandbox.state()["exchanges"]
+    checked = 0
+    for name in CURRENCIES:
+        orders = state[name]["orders"]
+        counters = state[name]["counters"]
+        assert counters["duplicate_client_ids"] == 0, name
+        assert counters["orders_placed"] == len(orders), name
+        client_ids = [o["client_order_id"] for o in orders]
+        assert len(client_ids) == len(set(client_ids)), f"{name}: an order sent twice"
+        for remote in orders:
+            local = Order.objects.get(exchange__name=name,
+                                      client_order_id=remote["client_order_id"])
+            assert local.status in SANDBOX_STATUS[remote["status"]], (name, remote, local)
+            assert local.filled_quantity == Decimal(remote["filled"]), (name, remote, local)
+            recorded = sum((t.quantity for t in local.trades.all()), Decimal(0))
+            assert recorded == Decimal(remote["filled"]), (name, remote)
+            checked += 1
+    assert not Order.objects.filter(
+        status__in=[OrderState.PENDING_SUBMIT, OrderState.UNKNOWN]).exists()
+    after = _balances(sandbox)
+    moves = _expected_moves()
+    for account, total in after.items():
+        assert total - before[account] == moves.get(account, Decimal(0)), account
+    return checked
+
+
+@pytest.fixture
+def chaos(trading_setup, settings, tmp_path):
+    settings.EXCHANGE_RATE_LIMITS_ENABLED = False
+    sandbox = trading_setup
+    # Wallex pays more than Nobitex asks: both legs of each opportunity fill.
+    sandbox.set_book("wallex", "BTCTMN", asks=[["10200000000", "5"]],
+                     bids=[["10100000000", "5"], ["9000000000", "5"]])
+    return sandbox
+
+
+@pytest.mark.parametrize("point,faults,down", SCENARIOS,
+                         ids=[f"{p}{'+' + f if f else ''}{'+down:' + d if d else ''}"
+                              for p, f, d in SCENARIOS])
+def test_a_killed_worker_loses_no_order(chaos, tmp_path, point, faults, down):
+    sandbox = chaos
+    btc = Market.objects.get(base="BTC", quote="IRR")
+    nobitex, wallex = Exchange.objects.get(name="nobitex"), Exchange.objects.get(name="wallex")
+    kills = checked = mismatches = 0
+    before = _balances(sandbox)
+    for round_ in range(ROUNDS):
+        queue = f"chaos-{uuid.uuid4().hex[:8]}"
+        once = tmp_path / f"killed-{round_}"
+        with worker(tmp_path, queue, ARBSITE_KILL_AT=point,
+                    ARBSITE_KILL_ONCE_FILE=str(once)) as first:
+            _wait_for_log(first, "start-up recovery")
+            sandbox.set_faults(faults or None, replace=True)
+            opportunity = make_opportunity(market=btc, buy=nobitex, sell=wallex, quantity=QTY,
+                                           buy_price=BUY_PRICE, sell_price=SELL_PRICE)
+            celery_app.send_task("trading.execute_opportunity", args=[opportunity.pk],
+                                 queue=queue)
+            if point == "during_sync":
+                _wait_for_log(first, "succeeded")  # execution done, one leg unknown
+                sandbox.clear_faults()
+                celery_app.send_task("trading.sync_orders", queue=queue)
+            first.wait(timeout=30)
+            assert first.returncode == -signal.SIGKILL, first.log_path.read_text()
+            kills += 1
+        sandbox.clear_faults()
+        # A killed sync leaves its lock until its TTL; the test does not wait that out.
+        redis_client().delete(key("lock", "sync-orders"))
+        if down:
+            sandbox.set_faults(f"{down}:down=1")
+        with worker(tmp_path, queue) as second:
+            _wait_for_log(second, "start-up recovery")
+            if down:
+                # Unreachable is not "no such order": nothing was failed on it.
+                assert not Order.objects.filter(exchange__name=down,
+                                                status=OrderState.REJECTED).exists()
+                assert "INCOMPLETE" in second.log_path.read_text()
+                sandbox.clear_faults()
+                call_command("recover_orders", "--grace", "1")  # the operator, after it
+            deadline = time.monotonic() + 30
+            while not _converged(opportunity, point) and time.monotonic() < deadline:
+                celery_app.send_task("trading.sync_orders", queue=queue)  # as beat would
+                time.sleep(1.5)
+            assert _converged(opportunity, point), second.log_path.read_text()
+        try:
+            checked += _check(sandbox, before)
+        except AssertionError:
+            mismatches += 1
+            raise
+    print(f"\nchaos {point}: kills {kills}, orders checked {checked}, mismatches {mismatches}")
