@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     Aggregate,
     Case,
@@ -255,14 +255,14 @@ def _fee_value(market: Market, fee_asset: str, fee: Decimal, fee_times_price: De
 
 def _trade_groups(trades: QuerySet[Trade], *extra: str) -> list[dict]:
     """Fills grouped by market, fee asset and ``extra`` columns."""
+    # Only base-asset fees are multiplied (on SQLite a sum of large integer
+    # products overflows), matched per market id so no join is needed.
+    base_fee = [When(market_id=m.pk, fee_asset=m.base, then=F("fee") * F("price"))
+                for m in _markets().values()]
     return list(
         trades.values("market_id", "fee_asset", *extra)
         .annotate(n=Count("*"), volume=Sum("quote_amount"), fee_sum=Sum("fee"),
-                  # Only base-asset fees are multiplied (as few products as possible;
-                  # on SQLite a sum of large integer products overflows).
-                  fee_price=Sum(Case(When(fee_asset=F("market__base"),
-                                          then=F("fee") * F("price")),
-                                     default=Value(ZERO), output_field=_PRODUCT)))
+                  fee_price=Sum(Case(*base_fee, default=Value(ZERO), output_field=_PRODUCT)))
         .order_by()
     )
 
@@ -385,12 +385,15 @@ def median_pnl(period: Period) -> dict[str, Decimal]:
     result: dict[str, Decimal] = {}
     if connection.vendor == "postgresql":
         # 0.5 picks the lower middle, a hair above 0.5 the upper one (the
-        # same value when the count is odd).
-        rows = (round_trips.values("quote_asset").order_by()
-                .annotate(low=PercentileDisc("realized_pnl", fraction="0.5"),
-                          high=PercentileDisc("realized_pnl", fraction="0.500000000001")))
-        for row in rows:
-            result[row["quote_asset"]] = (row["low"] + row["high"]) / 2
+        # same value when the count is odd); both share one sort, kept in memory.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL work_mem = '64MB'")
+            for quote in QUOTES:
+                row = round_trips.filter(quote_asset=quote).aggregate(
+                    low=PercentileDisc("realized_pnl", fraction="0.5"),
+                    high=PercentileDisc("realized_pnl", fraction="0.500000000001"))
+                if row["low"] is not None:
+                    result[quote] = (row["low"] + row["high"]) / 2
         return result
     counts = round_trips.values("quote_asset").annotate(n=Count("*")).order_by()
     for row in counts:
