@@ -19,7 +19,10 @@ from typing import Any
 BenchFunction = Callable[["BenchOptions"], list["Figure"]]
 REGISTRY: dict[str, BenchFunction] = {}
 # Modules whose import registers more benchmarks (missing ones are skipped).
-BENCH_MODULES = ("exchanges.bench", "trading.bench", "trading.bench_reports")
+BENCH_MODULES = (
+    "exchanges.bench", "trading.bench", "trading.bench_pipeline",
+    "trading.bench_reports", "trading.bench_recovery",
+)
 
 
 @dataclass(frozen=True)
