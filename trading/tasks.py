@@ -30,9 +30,19 @@ def poll_orderbooks() -> None:
 
 @shared_task(name="trading.detect_opportunities", ignore_result=True)
 def detect_opportunities() -> None:
+    """One detection cycle at a time across all workers: two overlapping
+    cycles could each plan on the same balances. A cycle that finds the lock
+    taken does nothing; the next poll brings fresher books anyway."""
+    from arbsite.locks import redis_lock
     from trading.services.detection import opportunities_detect
 
-    opportunities_detect()
+    with redis_lock("detect-opportunities", ttl_seconds=10) as acquired:
+        if acquired:
+            report = opportunities_detect()
+            if report.opportunities_created:
+                logger.info("detection: %d opportunities %s in %.1f ms",
+                            report.opportunities_created, report.opportunity_ids,
+                            report.elapsed_ms)
 
 
 @shared_task(name="trading.execute_opportunity", ignore_result=True)
