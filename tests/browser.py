@@ -19,14 +19,17 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-@pytest.fixture(scope="session")
-def browser():
+@pytest.fixture
+def browser(monkeypatch):
+    """One Chromium per test: Playwright's sync API keeps an event loop in
+    this thread while it runs, so Django must allow sync DB use beside it —
+    for this test only (a child process inheriting the variable would fail
+    `check --deploy`), and the loop is gone when the test ends."""
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         if os.environ.get("CI"):
             pytest.fail(f"chromium not found at {CHROMIUM}; .ci/run installs it")
         pytest.skip(f"chromium not found at {CHROMIUM} (apt-get install chromium)")
-    # Playwright's sync API runs an event loop; Django must allow sync DB use beside it.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
