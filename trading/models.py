@@ -94,6 +94,13 @@ class Opportunity(models.Model):
                 condition=Q(realized_pnl__isnull=False),
                 name="opportunity_closed_cover",
             ),
+            # Reports: the exact median per round trip, walked in P&L order
+            # from the index alone (OFFSET n/2), closed_at filtered in the index.
+            models.Index(
+                fields=["quote_asset", "realized_pnl"], include=["closed_at"],
+                condition=Q(realized_pnl__isnull=False) & ~Q(status="failed"),
+                name="opportunity_pnl_order",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -381,3 +388,79 @@ class RiskSettings(models.Model):
     def load(cls) -> RiskSettings:
         obj, _ = cls.objects.get_or_create(id=cls.SINGLETON_ID)
         return obj
+
+
+# Report rollups: the per-day aggregates the report pages read for closed
+# days, written by ``trading.reports.rollups.report_rollup_write`` when a
+# day's snapshot closes. Derived data: deleting them only makes the reports
+# compute those days live again.
+
+# Wide enough for a sum of fee × price products (two money fields).
+PRODUCT_MAX_DIGITS, PRODUCT_DECIMAL_PLACES = 72, 36
+
+
+class ReportDay(models.Model):
+    """A trading day whose report rollup rows are written (in ``timezone``)."""
+
+    day = models.DateField(unique=True)
+    timezone = models.CharField(max_length=64)
+    written_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"report rollup {self.day} ({self.timezone})"
+
+
+class OpportunityRollup(models.Model):
+    """Closed opportunities of one trading day per market, exchange pair,
+    status and quote asset: count, wins, P&L sum, best and worst."""
+
+    day = models.DateField()
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="+")
+    buy_exchange = models.ForeignKey(Exchange, on_delete=models.PROTECT, related_name="+")
+    sell_exchange = models.ForeignKey(Exchange, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=OpportunityStatus.choices)
+    quote_asset = models.CharField(max_length=16)
+    count = models.PositiveIntegerField()
+    wins = models.PositiveIntegerField()
+    realized_pnl = MoneyField(help_text="Sum, in the quote asset.")
+    best = MoneyField()
+    worst = MoneyField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "market", "buy_exchange", "sell_exchange", "status", "quote_asset"],
+                name="opportunityrollup_unique_group",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.market_id} {self.status} ×{self.count}"
+
+
+class TradeRollup(models.Model):
+    """Fills of one trading day per market and fee asset: count, volume,
+    base quantity, fee sum and sum of fee × price (base-asset fees valued at
+    each fill's price; zero for fees in any other asset)."""
+
+    day = models.DateField()
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="+")
+    fee_asset = models.CharField(max_length=16, blank=True)
+    count = models.PositiveIntegerField()
+    volume = MoneyField(help_text="Sum of quote amounts.")
+    quantity = MoneyField(help_text="Sum of base quantities.")
+    fee = MoneyField(help_text="Sum of fees, in fee_asset.")
+    fee_times_price = models.DecimalField(max_digits=PRODUCT_MAX_DIGITS,
+                                          decimal_places=PRODUCT_DECIMAL_PLACES)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "market", "fee_asset"],
+                                    name="traderollup_unique_group"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.market_id} {self.fee_asset} ×{self.count}"
