@@ -9,8 +9,8 @@ and then, for every kill:
 - no order is left ``pending_submit`` or ``unknown``;
 - the sandbox's balances moved exactly as the recorded Trades say.
 
-``CHAOS_ROUNDS`` (default 1) repeats each scenario; ``manage.py chaos_soak``
-is the long version.
+``CHAOS_ROUNDS`` (default 1) repeats each scenario: the long soak is
+``CHAOS_ROUNDS=20 ./run.sh test tests/trading/test_chaos.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections import defaultdict
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -35,7 +34,9 @@ from exchanges.models import Exchange, Market
 from exchanges.states import OrderState
 from tests.factories import make_opportunity
 from tests.processes import ROOT, _wait_ready, process_env
-from trading.models import Opportunity, Order, Trade
+from tests.trading.sandbox_checks import check_sandbox_agrees as _check
+from tests.trading.sandbox_checks import sandbox_balances as _balances
+from trading.models import Opportunity, Order
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -43,12 +44,6 @@ ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "1"))
 QTY = Decimal("0.01")
 BUY_PRICE = Decimal("100040000000")  # Nobitex's static best ask, rial
 SELL_PRICE = Decimal("101000000000")  # Wallex's rich bid below, in rial
-SANDBOX_STATUS = {"open": {OrderState.OPEN, OrderState.PARTIALLY_FILLED},
-                  "filled": {OrderState.FILLED},
-                  "canceled": {OrderState.CANCELLED, OrderState.EXPIRED}}
-# Sandbox currency names: (base, quote, rial per quote unit).
-CURRENCIES = {"nobitex": ("btc", "rls", 1), "wallex": ("BTC", "TMN", 10),
-              "invex": ("BTC", "IRR", 1)}
 
 # (kill point, sandbox faults while executing, exchange down while recovering)
 SCENARIOS = [
@@ -99,28 +94,6 @@ def _wait_for_log(proc, text: str, timeout: float = 30) -> None:
     raise AssertionError(f"{text!r} not in the worker's log:\n{proc.log_path.read_text()}")
 
 
-def _balances(sandbox) -> dict[tuple[str, str], Decimal]:
-    state = sandbox.state()["exchanges"]
-    return {(name, currency): Decimal(row["total"])
-            for name in CURRENCIES
-            for currency, row in state[name]["accounts"][0]["balances"].items()}
-
-
-def _expected_moves() -> dict[tuple[str, str], Decimal]:
-    """What the recorded Trades say the balances did, in sandbox units."""
-    moves: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    for trade in Trade.objects.select_related("exchange"):
-        base, quote, rial_per_unit = CURRENCIES[trade.exchange.name]
-        name = trade.exchange.name
-        if trade.side == "buy":
-            moves[name, quote] -= trade.quote_amount / rial_per_unit
-            moves[name, base] += trade.quantity - trade.fee
-        else:
-            moves[name, base] -= trade.quantity
-            moves[name, quote] += (trade.quote_amount - trade.fee) / rial_per_unit
-    return moves
-
-
 def _converged(opportunity: Opportunity, point: str) -> bool:
     if Order.objects.filter(status__in=[OrderState.PENDING_SUBMIT, OrderState.UNKNOWN]).exists():
         return False
@@ -129,34 +102,6 @@ def _converged(opportunity: Opportunity, point: str) -> bool:
         return opportunity.status == Opportunity.Status.DETECTED  # its claim died with it
     return opportunity.status not in (Opportunity.Status.DETECTED,
                                       Opportunity.Status.EXECUTING)
-
-
-def _check(sandbox, before: dict) -> int:
-    """The invariants; returns how many orders were checked."""
-    state = sandbox.state()["exchanges"]
-    checked = 0
-    for name in CURRENCIES:
-        orders = state[name]["orders"]
-        counters = state[name]["counters"]
-        assert counters["duplicate_client_ids"] == 0, name
-        assert counters["orders_placed"] == len(orders), name
-        client_ids = [o["client_order_id"] for o in orders]
-        assert len(client_ids) == len(set(client_ids)), f"{name}: an order sent twice"
-        for remote in orders:
-            local = Order.objects.get(exchange__name=name,
-                                      client_order_id=remote["client_order_id"])
-            assert local.status in SANDBOX_STATUS[remote["status"]], (name, remote, local)
-            assert local.filled_quantity == Decimal(remote["filled"]), (name, remote, local)
-            recorded = sum((t.quantity for t in local.trades.all()), Decimal(0))
-            assert recorded == Decimal(remote["filled"]), (name, remote)
-            checked += 1
-    assert not Order.objects.filter(
-        status__in=[OrderState.PENDING_SUBMIT, OrderState.UNKNOWN]).exists()
-    after = _balances(sandbox)
-    moves = _expected_moves()
-    for account, total in after.items():
-        assert total - before[account] == moves.get(account, Decimal(0)), account
-    return checked
 
 
 @pytest.fixture
