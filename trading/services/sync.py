@@ -33,7 +33,7 @@ from exchanges.models import Exchange, Market
 from exchanges.registry import get_adapter
 from exchanges.states import LIVE_STATES, OrderState
 from exchanges.types import ExchangeOrder, OrderRef
-from trading.models import Opportunity, OpportunityStatus, Order
+from trading.models import Opportunity, OpportunityStatus, Order, RiskSettings
 from trading.services import killpoints
 from trading.services.fills import fills_fetch_missing
 from trading.services.orders import IllegalTransition, order_record_created, order_transition
@@ -303,8 +303,30 @@ def exchange_sync(*, exchange: Exchange, adapter: ExchangeAdapter | None = None,
     return report
 
 
+def opportunities_expire(*, now: datetime | None = None) -> int:
+    """Close opportunities that were detected but never claimed in time.
+
+    Execution refuses an opportunity older than the maximum book age, so one
+    still ``detected`` past it (its task lost with a killed worker, or stuck
+    behind a backlog) can never trade; left open it would also keep its
+    market and exchange pair "in flight" and block detection there. The
+    conditional update cannot race a claim: either takes the row first.
+    """
+    now = now or timezone.now()
+    max_age = timedelta(milliseconds=RiskSettings.load().max_book_age_ms) + timedelta(seconds=5)
+    expired = Opportunity.objects.filter(
+        status=OpportunityStatus.DETECTED, created_at__lt=now - max_age
+    ).update(status=OpportunityStatus.REJECTED, closed_at=now,
+             reason=f"not executed within {max_age.total_seconds():g}s of detection "
+                    "(task lost or delayed); nothing was sent")
+    if expired:
+        logger.warning("%d detected opportunities expired unexecuted", expired)
+    return expired
+
+
 def opportunities_settle(*, source: str = "sync", limit: int = 500) -> int:
     """Reconcile executing opportunities; return how many closed."""
+    opportunities_expire()
     closed = 0
     ids = list(Opportunity.objects.filter(status=OpportunityStatus.EXECUTING)
                .order_by("pk").values_list("pk", flat=True)[:limit])
