@@ -124,9 +124,19 @@ def test_exchange_and_market_lists_show_controls_only_to_operators(viewer_client
         assert "Pause…" in client.get(url).content.decode()
 
 
-def test_setup_leaves_the_groups_in_place():
+def test_setup_repairs_the_groups_and_keeps_what_was_granted_by_hand():
     from django.core.management import call_command
 
+    operator = Group.objects.get(name=OPERATOR)
+    cancel = Permission.objects.get(codename="can_cancel_orders")
+    extra = Permission.objects.get(codename="add_logentry")
+    operator.permissions.remove(cancel)  # removed by mistake
+    operator.permissions.add(extra)  # granted by hand
     before = {name: _codenames(name) for name in (VIEWER, OPERATOR)}
+
     call_command("setup", verbosity=0)
-    assert {name: _codenames(name) for name in (VIEWER, OPERATOR)} == before
+
+    after = {name: _codenames(name) for name in (VIEWER, OPERATOR)}
+    assert before[VIEWER] <= after[VIEWER] and before[OPERATOR] <= after[OPERATOR]
+    assert {"can_cancel_orders", "add_logentry"} <= after[OPERATOR]
+    assert not any(c.startswith(("can_", "change_", "add_", "delete_")) for c in after[VIEWER])

@@ -3,7 +3,7 @@ times (``python manage.py setup``, after ``migrate``).
 
 It creates what is missing and never overwrites what an operator changed
 in the admin: the periodic schedule, the exchanges and markets named in
-the environment, and the risk settings row.
+the environment, the risk settings row, and the viewer and operator groups.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from exchanges.catalog import EXCHANGES, default_listing
 from exchanges.models import Exchange, ExchangeMarket, Market
 from trading.models import RiskSettings
 from trading.schedule import PERIODIC_TASKS, PeriodicSpec
+from trading.services.roles import groups_install
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +130,10 @@ def setup_run(*, reset_schedule: bool = False) -> SetupReport:
     )
     _, created = RiskSettings.objects.get_or_create(id=RiskSettings.SINGLETON_ID)
     (report.created if created else report.unchanged).append("risk settings")
+    # The viewer and operator groups come with a migration; setup repairs
+    # them (adding only) if permissions were removed or new actions added.
+    for group, count in groups_install().items():
+        report.unchanged.append(f"group {group} ({count} permissions)")
     logger.info("setup: %d created, %d updated, %d unchanged",
                 len(report.created), len(report.updated), len(report.unchanged))
     return report
