@@ -128,6 +128,18 @@ def closed_snapshots(history):
 
 
 @pytest.fixture
+def closed_rollups(closed_snapshots):
+    """Closed days have their snapshot and their report rollup, as the beat
+    leaves them since rollups exist."""
+    from datetime import date
+
+    from trading.reports.rollups import report_rollup_write
+
+    for day in (date(2025, 3, 7), date(2025, 3, 8), date(2025, 3, 9)):
+        report_rollup_write(day=day)
+
+
+@pytest.fixture
 def viewer(db):
     user = User.objects.create_user("viewer", password="pw-viewer-123", is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="view_trade",

@@ -20,11 +20,14 @@ def figures(overview, quote):
     return next(f for f in overview.quotes if f.quote == quote)
 
 
-@pytest.fixture(params=["live", "snapshots"])
+@pytest.fixture(params=["live", "snapshots", "rollups"])
 def data(request, history):
-    """The same figures whether past days come from closed snapshots or live."""
+    """The same figures whether past days come from closed snapshots (with or
+    without their report rollup) or live."""
     if request.param == "snapshots":
         request.getfixturevalue("closed_snapshots")
+    if request.param == "rollups":
+        request.getfixturevalue("closed_rollups")
     with freeze_time(NOW):
         yield request.param
 
@@ -36,7 +39,7 @@ def test_by_day_splits_at_midnight_in_tehran(data):
     assert days[date(2025, 3, 8)].realized_pnl_irr == 0
     assert days[date(2025, 3, 8)].trade_count == 0
     nine, ten = days[date(2025, 3, 9)], days[date(2025, 3, 10)]
-    assert nine.source == ("snapshot" if data == "snapshots" else "live")
+    assert nine.source == ("live" if data == "live" else "snapshot")
     assert ten.source == "live"  # today is always live
     assert (nine.realized_pnl_irr, nine.fees_irr, nine.volume_irr) == (
         D("7960000"), D("12040000"), D("6020000000"))

@@ -1,10 +1,13 @@
 """Report figures, read as database aggregates.
 
-Sources: closed trading days come from their DailyRiskSnapshot; days without
-a closed snapshot (today, or a day the beat never closed) from Trades and
-Opportunities. Per-opportunity statistics (win rate, median, best, worst,
-tables by market and by exchange pair) and fees per asset are grouped in the
-database; Python only folds the few grouped rows. Rial (IRR) and USDT results
+Sources: closed trading days come from their DailyRiskSnapshot (P&L, fees,
+volume by day) and their report rollup (``trading.reports.rollups``: round
+trips, wins, best, worst by market, exchange pair and status; fills, volume
+and fees by market and fee asset); days without them (today, a day the beat
+never closed, a day closed before rollups existed) are grouped live from
+Trades and Opportunities. Python only folds the few grouped rows. The median
+is exact: the middle round trip(s) read in P&L order from an index
+(``opportunity_pnl_order``), the count taken from the same groups. Rial (IRR) and USDT results
 stay apart; a combined figure exists only through an explicit, recorded
 USDT-IRR rate (``usdt_irr_rate``).
 
@@ -19,9 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db import connection, transaction
 from django.db.models import (
-    Aggregate,
     Case,
     Count,
     DecimalField,
@@ -38,7 +39,15 @@ from django.db.models.functions import TruncDate
 
 from exchanges.fields import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
 from exchanges.models import Exchange, Market
-from trading.models import DailyRiskSnapshot, Opportunity, OpportunityStatus, Trade
+from trading.models import (
+    DailyRiskSnapshot,
+    Opportunity,
+    OpportunityRollup,
+    OpportunityStatus,
+    ReportDay,
+    Trade,
+    TradeRollup,
+)
 from trading.reports.periods import Period
 from trading.services.risk import trading_day_bounds, trading_tz
 
@@ -214,27 +223,10 @@ class Overview:
 # -- database helpers ----------------------------------------------------------------
 
 
-class PercentileDisc(Aggregate):
-    """PostgreSQL's exact ``percentile_disc``: a value of the column, no float."""
-
-    function = "percentile_disc"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    allow_distinct = False
-
-    def __init__(self, expression, *, fraction: str, **extra):
-        if not all(c.isdigit() or c == "." for c in fraction):
-            raise ValueError("fraction must be a decimal literal")
-        super().__init__(expression, fraction=fraction, **extra)
-
-
 def _closed(period_start: datetime, period_end: datetime) -> QuerySet[Opportunity]:
     return Opportunity.objects.filter(
         closed_at__gte=period_start, closed_at__lt=period_end, realized_pnl__isnull=False
     )
-
-
-def _trades(period_start: datetime, period_end: datetime) -> QuerySet[Trade]:
-    return Trade.objects.filter(executed_at__gte=period_start, executed_at__lt=period_end)
 
 
 def _markets() -> dict[int, Market]:
@@ -261,7 +253,8 @@ def _trade_groups(trades: QuerySet[Trade], *extra: str) -> list[dict]:
                 for m in _markets().values()]
     return list(
         trades.values("market_id", "fee_asset", *extra)
-        .annotate(n=Count("*"), volume=Sum("quote_amount"), fee_sum=Sum("fee"),
+        .annotate(n=Count("*"), volume=Sum("quote_amount"), quantity=Sum("quantity"),
+                  fee_sum=Sum("fee"),
                   fee_price=Sum(Case(*base_fee, default=Value(ZERO), output_field=_PRODUCT)))
         .order_by()
     )
@@ -276,6 +269,62 @@ def _opportunity_groups(opportunities: QuerySet[Opportunity], *columns: str) -> 
                   worst=Min("realized_pnl"))
         .order_by()
     )
+
+
+def _rolled_days(period: Period) -> set[date]:
+    """The period's days whose rollup is written (in the current trading
+    time zone; rollups of another time zone are not used)."""
+    return set(ReportDay.objects.filter(day__gte=period.first, day__lte=period.last,
+                                        timezone=str(trading_tz()))
+               .values_list("day", flat=True))
+
+
+def _days_q(days: Iterable[date], column: str) -> Q | None:
+    """``column`` within any of ``days`` (contiguous runs become one range);
+    None when there are no days."""
+    q = None
+    for first, last in _day_ranges(days):
+        part = Q(**{f"{column}__gte": trading_day_bounds(first)[0],
+                    f"{column}__lt": trading_day_bounds(last)[1]})
+        q = part if q is None else q | part
+    return q
+
+
+def _period_opportunity_groups(period: Period, rolled: set[date], *columns: str) -> list[dict]:
+    """Closed opportunities of the period grouped by status and ``columns``:
+    rolled-up days from OpportunityRollup, the other days live."""
+    groups: list[dict] = []
+    if rolled:
+        groups += list(
+            OpportunityRollup.objects.filter(day__in=sorted(rolled))
+            .values("status", *columns)
+            .annotate(n=Sum("count"), wins=Sum("wins"), total=Sum("realized_pnl"),
+                      best=Max("best"), worst=Min("worst"))
+            .order_by()
+        )
+    live = _days_q([d for d in period.each_day() if d not in rolled], "closed_at")
+    if live is not None:
+        groups += _opportunity_groups(
+            Opportunity.objects.filter(live, realized_pnl__isnull=False), *columns)
+    return groups
+
+
+def _period_trade_groups(period: Period, rolled: set[date]) -> list[dict]:
+    """Fills of the period grouped by market and fee asset: rolled-up days
+    from TradeRollup, the other days live."""
+    groups: list[dict] = []
+    if rolled:
+        groups += list(
+            TradeRollup.objects.filter(day__in=sorted(rolled))
+            .values("market_id", "fee_asset")
+            .annotate(n=Sum("count"), volume=Sum("volume"), quantity=Sum("quantity"),
+                      fee_sum=Sum("fee"), fee_price=Sum("fee_times_price"))
+            .order_by()
+        )
+    live = _days_q([d for d in period.each_day() if d not in rolled], "executed_at")
+    if live is not None:
+        groups += _trade_groups(Trade.objects.filter(live))
+    return groups
 
 
 def _trading_date(column: str) -> TruncDate:
@@ -310,11 +359,7 @@ def _live_days(days: list[date]) -> dict[date, DayRow]:
     (the same definitions as ``trading.services.snapshots.day_figures``)."""
     if not days:
         return {}
-    trade_q, opp_q = Q(), Q()
-    for first, last in _day_ranges(days):
-        start, end = trading_day_bounds(first)[0], trading_day_bounds(last)[1]
-        trade_q |= Q(executed_at__gte=start, executed_at__lt=end)
-        opp_q |= Q(closed_at__gte=start, closed_at__lt=end)
+    trade_q, opp_q = _days_q(days, "executed_at"), _days_q(days, "closed_at")
     markets = _markets()
     figures: dict[date, dict] = defaultdict(lambda: defaultdict(lambda: ZERO))
     trades = Trade.objects.filter(trade_q).annotate(trading_day=_trading_date("executed_at"))
@@ -377,29 +422,26 @@ def max_drawdown(daily: Iterable[Decimal]) -> Decimal:
 # -- opportunity statistics ------------------------------------------------------------
 
 
-def median_pnl(period: Period) -> dict[str, Decimal]:
-    """Median realized P&L per round trip, per quote asset, computed in the
-    database: exact ``percentile_disc`` of the two middle values on
-    PostgreSQL (one shared sort), ORDER BY/OFFSET on other databases."""
+def median_pnl(period: Period, counts: dict[str, int] | None = None) -> dict[str, Decimal]:
+    """Exact median realized P&L per round trip, per quote asset: the middle
+    one or two round trips read in P&L order (OFFSET/LIMIT, an index-only
+    walk of ``opportunity_pnl_order`` on PostgreSQL, no sort). ``counts`` are
+    the period's round trips per quote when the caller has them already."""
     round_trips = _closed(period.start, period.end).exclude(status=OpportunityStatus.FAILED)
+    given = counts is not None
+    if counts is None:
+        counts = dict(round_trips.values("quote_asset").annotate(n=Count("*"))
+                      .order_by().values_list("quote_asset", "n"))
     result: dict[str, Decimal] = {}
-    if connection.vendor == "postgresql":
-        # 0.5 picks the lower middle, a hair above 0.5 the upper one (the
-        # same value when the count is odd); both share one sort, kept in memory.
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SET LOCAL work_mem = '64MB'")
-            for quote in QUOTES:
-                row = round_trips.filter(quote_asset=quote).aggregate(
-                    low=PercentileDisc("realized_pnl", fraction="0.5"),
-                    high=PercentileDisc("realized_pnl", fraction="0.500000000001"))
-                if row["low"] is not None:
-                    result[quote] = (row["low"] + row["high"]) / 2
-        return result
-    counts = round_trips.values("quote_asset").annotate(n=Count("*")).order_by()
-    for row in counts:
-        n, ordered = row["n"], (round_trips.filter(quote_asset=row["quote_asset"])
-                                .order_by("realized_pnl").values_list("realized_pnl", flat=True))
-        result[row["quote_asset"]] = (ordered[(n - 1) // 2] + ordered[n // 2]) / 2
+    for quote, n in counts.items():
+        if not n:
+            continue
+        ordered = (round_trips.filter(quote_asset=quote).order_by("realized_pnl")
+                   .values_list("realized_pnl", flat=True))
+        middle = list(ordered[(n - 1) // 2:n // 2 + 1])
+        if len(middle) != n // 2 + 1 - (n - 1) // 2 and given:  # stale: count again
+            return median_pnl(period)
+        result[quote] = (middle[0] + middle[-1]) / 2
     return result
 
 
@@ -415,11 +457,11 @@ def _stats_by(groups: list[dict], key) -> dict:
     return stats
 
 
-def _trade_stats_by_market(period: Period, markets: dict[int, Market],
+def _trade_stats_by_market(groups: list[dict], markets: dict[int, Market],
                            ) -> tuple[dict[int, TradeStats], list[FeeRow]]:
     by_market: dict[int, TradeStats] = {}
     fees: dict[tuple[str, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
-    for row in _trade_groups(_trades(period.start, period.end)):
+    for row in groups:
         market = markets[row["market_id"]]
         stats = by_market.setdefault(market.pk, TradeStats(quote=market.quote))
         stats.trade_count += row["n"]
@@ -454,17 +496,17 @@ def _market_rows(period: Period, groups: list[dict], trade_stats: dict[int, Trad
 
 def pnl_by_market(period: Period) -> list[MarketRow]:
     """Round trips, P&L, volume and fees per market, best P&L first per quote."""
-    markets = _markets()
-    groups = _opportunity_groups(_closed(period.start, period.end), "quote_asset", "market_id")
-    trade_stats, _ = _trade_stats_by_market(period, markets)
+    markets, rolled = _markets(), _rolled_days(period)
+    groups = _period_opportunity_groups(period, rolled, "quote_asset", "market_id")
+    trade_stats, _ = _trade_stats_by_market(_period_trade_groups(period, rolled), markets)
     return _market_rows(period, groups, trade_stats, markets)
 
 
 def pnl_by_pair(period: Period) -> list[PairRow]:
     """Round trips and P&L per (buy exchange → sell exchange, quote asset)."""
     names = dict(Exchange.objects.values_list("id", "name"))
-    groups = _opportunity_groups(_closed(period.start, period.end), "quote_asset",
-                                 "buy_exchange_id", "sell_exchange_id")
+    groups = _period_opportunity_groups(period, _rolled_days(period), "quote_asset",
+                                        "buy_exchange_id", "sell_exchange_id")
     stats = _stats_by(groups, lambda r: (r["buy_exchange_id"], r["sell_exchange_id"],
                                          r["quote_asset"]))
     rows = [
@@ -479,29 +521,34 @@ def pnl_by_pair(period: Period) -> list[PairRow]:
                                        r.sell_exchange))
 
 
-def usdt_irr_rate(period: Period) -> Conversion | None:
+def usdt_irr_rate(period: Period, trade_groups: list[dict] | None = None) -> Conversion | None:
     """The volume-weighted price of this system's USDT-IRR fills in the
     period: the rate a combined figure is converted at, or None."""
     market = Market.objects.filter(base="USDT", quote="IRR").first()
     if market is None:
         return None
-    agg = _trades(period.start, period.end).filter(market=market).aggregate(
-        value=Sum("quote_amount"), quantity=Sum("quantity"), n=Count("*"))
-    if not agg["quantity"]:
+    if trade_groups is None:
+        trade_groups = _period_trade_groups(period, _rolled_days(period))
+    mine = [row for row in trade_groups if row["market_id"] == market.pk]
+    value = sum((row["volume"] or ZERO for row in mine), ZERO)
+    quantity = sum((row["quantity"] or ZERO for row in mine), ZERO)
+    n = sum(row["n"] for row in mine)
+    if not quantity:
         return None
-    rate = (agg["value"] / agg["quantity"]).quantize(Decimal("1"))
-    return Conversion(rate=rate, fills=agg["n"],
-                      source=f"volume-weighted price of {agg['n']} USDT-IRR fills in the period")
+    rate = (value / quantity).quantize(Decimal("1"))
+    return Conversion(rate=rate, fills=n,
+                      source=f"volume-weighted price of {n} USDT-IRR fills in the period")
 
 
 def overview(period: Period, *, convert: bool = False) -> Overview:
     """Everything the overview page shows, per quote asset."""
-    markets = _markets()
+    markets, rolled = _markets(), _rolled_days(period)
     days = pnl_by_day(period)
-    groups = _opportunity_groups(_closed(period.start, period.end), "quote_asset", "market_id")
+    groups = _period_opportunity_groups(period, rolled, "quote_asset", "market_id")
     by_quote = _stats_by(groups, lambda r: r["quote_asset"])
-    medians = median_pnl(period)
-    trade_stats, fee_rows = _trade_stats_by_market(period, markets)
+    medians = median_pnl(period, {q: s.round_trips for q, s in by_quote.items()})
+    trade_groups = _period_trade_groups(period, rolled)
+    trade_stats, fee_rows = _trade_stats_by_market(trade_groups, markets)
     quotes = []
     for quote in QUOTES:
         quotes.append(QuoteFigures(
@@ -533,7 +580,7 @@ def overview(period: Period, *, convert: bool = False) -> Overview:
         trade_count=sum(d.trade_count for d in days),
     )
     if convert:
-        result.conversion = usdt_irr_rate(period)
+        result.conversion = usdt_irr_rate(period, trade_groups)
         if result.conversion is not None:
             irr, usdt = quotes
             result.combined_pnl_irr = (irr.realized_pnl

@@ -6,7 +6,8 @@ two exchanges; fees in the base asset on buys and in the quote asset on sells
 (as the sandbox charges them); about 4% partially filled, 5% unwound and 4%
 failed. Realized P&L follows ``trading.services.settlement.realized_pnl``.
 Past days get their closed DailyRiskSnapshot from
-``trading.services.snapshots.day_figures``, as the beat would have left them.
+``trading.services.snapshots.day_figures`` and their report rollup, as the
+beat would have left them.
 
 Rows go in with PostgreSQL's COPY (or ``bulk_create`` elsewhere) in batches,
 with ids reserved up front. Demo rows are marked (client order ids starting
@@ -30,6 +31,7 @@ from django.utils import timezone
 
 from exchanges.models import Exchange, Market
 from trading.models import DailyRiskSnapshot, Opportunity, Order, OrderEvent, Trade
+from trading.reports.rollups import report_rollup_write, report_rollups_delete
 from trading.services.risk import trading_day, trading_tz
 from trading.services.setup import exchanges_install
 from trading.services.snapshots import day_figures
@@ -228,9 +230,12 @@ class _History:
 
 
 def demo_reset() -> int:
-    """Delete the demo rows (and only them); return how many opportunities went."""
+    """Delete the demo rows (and only them); return how many opportunities went.
+    Report rollups, being derived from them, go too (those days read live
+    until written again)."""
     demo_orders = Order.objects.filter(client_order_id__startswith="demo-")
     with transaction.atomic():
+        report_rollups_delete()
         Trade.objects.filter(order__in=demo_orders).delete()
         OrderEvent.objects.filter(order__in=demo_orders).delete()
         opportunities = Opportunity.objects.filter(details__demo=True)
@@ -299,12 +304,15 @@ def _fix_sequences() -> None:
 
 
 def demo_snapshots_close(*, first: date, last: date) -> int:
-    """Closed snapshots for ``first`` … ``last`` from ``day_figures``."""
+    """Closed snapshots for ``first`` … ``last`` from ``day_figures``, each
+    with its report rollup."""
     count, day = 0, first
     while day <= last:
-        DailyRiskSnapshot.objects.update_or_create(
-            day=day, defaults={**day_figures(day), "closed": True,
-                               "timezone": str(trading_tz())})
+        with transaction.atomic():
+            DailyRiskSnapshot.objects.update_or_create(
+                day=day, defaults={**day_figures(day), "closed": True,
+                                   "timezone": str(trading_tz())})
+            report_rollup_write(day=day)
         count += 1
         day += timedelta(days=1)
     return count

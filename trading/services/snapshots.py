@@ -8,11 +8,13 @@ import logging
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from exchanges.models import Exchange
 from trading.models import DailyRiskSnapshot, Opportunity, Trade
+from trading.reports.rollups import report_rollup_write
 from trading.services.balances import balances_latest
 from trading.services.risk import (
     exposure_open,
@@ -74,7 +76,12 @@ def snapshot_refresh(*, at: datetime | None = None) -> DailyRiskSnapshot:
     now = at or timezone.now()
     today = trading_day(now)
     for old in DailyRiskSnapshot.objects.filter(day__lt=today, closed=False):
-        DailyRiskSnapshot.objects.filter(pk=old.pk).update(closed=True, **day_figures(old.day))
+        # The closed figures and the report rollup together, once: the
+        # conditional update lets only one of two concurrent refreshes close it.
+        with transaction.atomic():
+            if DailyRiskSnapshot.objects.filter(pk=old.pk, closed=False).update(
+                    closed=True, **day_figures(old.day)):
+                report_rollup_write(day=old.day)
         logger.info("risk snapshot of %s closed", old.day)
     row = risk_settings()
     names = list(Exchange.objects.filter(enabled=True).values_list("name", flat=True))
