@@ -42,19 +42,20 @@ def _everything(period: Period) -> tuple:
             [(p.buy_exchange, p.sell_exchange, p.quote, p.stats) for p in pairs])
 
 
-def test_closed_days_from_the_rollup_equal_the_live_computation(history, closed_snapshots):
+@pytest.mark.parametrize("rolled", [(7, 8, 9), (7, 9), (9,)])
+def test_closed_days_from_the_rollup_equal_the_live_computation(history, closed_snapshots,
+                                                                  rolled):
     # Given the figures computed live (snapshots only, no rollups)
     live = _everything(PERIOD)
     one_day = _everything(Period(date(2025, 3, 9), date(2025, 3, 9)))
 
-    # When the closed days get their rollups
-    for day in (date(2025, 3, 7), date(2025, 3, 8), date(2025, 3, 9)):
-        report_rollup_write(day=day)
+    # When closed days get their rollups (all, or with a gap read live)
+    for day in rolled:
+        report_rollup_write(day=date(2025, 3, day))
 
     # Then every figure is the same, over the period and over one closed day
     with freeze_time(NOW):
-        assert selectors._rolled_days(PERIOD) == {date(2025, 3, 7), date(2025, 3, 8),
-                                                   date(2025, 3, 9)}
+        assert selectors._rolled_days(PERIOD) == {date(2025, 3, day) for day in rolled}
     assert _everything(PERIOD) == live
     assert _everything(Period(date(2025, 3, 9), date(2025, 3, 9))) == one_day
 

@@ -7,9 +7,9 @@ and fees by market and fee asset); days without them (today, a day the beat
 never closed, a day closed before rollups existed) are grouped live from
 Trades and Opportunities. Python only folds the few grouped rows. The median
 is exact: the middle round trip(s) read in P&L order from an index
-(``opportunity_pnl_order``), the count taken from the same groups. Rial (IRR) and USDT results
-stay apart; a combined figure exists only through an explicit, recorded
-USDT-IRR rate (``usdt_irr_rate``).
+(``opportunity_pnl_order``), their count taken from the same groups. Rial
+(IRR) and USDT results stay apart; a combined figure exists only through an
+explicit, recorded USDT-IRR rate (``usdt_irr_rate``).
 
 Money is Decimal throughout; nothing passes through ``float``.
 """
@@ -290,13 +290,21 @@ def _days_q(days: Iterable[date], column: str) -> Q | None:
     return q
 
 
+def _rolled_q(rolled: set[date]) -> Q:
+    """The rolled-up days as a few day ranges (no list of thousands of dates)."""
+    q = Q(pk__in=[])
+    for first, last in _day_ranges(rolled):
+        q |= Q(day__gte=first, day__lte=last)
+    return q
+
+
 def _period_opportunity_groups(period: Period, rolled: set[date], *columns: str) -> list[dict]:
     """Closed opportunities of the period grouped by status and ``columns``:
     rolled-up days from OpportunityRollup, the other days live."""
     groups: list[dict] = []
     if rolled:
         groups += list(
-            OpportunityRollup.objects.filter(day__in=sorted(rolled))
+            OpportunityRollup.objects.filter(_rolled_q(rolled))
             .values("status", *columns)
             .annotate(n=Sum("count"), wins=Sum("wins"), total=Sum("realized_pnl"),
                       best=Max("best"), worst=Min("worst"))
@@ -315,7 +323,7 @@ def _period_trade_groups(period: Period, rolled: set[date]) -> list[dict]:
     groups: list[dict] = []
     if rolled:
         groups += list(
-            TradeRollup.objects.filter(day__in=sorted(rolled))
+            TradeRollup.objects.filter(_rolled_q(rolled))
             .values("market_id", "fee_asset")
             .annotate(n=Sum("count"), volume=Sum("volume"), quantity=Sum("quantity"),
                       fee_sum=Sum("fee"), fee_price=Sum("fee_times_price"))

@@ -152,7 +152,8 @@ def pairs_table(rows: list[PairRow]) -> Table:
 def summary_table(quotes: list[QuoteFigures]) -> Table:
     """The headline figures, one column per quote asset."""
     table = Table("summary", "Summary", ["Figure", *[q.quote for q in quotes]],
-                  note="Rial and USDT results are kept apart.")
+                  note="Rial and USDT results are kept apart. Closed days are read from "
+                       "their daily rollup, the others live from fills; the median is exact.")
     lines = [
         ("Realized P&L", lambda f: money(f.realized_pnl, f.quote)),
         ("Fees (valued in quote)", lambda f: money(f.fees, f.quote)),
