@@ -48,14 +48,18 @@ def process_env(**extra: str) -> dict[str, str]:
 
 @contextmanager
 def celery_worker(*, queue: str | None = None, concurrency: int = 1, name: str | None = None,
-                  log_path: Path | None = None, **env: str) -> Iterator[subprocess.Popen]:
-    """Start ``celery -A arbsite worker`` on its own queue; stop it on exit."""
+                  log_path: Path | None = None, pool: str = "prefork",
+                  **env: str) -> Iterator[subprocess.Popen]:
+    """Start ``celery -A arbsite worker`` on its own queue; stop it on exit.
+
+    ``pool="solo"`` runs tasks in the worker's main process, so a task that
+    kills itself takes the whole worker down, as a crash would."""
     queue = queue or f"test-{uuid.uuid4().hex[:8]}"
     hostname = f"{name or 'test'}-{uuid.uuid4().hex[:6]}@localhost"
     log = open(log_path or os.devnull, "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "arbsite", "worker", "--loglevel=INFO",
-         f"--concurrency={concurrency}", "--pool=prefork", "-Q", queue, "-n", hostname,
+         f"--concurrency={concurrency}", f"--pool={pool}", "-Q", queue, "-n", hostname,
          "--without-gossip", "--without-mingle"],
         cwd=ROOT, env=process_env(CELERY_QUEUE=queue, **env), stdout=log,
         stderr=subprocess.STDOUT,
@@ -63,6 +67,7 @@ def celery_worker(*, queue: str | None = None, concurrency: int = 1, name: str |
     try:
         _wait_ready(hostname, proc)
         proc.queue = queue  # type: ignore[attr-defined]
+        proc.log_path = log_path  # type: ignore[attr-defined]
         yield proc
     finally:
         if proc.poll() is None:

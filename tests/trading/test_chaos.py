@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -33,7 +30,7 @@ from arbsite.redis import key, redis_client
 from exchanges.models import Exchange, Market
 from exchanges.states import OrderState
 from tests.factories import make_opportunity
-from tests.processes import ROOT, _wait_ready, process_env
+from tests.processes import celery_worker
 from tests.trading.sandbox_checks import check_sandbox_agrees as _check
 from tests.trading.sandbox_checks import sandbox_balances as _balances
 from trading.models import Opportunity, Order
@@ -58,31 +55,11 @@ SCENARIOS = [
 ]
 
 
-@contextmanager
 def worker(tmp_path: Path, queue: str, **env: str):
-    """A worker on ``queue`` with the solo pool: the task runs in the main
-    process, so a kill point takes the whole worker down, as a crash would."""
-    hostname = f"chaos-{uuid.uuid4().hex[:6]}@localhost"
-    log_path = tmp_path / f"{hostname.split('@')[0]}.log"
-    log = open(log_path, "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "arbsite", "worker", "--loglevel=INFO",
-         "--pool=solo", "-Q", queue, "-n", hostname, "--without-gossip", "--without-mingle"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        env=process_env(CELERY_QUEUE=queue, ORDER_NOT_FOUND_GRACE_SECONDS="1", **env))
-    proc.log_path = log_path  # type: ignore[attr-defined]
-    try:
-        _wait_ready(hostname, proc)
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        log.close()
+    """A solo-pool worker on ``queue``: a kill point takes the whole worker down."""
+    name = f"chaos-{uuid.uuid4().hex[:6]}"
+    return celery_worker(queue=queue, name=name, pool="solo", log_path=tmp_path / f"{name}.log",
+                         ORDER_NOT_FOUND_GRACE_SECONDS="1", **env)
 
 
 def _wait_for_log(proc, text: str, timeout: float = 30) -> None:
