@@ -5,18 +5,25 @@ through a real Celery worker and Redis, against the sandbox with no injected
 latency. The run happens in a child process on its own database (a fresh
 SQLite file, or ``BENCH_DATABASE_URL``), Redis key prefix and queue, so the
 bench never writes into a live deployment.
+
+The child runs with production settings (``DEBUG`` off, its own generated
+``SECRET_KEY`` and ``FIELD_ENCRYPTION_KEY``): with ``DEBUG`` on, Django
+wraps every cursor to record its queries, which is not what a deployment
+pays for.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
 import uuid
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from django.conf import settings
 
 from exchanges.bench import BenchOptions, Figure, bench
@@ -29,7 +36,12 @@ def bench_env(*, database_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
         "DJANGO_SETTINGS_MODULE": "arbsite.settings",
-        "DEBUG": "true",
+        # Production-like: DEBUG off, so fresh secrets of its own (the bench's
+        # database is thrown away, and so are the credentials encrypted in it).
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "FIELD_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "ALLOWED_HOSTS": "localhost,127.0.0.1",
         "ARBSITE_IGNORE_DOTENV": "1",
         "DATABASE_URL": database_url,
         "REDIS_URL": settings.REDIS_URL,
