@@ -38,3 +38,36 @@ def test_an_opportunity_never_claimed_in_time_is_expired_and_cannot_trade_later(
     assert fresh.status == Opportunity.Status.DETECTED
     assert opportunity_execute(opportunity_id=lost.pk).outcome == "claimed-elsewhere"
     assert lost.orders.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reading_missing_fills_waits_out_a_rate_limit_when_patient(trading_setup, settings):
+    from exchanges import registry
+    from exchanges.models import Exchange, Market
+    from trading.models import Order, Trade
+    from trading.services.fills import fills_fetch_missing
+
+    # Given a filled Nobitex leg whose Trades were never read (a crash), and a
+    # fills budget of one call per 5 seconds, just spent
+    sandbox = trading_setup
+    sandbox.set_book("wallex", "BTCTMN", asks=[["10200000000", "1"]],
+                     bids=[["10100000000", "0.5"]])
+    opp = make_opportunity(market=Market.objects.get(base="BTC", quote="IRR"),
+                           buy=Exchange.objects.get(name="nobitex"),
+                           sell=Exchange.objects.get(name="wallex"), quantity=Decimal("0.01"),
+                           buy_price=Decimal("100040000000"), sell_price=Decimal("101000000000"))
+    opportunity_execute(opportunity_id=opp.pk)
+    leg = Order.objects.get(opportunity=opp, exchange__name="nobitex")
+    Trade.objects.filter(order=leg).delete()
+    settings.EXCHANGE_RATE_LIMITS = {"nobitex": {"fills": [1, 5]}}
+    registry.clear_cache()
+    adapter = registry.adapter_for("nobitex")  # execution's own fills read spent the budget
+
+    # When sync reads the fills impatiently, it reports the limit and records nothing
+    added, errors = fills_fetch_missing(adapter=adapter, orders=[leg], patience=0)
+    assert added == 0 and "rate limit" in errors[0]
+
+    # and with patience it waits for the next slot and records the fill once
+    added, errors = fills_fetch_missing(adapter=adapter, orders=[leg], patience=10)
+    assert (added, errors) == (1, [])
+    assert Trade.objects.get(order=leg).quantity == Decimal("0.01")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
@@ -11,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from exchanges.errors import ExchangeError
+from exchanges.errors import ExchangeError, RateLimitedError
 from exchanges.interface import ExchangeAdapter
 from exchanges.types import Fill
 from trading.models import Order, Trade
@@ -66,12 +67,29 @@ def fills_missing(order: Order) -> bool:
     return order.filled_quantity > filled_by_trades(order)
 
 
-def fills_fetch_missing(*, adapter: ExchangeAdapter,
-                        orders: Iterable[Order]) -> tuple[int, list[str]]:
+def _recent_fills(adapter: ExchangeAdapter, market: str, deadline: float) -> list[Fill]:
+    """The exchange's recent fills of ``market``, waiting out a rate limit
+    while the deadline allows (recovery after an outage must not give up
+    because the trading before it used the budget)."""
+    while True:
+        try:
+            return adapter.recent_fills(market)
+        except RateLimitedError as exc:
+            wait = exc.retry_after or 1.0
+            if time.monotonic() + wait > deadline:
+                raise
+            logger.info("fills of %s on %s: rate limited, waiting %.1fs", market, adapter.name,
+                        wait)
+            time.sleep(wait)
+
+
+def fills_fetch_missing(*, adapter: ExchangeAdapter, orders: Iterable[Order],
+                        patience: float = 0.0) -> tuple[int, list[str]]:
     """For orders whose Trades do not yet add up to their fill (an exchange
     whose order answers carry no fills, like Nobitex), read the exchange's
     recent fills once per market and record the matching ones.
 
+    ``patience``: seconds this may spend waiting out rate limits.
     Returns (fills added, errors).
     """
     missing: dict[str, list[Order]] = defaultdict(list)
@@ -79,9 +97,10 @@ def fills_fetch_missing(*, adapter: ExchangeAdapter,
         if order.filled_quantity > 0 and fills_missing(order):
             missing[order.market.code].append(order)
     added, errors = 0, []
+    deadline = time.monotonic() + patience
     for market, market_orders in missing.items():
         try:
-            fills = adapter.recent_fills(market)
+            fills = _recent_fills(adapter, market, deadline)
         except ExchangeError as exc:
             errors.append(f"fills of {market}: {exc}")
             logger.warning("fills of %s on %s not read: %s", market, adapter.name, exc)

@@ -296,7 +296,7 @@ def exchange_sync(*, exchange: Exchange, adapter: ExchangeAdapter | None = None,
     touched += list(Order.objects.filter(
         exchange=exchange, opportunity__status=OpportunityStatus.EXECUTING,
         filled_quantity__gt=0).exclude(status__in=LIVE_STATES).select_related("market"))
-    added, errors = fills_fetch_missing(adapter=adapter, orders=touched)
+    added, errors = fills_fetch_missing(adapter=adapter, orders=touched, patience=patience)
     report.fills_added += added
     report.errors.extend(errors)
     Order.objects.filter(pk__in=[o.pk for o in orders]).update(last_synced_at=timezone.now())
