@@ -76,3 +76,15 @@ def refresh_risk_snapshot() -> None:
 
     daily_loss_enforce()
     snapshot_refresh()
+
+
+@shared_task(name="trading.recover_orders", ignore_result=True)
+def recover_orders(exchange: str | None = None) -> None:
+    """Recovery run from the admin's control panel; the service keeps its
+    summary for the panel. Another recovery running: this one does nothing."""
+    from trading.services.recovery import orders_recover
+
+    report = orders_recover(exchange_names=[exchange] if exchange else None, wait_grace=False)
+    logger.info("recovery of %s: %s", exchange or "all exchanges",
+                "another recovery was running" if report.locked_out
+                else ("complete" if report.complete else "INCOMPLETE"))

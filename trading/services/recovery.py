@@ -176,4 +176,36 @@ def orders_recover(*, exchange_names: list[str] | None = None, dry_run: bool = F
             daily_loss_enforce()
             snapshot_refresh()
     report.elapsed_s = time.monotonic() - started
+    if not dry_run:
+        recovery_summary_store(report)
     return report
+
+
+SUMMARY_TTL = 7 * 24 * 3600
+
+
+def recovery_summary_store(report: RecoveryReport) -> None:
+    """Keep a one-line summary of each exchange's last recovery (the control
+    panel shows it beside the operator's request)."""
+    from django.utils import timezone
+
+    from arbsite.redis import key, redis_client
+
+    at = timezone.now().strftime("%Y-%m-%d %H:%M:%S UTC")
+    pipe = redis_client().pipeline(transaction=False)
+    for r in report.exchanges:
+        text = (f"{at}: checked {r.checked}, adopted {r.adopted}, updated {r.updated}, "
+                f"imported {r.imported}, failed {r.failed}, fills {r.fills_added}")
+        if r.skipped or r.errors:
+            text += f"; INCOMPLETE: {r.skipped or '; '.join(r.errors[:3])}"
+        if r.needs_human:
+            text += f"; needs a human: {'; '.join(r.needs_human[:3])}"
+        pipe.set(key("recovery", "last", r.exchange), text, ex=SUMMARY_TTL)
+    pipe.execute()
+
+
+def recovery_last_summary(exchange: str) -> str:
+    """The summary of the last recovery of ``exchange`` ('' if none)."""
+    from arbsite.redis import key, redis_client
+
+    return redis_client().get(key("recovery", "last", exchange)) or ""
