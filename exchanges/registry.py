@@ -8,12 +8,29 @@ row (base_url, api_key, api_secret) win over the environment
 
 Adapters are cached per process and rebuilt when their configuration
 changes, so the keep-alive Session of each exchange is reused across calls.
+
+How fresh the cache is: ``get_adapter(row)`` reuses the cached adapter
+without reading anything while the row is the one the adapter was built
+from (same primary key and ``updated_at``) and the cache was checked less
+than ``EXCHANGE_ADAPTER_CACHE_SECONDS`` ago (default 5 s). So a change saved
+on the Exchange row (the admin, ``setup``: ``save()`` moves ``updated_at``)
+applies to the next call that passes the new row; a change that does not
+touch the row's ``updated_at`` (a listing's symbol or precision, a
+queryset ``update()``, an environment variable) applies within those
+seconds, when the configuration is rebuilt (one query for the listings, the
+credentials decrypted) and compared. Trading decisions never depend on it:
+pause flags, fees and listings are read from the database by detection and
+execution themselves. The hot path (execution's two legs) thus costs no
+query and no decryption here.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 
@@ -33,7 +50,20 @@ ADAPTERS: dict[str, type[ExchangeAdapter]] = {
 }
 
 
-_cache: dict[str, tuple[AdapterConfig, ExchangeAdapter]] = {}
+# Seconds a cached adapter is trusted without rebuilding its configuration.
+DEFAULT_CACHE_SECONDS = 5.0
+
+
+@dataclass
+class _Cached:
+    config: AdapterConfig
+    adapter: ExchangeAdapter
+    exchange_pk: int | None
+    updated_at: datetime | None
+    checked_at: float  # time.monotonic() of the last full comparison
+
+
+_cache: dict[str, _Cached] = {}
 _cache_lock = threading.Lock()
 
 
@@ -60,15 +90,26 @@ def market_specs(exchange: Exchange) -> dict[str, MarketSpec]:
     }
 
 
+def _credentials(exchange: Exchange) -> tuple[str, str]:
+    """The row's API key and secret; read (and decrypted) here when the row
+    was loaded without them (``.defer("api_key", "api_secret")``)."""
+    if exchange.pk is not None and {"api_key", "api_secret"} & exchange.get_deferred_fields():
+        row = (Exchange.objects.filter(pk=exchange.pk)
+               .values_list("api_key", "api_secret").first())
+        return (row[0] or "", row[1] or "") if row else ("", "")
+    return exchange.api_key or "", exchange.api_secret or ""
+
+
 def config_for(exchange: Exchange) -> AdapterConfig:
     names = EXCHANGES[exchange.adapter]
     connect_timeout, read_timeout = getattr(settings, "EXCHANGE_HTTP_TIMEOUT", (3.05, 10.0))
     rate_limited = getattr(settings, "EXCHANGE_RATE_LIMITS_ENABLED", True)
+    api_key, api_secret = _credentials(exchange)
     return AdapterConfig(
         name=exchange.name,
         base_url=exchange.base_url or _env(names.base_url_env) or names.default_base_url,
-        api_key=exchange.api_key or _env(names.api_key_env),
-        api_secret=exchange.api_secret or _env(names.api_secret_env),
+        api_key=api_key or _env(names.api_key_env),
+        api_secret=api_secret or _env(names.api_secret_env),
         markets=market_specs(exchange),
         connect_timeout=float(connect_timeout),
         read_timeout=float(read_timeout),
@@ -87,17 +128,30 @@ def build_adapter(kind: str, config: AdapterConfig) -> ExchangeAdapter:
     return adapter_class(config)
 
 
+def _cache_seconds() -> float:
+    return float(getattr(settings, "EXCHANGE_ADAPTER_CACHE_SECONDS", DEFAULT_CACHE_SECONDS))
+
+
 def get_adapter(exchange: Exchange) -> ExchangeAdapter:
-    """The adapter for this Exchange row, reused while its configuration holds."""
+    """The adapter for this Exchange row, reused while its configuration
+    holds (see the module docstring for how fresh that is)."""
+    now = time.monotonic()
+    cached = _cache.get(exchange.name)
+    if (cached is not None and exchange.pk is not None
+            and cached.exchange_pk == exchange.pk and cached.updated_at == exchange.updated_at
+            and now - cached.checked_at < _cache_seconds()):
+        return cached.adapter
     config = config_for(exchange)
     with _cache_lock:
         cached = _cache.get(exchange.name)
-        if cached is not None and cached[0] == config:
-            return cached[1]
+        if cached is not None and cached.config == config:
+            cached.exchange_pk, cached.updated_at = exchange.pk, exchange.updated_at
+            cached.checked_at = now
+            return cached.adapter
         adapter = build_adapter(exchange.adapter, config)
         if cached is not None:
-            cached[1].close()
-        _cache[exchange.name] = (config, adapter)
+            cached.adapter.close()
+        _cache[exchange.name] = _Cached(config, adapter, exchange.pk, exchange.updated_at, now)
         return adapter
 
 
@@ -108,6 +162,6 @@ def adapter_for(name: str) -> ExchangeAdapter:
 
 def clear_cache() -> None:
     with _cache_lock:
-        for _, adapter in _cache.values():
-            adapter.close()
+        for cached in _cache.values():
+            cached.adapter.close()
         _cache.clear()
