@@ -21,10 +21,13 @@ from trading.adminsite import Confirm, confirm_view
 from trading.models import (
     DailyRiskSnapshot,
     Opportunity,
+    OpportunityRollup,
     Order,
     OrderEvent,
+    ReportDay,
     RiskSettings,
     Trade,
+    TradeRollup,
 )
 from trading.services import control
 from trading.services.orders import IllegalTransition
@@ -376,6 +379,44 @@ class RiskSettingsAdmin(SimpleHistoryAdmin):
     def save_model(self, request: HttpRequest, obj: RiskSettings, form, change: bool) -> None:
         obj.updated_by = request.user
         super().save_model(request, obj, form, change)
+
+
+@admin.register(ReportDay)
+class ReportDayAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Closed days whose report rollups are written (derived data, rebuilt
+    from fills and opportunities; read-only)."""
+
+    list_display = ("day", "timezone")
+    date_hierarchy = "day"
+    ordering = ("-day",)
+
+    def get_actions(self, request: HttpRequest):
+        return {}
+
+
+@admin.register(OpportunityRollup)
+class OpportunityRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("day", "market", "buy_exchange", "sell_exchange", "status", "quote_asset",
+                    "count", "wins", "realized_pnl", "best", "worst")
+    list_filter = ("status", "quote_asset", "market")
+    list_select_related = ("market", "buy_exchange", "sell_exchange")
+    date_hierarchy = "day"
+    ordering = ("-day", "market")
+
+    def get_actions(self, request: HttpRequest):
+        return {}
+
+
+@admin.register(TradeRollup)
+class TradeRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("day", "market", "fee_asset", "count", "volume", "quantity", "fee")
+    list_filter = ("market", "fee_asset")
+    list_select_related = ("market",)
+    date_hierarchy = "day"
+    ordering = ("-day", "market")
+
+    def get_actions(self, request: HttpRequest):
+        return {}
 
 
 @admin.register(LogEntry)

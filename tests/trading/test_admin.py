@@ -95,3 +95,9 @@ def test_risk_settings_is_a_single_row(admin_client):
     assert admin_client.get(reverse("admin:trading_risksettings_add")).status_code == 403
     assert DailyRiskSnapshot.objects.count() == 0
     assert Opportunity.objects.count() == 0
+
+
+@pytest.mark.parametrize("model", ["reportday", "opportunityrollup", "traderollup"])
+def test_report_rollups_are_shown_read_only(admin_client, model):
+    assert admin_client.get(reverse(f"admin:trading_{model}_changelist")).status_code == 200
+    assert admin_client.get(reverse(f"admin:trading_{model}_add")).status_code == 403

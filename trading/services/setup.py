@@ -18,6 +18,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from exchanges.catalog import EXCHANGES, default_listing
 from exchanges.models import Exchange, ExchangeMarket, Market
 from trading.models import RiskSettings
+from trading.reports.rollups import report_rollups_backfill
 from trading.schedule import PERIODIC_TASKS, PeriodicSpec
 from trading.services.roles import groups_install
 
@@ -134,6 +135,11 @@ def setup_run(*, reset_schedule: bool = False) -> SetupReport:
     # them (adding only) if permissions were removed or new actions added.
     for group, count in groups_install().items():
         report.unchanged.append(f"group {group} ({count} permissions)")
+    # Report rollups of closed days that have none (a deployment upgraded
+    # from before rollups existed); nothing to do on later runs.
+    written = report_rollups_backfill()
+    if written:
+        report.created.append(f"report rollups for {written} closed days")
     logger.info("setup: %d created, %d updated, %d unchanged",
                 len(report.created), len(report.updated), len(report.unchanged))
     return report
