@@ -97,3 +97,23 @@ def test_snapshot_drawdown_is_the_worst_fall_from_a_peak(limit_10m_rial):
     assert snapshot.realized_pnl_irr == Decimal("230")
     assert snapshot.max_drawdown_irr == Decimal("300")  # from +100 down to -200
     assert snapshot.round_trips == 5
+
+
+def test_snapshot_fees_are_valued_as_settlement_values_them():
+    from tests.factories import make_order, make_trade
+    from trading.services.snapshots import day_figures
+
+    now = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+    market = make_market("BTC", "IRR")
+    order = make_order(market=market, quantity=Decimal("3"))
+    # in the base asset: valued at the fill's price; in the quote, or unnamed: as is
+    make_trade(order=order, price=Decimal("1000"), quantity=Decimal("1"),
+               quote_amount=Decimal("1000"), fee=Decimal("0.002"), fee_asset="BTC",
+               executed_at=now)
+    make_trade(order=order, price=Decimal("1000"), quantity=Decimal("1"),
+               quote_amount=Decimal("1000"), fee=Decimal("3"), fee_asset="IRR", executed_at=now)
+    make_trade(order=order, price=Decimal("1000"), quantity=Decimal("1"),
+               quote_amount=Decimal("1000"), fee=Decimal("5"), fee_asset="", executed_at=now)
+    figures = day_figures(trading_day(now))
+    assert figures["fees_irr"] == Decimal("10")  # 2 + 3 + 5
+    assert figures["volume_irr"] == Decimal("3000") and figures["trade_count"] == 3

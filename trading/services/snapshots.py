@@ -9,11 +9,17 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, DecimalField, F, Q, Sum
 from django.utils import timezone
 
 from exchanges.models import Exchange
-from trading.models import DailyRiskSnapshot, Opportunity, Trade
+from trading.models import (
+    PRODUCT_DECIMAL_PLACES,
+    PRODUCT_MAX_DIGITS,
+    DailyRiskSnapshot,
+    Opportunity,
+    Trade,
+)
 from trading.reports.rollups import report_rollup_write
 from trading.services.balances import balances_latest
 from trading.services.risk import (
@@ -55,17 +61,18 @@ def day_figures(day: date) -> dict:
         figures[f"max_drawdown_{suffix}"] = _drawdown(pnls)
         trades = Trade.objects.filter(executed_at__gte=start, executed_at__lt=end,
                                       market__quote=quote)
+        # Fees as settlement counts them: in the quote (or unnamed: the
+        # quote), or in the base asset valued at its fill's price.
         agg = trades.aggregate(
             volume=Sum("quote_amount"),
-            fees_quote=Sum("fee", filter=Q(fee_asset=quote)),
+            fees_quote=Sum("fee", filter=Q(fee_asset__in=(quote, ""))),
+            fees_base=Sum(F("fee") * F("price"), filter=Q(fee_asset=F("market__base")),
+                          output_field=DecimalField(max_digits=PRODUCT_MAX_DIGITS,
+                                                    decimal_places=PRODUCT_DECIMAL_PLACES)),
             count=Count("id"),
         )
-        # A fee paid in the base asset is valued at its fill's price.
-        base_fees = sum(
-            (fee * price for fee, price in trades.exclude(fee_asset=quote).exclude(fee=0)
-             .values_list("fee", "price")), ZERO)
         figures[f"volume_{suffix}"] = agg["volume"] or ZERO
-        figures[f"fees_{suffix}"] = (agg["fees_quote"] or ZERO) + base_fees
+        figures[f"fees_{suffix}"] = (agg["fees_quote"] or ZERO) + (agg["fees_base"] or ZERO)
         figures["trade_count"] += agg["count"] or 0
     figures["round_trips"] = closed.exclude(status=Opportunity.Status.FAILED).count()
     return figures
