@@ -33,6 +33,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -47,7 +48,7 @@ from django.utils import timezone
 from arbsite.redis import key, redis_client
 from exchanges.markets import decimal_str
 from exchanges.models import Exchange, ExchangeMarket, Market
-from trading.models import Opportunity
+from trading.models import Opportunity, RiskSettings
 from trading.services import risk
 from trading.services.arbitrage import (
     ONE,
@@ -457,6 +458,8 @@ def _listings() -> tuple[list[MarketListings], dict[str, Exchange], dict[str, Ma
             .filter(enabled=True, market__enabled=True,
                     exchange__enabled=True, exchange__trading_enabled=True)
             .select_related("exchange", "market")
+            # Detection never needs the credentials: not read, not decrypted.
+            .defer("exchange__api_key", "exchange__api_secret")
             .order_by("market__base", "market__quote", "exchange__name"))
     by_market: dict[str, list[Listing]] = {}
     exchanges: dict[str, Exchange] = {}
@@ -472,23 +475,36 @@ def _listings() -> tuple[list[MarketListings], dict[str, Exchange], dict[str, Ma
     return result, exchanges, markets
 
 
-def _in_flight() -> set[tuple[str, str, str]]:
-    """(market code, buy exchange, sell exchange) of every in-flight opportunity: one query."""
+@dataclass(frozen=True)
+class InFlight:
+    """The in-flight opportunities, read once per cycle: their pairs (not
+    detected again) and what they plan to trade (their exposure)."""
+
+    pairs: set[tuple[str, str, str]]  # market code, buy exchange, sell exchange
+    quantities: list[tuple[str, Decimal]]  # base asset, quantity
+
+
+def _in_flight() -> InFlight:
+    """Every in-flight opportunity: one query."""
     rows = (Opportunity.objects.filter(status__in=risk.IN_FLIGHT)
             .values_list("market__base", "market__quote", "buy_exchange__name",
-                         "sell_exchange__name"))
-    return {(f"{b}-{q}", buy, sell) for b, q, buy, sell in rows}
+                         "sell_exchange__name", "quantity"))
+    pairs: set[tuple[str, str, str]] = set()
+    quantities: list[tuple[str, Decimal]] = []
+    for base, quote, buy, sell, quantity in rows:
+        pairs.add((f"{base}-{quote}", buy, sell))
+        quantities.append((base, quantity))
+    return InFlight(pairs, quantities)
 
 
-def _limits(markets: list[MarketListings]) -> Limits:
-    row = risk.risk_settings()
+def _limits(markets: list[MarketListings], row: RiskSettings, in_flight: InFlight) -> Limits:
     quotes = {m.quote for m in markets}
     bases = {m.base for m in markets}
     exposure_room: dict[str, Decimal] = {}
     limited = {base: limit for base in bases
                if (limit := risk.exposure_limit(row, base)) is not None}
     if limited:
-        open_now = risk.exposure_open()
+        open_now = risk.exposure_open(in_flight=in_flight.quantities)
         exposure_room = {base: limit - open_now.get(base, ZERO) for base, limit in limited.items()}
     return Limits(
         max_book_age_ms=row.max_book_age_ms,
@@ -532,10 +548,12 @@ def detection_rejections() -> dict[str, int]:
 
 def _create(plan: Plan, exchanges: dict[str, Exchange], markets: dict[str, Market]
             ) -> Opportunity | None:
-    """One row in its own savepoint: should a unique constraint on in-flight
-    pairs exist (or come), a concurrent cycle's duplicate is dropped, not fatal."""
+    """One row in its own savepoint (or alone in autocommit): should a unique
+    constraint on in-flight pairs exist (or come), a concurrent cycle's
+    duplicate is dropped, not fatal."""
+    in_transaction = transaction.get_connection().in_atomic_block
     try:
-        with transaction.atomic():
+        with transaction.atomic() if in_transaction else nullcontext():
             return Opportunity.objects.create(
                 market=markets[plan.market],
                 buy_exchange=exchanges[plan.buy_exchange],
@@ -567,9 +585,12 @@ def opportunities_detect(*, now: datetime | None = None) -> DetectionReport:
     started = time.perf_counter()
     now = now or timezone.now()
     report = DetectionReport()
+    # The risk settings, read from the database once per cycle (an operator's
+    # change applies to the next cycle) and used for every decision in it.
+    settings_row = risk.risk_settings()
     markets, exchanges, market_rows = _listings()
     quotes = sorted({m.quote for m in markets})
-    blocked = {q: why for q in quotes if (why := risk.trading_blocker(quote_asset=q, at=now))}
+    blocked = risk.trading_blockers(quote_assets=quotes, settings_row=settings_row, at=now)
     report.blocked = blocked
     if quotes and len(blocked) == len(quotes):
         logger.debug("detection: nothing to do, trading blocked: %s", blocked)
@@ -577,13 +598,14 @@ def opportunities_detect(*, now: datetime | None = None) -> DetectionReport:
         report.elapsed_ms = (time.perf_counter() - started) * 1000
         return report
 
+    in_flight = _in_flight()
     data = CycleInput(
         markets=markets,
         books=books_latest(),
         balances=balances_latest(sorted(exchanges)),
-        limits=_limits(markets),
+        limits=_limits(markets, settings_row, in_flight),
         now=now,
-        in_flight=_in_flight(),
+        in_flight=in_flight.pairs,
         blocked=blocked,
     )
     compute_started = time.perf_counter()
@@ -605,8 +627,13 @@ def opportunities_detect(*, now: datetime | None = None) -> DetectionReport:
 
 def _plans_write(result: CycleResult, report: DetectionReport, exchanges: dict[str, Exchange],
                  markets: dict[str, Market], enqueue: Callable[[int], Any]) -> None:
-    """The cycle's rows in one transaction; each execution enqueued after commit."""
-    with transaction.atomic():
+    """The cycle's rows in one transaction; each execution enqueued after commit.
+
+    The usual cycle has one plan: outside any transaction its row is one
+    INSERT in autocommit (atomic by itself: no BEGIN, savepoint or COMMIT
+    round trips), and ``on_commit`` enqueues at once, after it."""
+    single = len(result.plans) == 1 and not transaction.get_connection().in_atomic_block
+    with nullcontext() if single else transaction.atomic():
         for plan in result.plans:
             opportunity = _create(plan, exchanges, markets)
             if opportunity is None:

@@ -30,10 +30,10 @@ from exchanges.errors import AmbiguousOrderError, ExchangeError, NotFoundError, 
 from exchanges.registry import get_adapter
 from exchanges.states import OrderState
 from exchanges.types import ExchangeOrder, OrderRequest, OrderType, Side
-from trading.models import Opportunity, OpportunityStatus, Order
+from trading.models import Opportunity, OpportunityStatus, Order, OrderEvent, RiskSettings
 from trading.services import killpoints
 from trading.services.fills import fills_fetch_missing
-from trading.services.orders import order_record_created, order_transition
+from trading.services.orders import order_transition
 from trading.services.risk import risk_settings, trading_blocker
 from trading.services.settlement import (
     new_client_order_id,
@@ -73,33 +73,52 @@ def _claim_and_write_orders(opportunity_id: int) -> tuple[list[Order], str | Non
         ).update(status=OpportunityStatus.EXECUTING, executed_at=timezone.now())
         if not claimed:
             return None
-        opportunity = Opportunity.objects.select_related(
-            "market", "buy_exchange", "sell_exchange"
-        ).get(pk=opportunity_id)
-        blocker = trading_blocker(quote_asset=opportunity.quote_asset)
+        opportunity = (Opportunity.objects
+                       .select_related("market", "buy_exchange", "sell_exchange")
+                       # Not decrypted here; the adapter registry has them.
+                       .defer("buy_exchange__api_key", "buy_exchange__api_secret",
+                              "sell_exchange__api_key", "sell_exchange__api_secret")
+                       .get(pk=opportunity_id))
+        # The risk settings, read from the database for this decision (the
+        # kill switch an operator just set applies), once.
+        settings_row = risk_settings()
+        blocker = trading_blocker(quote_asset=opportunity.quote_asset, settings_row=settings_row)
         if blocker is None:
-            blocker = _execution_blocker(opportunity)
+            blocker = _execution_blocker(opportunity, settings_row)
         if blocker is not None:
             return [], blocker
         killpoints.reached("before_orders_written")
-        legs = []
-        for side, exchange, price in (
-            (Side.BUY, opportunity.buy_exchange, opportunity.buy_price),
-            (Side.SELL, opportunity.sell_exchange, opportunity.sell_price),
-        ):
-            order = Order.objects.create(
+        legs = Order.objects.bulk_create([
+            Order(
                 opportunity=opportunity, exchange=exchange, market=opportunity.market,
                 client_order_id=new_client_order_id(), purpose=Order.Purpose.ENTRY,
                 side=side.value, order_type=Order.Type.LIMIT, quantity=opportunity.quantity,
                 price=price,
             )
-            order_record_created(order=order, source=SOURCE,
-                                 payload={"opportunity": opportunity.pk})
-            legs.append(order)
+            for side, exchange, price in (
+                (Side.BUY, opportunity.buy_exchange, opportunity.buy_price),
+                (Side.SELL, opportunity.sell_exchange, opportunity.sell_price),
+            )
+        ])
+        _record_created(orders=legs, source=SOURCE,
+                        payload={"opportunity": opportunity.pk})
     return legs, None
 
 
-def _execution_blocker(opportunity: Opportunity) -> str | None:
+def _record_created(*, orders: list[Order], source: str,
+                    payload: dict | None = None) -> list[OrderEvent]:
+    """The first event of each of these new orders in one INSERT: what
+    ``order_record_created`` writes for one, in the transaction that
+    created them."""
+    return OrderEvent.objects.bulk_create([
+        OrderEvent(order=order, from_status="", to_status=order.status,
+                   filled_quantity=order.filled_quantity, source=source, message="created",
+                   payload=payload or {})
+        for order in orders
+    ])
+
+
+def _execution_blocker(opportunity: Opportunity, settings_row: RiskSettings) -> str | None:
     """Checks that may have changed since detection."""
     for exchange in (opportunity.buy_exchange, opportunity.sell_exchange):
         if not (exchange.enabled and exchange.trading_enabled):
@@ -107,7 +126,7 @@ def _execution_blocker(opportunity: Opportunity) -> str | None:
     if not opportunity.market.enabled:
         return f"market {opportunity.market.code} is disabled"
     age = timezone.now() - opportunity.created_at
-    max_age = timedelta(milliseconds=risk_settings().max_book_age_ms)
+    max_age = timedelta(milliseconds=settings_row.max_book_age_ms)
     if age > max_age:
         return f"too late: detected {age.total_seconds():.3f}s ago (max book age {max_age})"
     return None

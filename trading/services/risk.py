@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -65,13 +66,21 @@ def daily_loss_limit(settings_row: RiskSettings, quote_asset: str) -> Decimal | 
     return None
 
 
-def exposure_open() -> dict[str, Decimal]:
+def exposure_open(*, in_flight: Iterable[tuple[str, Decimal]] | None = None
+                  ) -> dict[str, Decimal]:
     """Base amount at risk per asset: what in-flight opportunities plan to
-    trade, plus what live unwind orders still have to trade."""
+    trade, plus what live unwind orders still have to trade.
+
+    ``in_flight``: the (base asset, quantity) of every in-flight opportunity
+    when the caller has just read them (detection does, for its in-flight
+    pairs), so they are not read twice."""
     exposure: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    for row in (Opportunity.objects.filter(status__in=IN_FLIGHT)
-                .values("market__base").annotate(total=Sum("quantity"))):
-        exposure[row["market__base"]] += row["total"] or ZERO
+    if in_flight is None:
+        in_flight = [(row["market__base"], row["total"])
+                     for row in (Opportunity.objects.filter(status__in=IN_FLIGHT)
+                                 .values("market__base").annotate(total=Sum("quantity")))]
+    for base, quantity in in_flight:
+        exposure[base] += quantity or ZERO
     for row in (Order.objects.filter(purpose=Order.Purpose.UNWIND, status__in=LIVE_STATES)
                 .values("market__base").annotate(total=Sum("quantity"))):
         exposure[row["market__base"]] += row["total"] or ZERO
@@ -99,18 +108,47 @@ def min_profit_abs(settings_row: RiskSettings, quote_asset: str) -> Decimal:
     return ZERO
 
 
-def trading_blocker(*, quote_asset: str | None = None, at: datetime | None = None) -> str | None:
-    """Why no new order may be sent now, or None. Read on every decision."""
-    row = risk_settings()
+def trading_blocker(*, quote_asset: str | None = None, at: datetime | None = None,
+                    settings_row: RiskSettings | None = None) -> str | None:
+    """Why no new order may be sent now, or None. Read on every decision.
+
+    ``settings_row``: the risk settings this decision has just read from the
+    database (so one decision reads them once); read here when not given."""
+    row = settings_row if settings_row is not None else risk_settings()
     if row.kill_switch:
         return f"kill switch on: {row.kill_switch_reason or 'no reason given'}"
     pnl = realized_pnl_today(at)
     for asset, total in pnl.items():
         if quote_asset is not None and asset != quote_asset:
             continue
-        limit = daily_loss_limit(row, asset)
-        if limit is not None and total <= -limit:
-            return f"daily loss limit reached in {asset}: {total} <= -{limit}"
+        why = _loss_blocker(row, asset, total)
+        if why:
+            return why
+    return None
+
+
+def trading_blockers(*, quote_assets: Iterable[str], settings_row: RiskSettings,
+                     at: datetime | None = None) -> dict[str, str]:
+    """``trading_blocker`` for several quote assets at once (one P&L query):
+    quote asset → why, for those blocked."""
+    quote_assets = list(quote_assets)
+    if not quote_assets:
+        return {}
+    if settings_row.kill_switch:
+        why = f"kill switch on: {settings_row.kill_switch_reason or 'no reason given'}"
+        return dict.fromkeys(quote_assets, why)
+    pnl = realized_pnl_today(at)
+    blocked: dict[str, str] = {}
+    for asset in quote_assets:
+        if asset in pnl and (why := _loss_blocker(settings_row, asset, pnl[asset])):
+            blocked[asset] = why
+    return blocked
+
+
+def _loss_blocker(row: RiskSettings, asset: str, total: Decimal) -> str | None:
+    limit = daily_loss_limit(row, asset)
+    if limit is not None and total <= -limit:
+        return f"daily loss limit reached in {asset}: {total} <= -{limit}"
     return None
 
 
