@@ -115,6 +115,13 @@ class Opportunity(models.Model):
                 condition=~Q(buy_exchange=F("sell_exchange")),
                 name="opportunity_two_exchanges",
             ),
+            # One opportunity in flight per market and direction: however
+            # detection runs, a pair's balances are never planned twice.
+            models.UniqueConstraint(
+                fields=["market", "buy_exchange", "sell_exchange"],
+                condition=Q(status__in=["detected", "executing"]),
+                name="opportunity_one_in_flight_per_pair",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -67,3 +67,20 @@ def test_amounts_keep_18_decimals_and_rial_prices_above_10_to_the_12(postgres_on
     order.refresh_from_db()
     assert order.price == price
     assert order.quantity == Decimal("0.000000000000000001")
+
+
+def test_one_opportunity_in_flight_per_market_and_direction():
+    from tests.factories import make_opportunity
+
+    market, a, b = make_market("BTC", "IRR"), make_exchange("nobitex"), make_exchange("wallex")
+
+    def opportunity(buy, sell):
+        return make_opportunity(market=market, buy=buy, sell=sell, quantity=Decimal("1"),
+                                buy_price=Decimal("1"), sell_price=Decimal("2"))
+
+    first = opportunity(a, b)
+    opportunity(b, a)  # the other direction: fine
+    _refused(lambda: opportunity(a, b))
+    first.status = "done"
+    first.save()
+    opportunity(a, b)  # once the first is final, the pair is free again

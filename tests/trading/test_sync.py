@@ -14,9 +14,9 @@ from trading.services.sync import opportunities_expire
 pytestmark = pytest.mark.django_db
 
 
-def _detected(age: timedelta) -> Opportunity:
+def _detected(age: timedelta, sell: str = "wallex") -> Opportunity:
     opp = make_opportunity(market=make_market("BTC", "IRR"), buy=make_exchange("nobitex"),
-                           sell=make_exchange("wallex"), quantity=Decimal("0.01"),
+                           sell=make_exchange(sell), quantity=Decimal("0.01"),
                            buy_price=Decimal("100"), sell_price=Decimal("101"))
     Opportunity.objects.filter(pk=opp.pk).update(created_at=timezone.now() - age)
     return opp
@@ -25,7 +25,8 @@ def _detected(age: timedelta) -> Opportunity:
 def test_an_opportunity_never_claimed_in_time_is_expired_and_cannot_trade_later():
     # Given a detected opportunity whose task was lost with a killed worker
     RiskSettings.objects.update_or_create(id=1, defaults={"max_book_age_ms": 3000})
-    lost, fresh = _detected(timedelta(seconds=30)), _detected(timedelta(seconds=1))
+    lost = _detected(timedelta(seconds=30))
+    fresh = _detected(timedelta(seconds=1), sell="invex")
 
     # When sync runs
     assert opportunities_expire() == 1
