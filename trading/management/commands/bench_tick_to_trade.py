@@ -114,6 +114,10 @@ class Command(BaseCommand):
 
     def _measure(self, server: SandboxServer, iterations: int, warmup: int) -> dict:
         samples: list[float] = []
+        # Where the time goes, from the rows' own timestamps (same clock):
+        # tick → opportunity row written (hop + detection), → claimed (commit,
+        # enqueue, hop), → both legs received (claim, orders written, sends).
+        stages: dict[str, list[float]] = {"detected": [], "claimed": [], "sent": []}
         failed = 0
         engines = server.world.engines
         for number in range(warmup + iterations):
@@ -139,6 +143,11 @@ class Command(BaseCommand):
                 continue
             if number >= warmup:
                 samples.append((max(sent) - tick) * 1000)
+                detected = opportunity.created_at.timestamp()
+                claimed = opportunity.executed_at.timestamp()
+                stages["detected"].append((detected - tick) * 1000)
+                stages["claimed"].append((claimed - detected) * 1000)
+                stages["sent"].append((max(sent) - claimed) * 1000)
         if not samples:
             raise CommandError("no opportunity was traded")
         return {
@@ -146,6 +155,8 @@ class Command(BaseCommand):
             "failed": failed,
             "p50_ms": round(percentile(samples, 0.5), 2),
             "p99_ms": round(percentile(samples, 0.99), 2),
+            "stages_p50_ms": {name: round(percentile(values, 0.5), 2)
+                              for name, values in stages.items()},
         }
 
     def _wait_closed(self, after_id: int, timeout: float = 10.0) -> Opportunity | None:
