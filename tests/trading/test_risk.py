@@ -13,6 +13,7 @@ from trading.services.risk import (
     daily_loss_enforce,
     kill_switch_set,
     realized_pnl_today,
+    risk_read,
     trading_blocker,
     trading_day,
 )
@@ -117,3 +118,31 @@ def test_snapshot_fees_are_valued_as_settlement_values_them():
     figures = day_figures(trading_day(now))
     assert figures["fees_irr"] == Decimal("10")  # 2 + 3 + 5
     assert figures["volume_irr"] == Decimal("3000") and figures["trade_count"] == 3
+
+
+def test_one_query_reads_the_settings_and_todays_pnl_as_the_separate_reads_do(
+        limit_10m_rial, django_assert_num_queries):
+    now = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    with freeze_time(now):
+        closed_opportunity("-7000000", now)
+        closed_opportunity("-5000000.25", now)
+        closed_opportunity("1000", now, quote="USDT")
+        closed_opportunity("-99", datetime(2026, 11, 23, 9, 0, tzinfo=UTC))  # yesterday
+        kill_switch_set(active=True, reason="checking", actor="test")
+
+        with django_assert_num_queries(1):
+            row, pnl = risk_read(quote_assets=["IRR", "USDT", "EUR"])
+
+        assert pnl == {"IRR": Decimal("-12000000.25"), "USDT": Decimal("1000")}
+        assert pnl == realized_pnl_today()
+        assert row.kill_switch and row.kill_switch_reason == "checking"
+        assert row.max_daily_loss_irr == Decimal("10000000")
+
+
+def test_the_risk_read_creates_the_settings_row_when_missing():
+    RiskSettings.objects.all().delete()
+
+    row, pnl = risk_read(quote_assets=["IRR"])
+
+    assert pnl == {}
+    assert row.pk == RiskSettings.SINGLETON_ID and RiskSettings.objects.count() == 1

@@ -585,12 +585,12 @@ def opportunities_detect(*, now: datetime | None = None) -> DetectionReport:
     started = time.perf_counter()
     now = now or timezone.now()
     report = DetectionReport()
-    # The risk settings, read from the database once per cycle (an operator's
-    # change applies to the next cycle) and used for every decision in it.
-    settings_row = risk.risk_settings()
     markets, exchanges, market_rows = _listings()
     quotes = sorted({m.quote for m in markets})
-    blocked = risk.trading_blockers(quote_assets=quotes, settings_row=settings_row, at=now)
+    # The risk settings and today's P&L, read from the database once per cycle
+    # (an operator's change applies to the next cycle), used for all of it.
+    settings_row, pnl = risk.risk_read(quote_assets=quotes, at=now)
+    blocked = risk.trading_blockers(quote_assets=quotes, settings_row=settings_row, pnl=pnl)
     report.blocked = blocked
     if quotes and len(blocked) == len(quotes):
         logger.debug("detection: nothing to do, trading blocked: %s", blocked)

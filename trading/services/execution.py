@@ -34,7 +34,7 @@ from trading.models import Opportunity, OpportunityStatus, Order, OrderEvent, Ri
 from trading.services import killpoints
 from trading.services.fills import fills_fetch_missing
 from trading.services.orders import order_transition
-from trading.services.risk import risk_settings, trading_blocker
+from trading.services.risk import risk_read, trading_blockers
 from trading.services.settlement import (
     new_client_order_id,
     opportunity_reconcile,
@@ -79,10 +79,12 @@ def _claim_and_write_orders(opportunity_id: int) -> tuple[list[Order], str | Non
                        .defer("buy_exchange__api_key", "buy_exchange__api_secret",
                               "sell_exchange__api_key", "sell_exchange__api_secret")
                        .get(pk=opportunity_id))
-        # The risk settings, read from the database for this decision (the
-        # kill switch an operator just set applies), once.
-        settings_row = risk_settings()
-        blocker = trading_blocker(quote_asset=opportunity.quote_asset, settings_row=settings_row)
+        # The risk settings and today's P&L, read from the database for this
+        # decision (the kill switch an operator just set applies), once.
+        quote = opportunity.quote_asset
+        settings_row, pnl = risk_read(quote_assets=[quote])
+        blocker = trading_blockers(quote_assets=[quote], settings_row=settings_row,
+                                   pnl=pnl).get(quote)
         if blocker is None:
             blocker = _execution_blocker(opportunity, settings_row)
         if blocker is not None:

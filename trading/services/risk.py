@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Subquery, Sum
 from django.utils import timezone
 
 from exchanges.states import LIVE_STATES
@@ -44,6 +44,31 @@ def trading_day_bounds(day) -> tuple[datetime, datetime]:
 def risk_settings() -> RiskSettings:
     """The one row, read fresh: an operator's change applies to the next decision."""
     return RiskSettings.load()
+
+
+def risk_read(*, quote_assets: Iterable[str], at: datetime | None = None
+              ) -> tuple[RiskSettings, dict[str, Decimal]]:
+    """A decision's whole risk read, fresh from the database in one query:
+    the risk settings row and today's realized P&L of these quote assets
+    (those with none closed today are absent), as ``risk_settings()`` and
+    ``realized_pnl_today()`` would give them."""
+    quotes = sorted(set(quote_assets))
+    start, end = trading_day_bounds(trading_day(at))
+    closed_today = Opportunity.objects.filter(closed_at__gte=start, closed_at__lt=end,
+                                              realized_pnl__isnull=False)
+    row = (RiskSettings.objects.filter(id=RiskSettings.SINGLETON_ID)
+           .annotate(**{
+               f"pnl_today_{i}": Subquery(closed_today.filter(quote_asset=quote)
+                                          .values("quote_asset")
+                                          .annotate(total=Sum("realized_pnl"))
+                                          .values("total"))
+               for i, quote in enumerate(quotes)})
+           .first())
+    if row is None:  # not created yet: load() creates it
+        pnl = realized_pnl_today(at)
+        return risk_settings(), {quote: pnl[quote] for quote in quotes if quote in pnl}
+    totals = {quote: getattr(row, f"pnl_today_{i}") for i, quote in enumerate(quotes)}
+    return row, {quote: total for quote, total in totals.items() if total is not None}
 
 
 def realized_pnl_today(at: datetime | None = None) -> dict[str, Decimal]:
@@ -128,16 +153,20 @@ def trading_blocker(*, quote_asset: str | None = None, at: datetime | None = Non
 
 
 def trading_blockers(*, quote_assets: Iterable[str], settings_row: RiskSettings,
+                     pnl: Mapping[str, Decimal] | None = None,
                      at: datetime | None = None) -> dict[str, str]:
-    """``trading_blocker`` for several quote assets at once (one P&L query):
-    quote asset → why, for those blocked."""
+    """``trading_blocker`` for several quote assets at once: quote asset →
+    why, for those blocked. ``settings_row`` and ``pnl`` (today's realized
+    P&L by quote asset) as this decision has just read them (``risk_read``);
+    the P&L is read here when not given."""
     quote_assets = list(quote_assets)
     if not quote_assets:
         return {}
     if settings_row.kill_switch:
         why = f"kill switch on: {settings_row.kill_switch_reason or 'no reason given'}"
         return dict.fromkeys(quote_assets, why)
-    pnl = realized_pnl_today(at)
+    if pnl is None:
+        pnl = realized_pnl_today(at)
     blocked: dict[str, str] = {}
     for asset in quote_assets:
         if asset in pnl and (why := _loss_blocker(settings_row, asset, pnl[asset])):
