@@ -2,13 +2,14 @@
 
 The poller stores every book it fetched with its fetch time; detection
 loads them all in one round trip. A book is serialised compactly (levels as
-``[price, amount]`` strings) so nothing passes through float.
+``[price, amount]`` strings) so nothing passes through float, and loaded
+lazily: a level becomes Decimals when it is read (``StoredLevels``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -43,13 +44,58 @@ def book_to_json(book: OrderBook, fetched_at: datetime) -> str:
     }, separators=(",", ":"))
 
 
+class StoredLevels(Sequence[BookLevel]):
+    """One side of a stored book, its levels made Decimals only when read.
+
+    Detection reads the best level of every book and walks the depth of only
+    the few that cross; turning every level of every book into Decimals on
+    each load was most of the cost of loading the books. Reading one level
+    converts that level; iterating, slicing or comparing converts the side
+    once and keeps it. A tuple of ``BookLevel`` in every way detection uses it
+    (indexing, ``len``, iteration, equality with a tuple of levels)."""
+
+    __slots__ = ("_levels", "_raw")
+
+    def __init__(self, raw: list[list[str]]) -> None:
+        self._raw = raw
+        self._levels: tuple[BookLevel, ...] | None = None
+
+    def _all(self) -> tuple[BookLevel, ...]:
+        if self._levels is None:
+            self._levels = tuple([BookLevel(Decimal(p), Decimal(a)) for p, a in self._raw])
+        return self._levels
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if self._levels is None and isinstance(index, int):
+            price, amount = self._raw[index]
+            return BookLevel(Decimal(price), Decimal(amount))
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[BookLevel]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, StoredLevels | tuple):
+            return self._all() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return f"StoredLevels({self._raw!r})"
+
+
 def book_from_json(text: str) -> tuple[OrderBook, datetime]:
     data = json.loads(text)
     book = OrderBook(
         exchange=data["exchange"],
         market=data["market"],
-        bids=tuple(BookLevel(Decimal(p), Decimal(a)) for p, a in data["bids"]),
-        asks=tuple(BookLevel(Decimal(p), Decimal(a)) for p, a in data["asks"]),
+        bids=StoredLevels(data["bids"]),  # type: ignore[arg-type]
+        asks=StoredLevels(data["asks"]),  # type: ignore[arg-type]
         received_at=datetime.fromisoformat(data["received_at"]),
         exchange_time=(datetime.fromisoformat(data["exchange_time"])
                        if data.get("exchange_time") else None),
