@@ -135,7 +135,8 @@ class ExchangeAdmin(SimpleHistoryAdmin):
             return "-"
         try:
             state = breaker_state(obj.name)
-        except Exception:
+        except Exception as exc:
+            logger.warning("admin: breaker state of %s unavailable: %s", obj.name, exc)
             return "unavailable (Redis)"
         parts = [f"{state.state}, {state.failures} consecutive failures"]
         if state.opened_at:

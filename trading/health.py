@@ -248,7 +248,9 @@ def control_panel(*, now: datetime | None = None, recent: int = 15) -> ControlPa
     for exchange in health.exchanges:
         try:
             request = recovery_last_request(exchange.name)
-        except Exception:
+        except Exception as exc:  # Redis down: the panel still renders
+            logger.warning("control panel: recovery request of %s unavailable: %s",
+                           exchange.name, exc)
             request = {}
         if request:
             recovery[exchange.name] = request
