@@ -178,7 +178,8 @@ start_sandbox_if_needed() {
   set -a; . "$VAR/sandbox.env"; set +a
   # The sandbox publishes its limits (exchanges/sandbox/WIRE.md); use them
   # instead of the conservative defaults for undocumented real limits.
-  export EXCHANGE_RATE_LIMITS="${EXCHANGE_RATE_LIMITS:-{\"wallex\": {\"book\": [300, 60]}, \"invex\": {\"book\": [300, 60]}}}"
+  local limits='{"wallex": {"book": [300, 60]}, "invex": {"book": [300, 60]}}'
+  export EXCHANGE_RATE_LIMITS="${EXCHANGE_RATE_LIMITS:-$limits}"
   export NOBITEX_BASE_URL="$url/nobitex" WALLEX_BASE_URL="$url/wallex" INVEX_BASE_URL="$url/invex/trading/v1"
   "$VENV/bin/python" manage.py run_sandbox --port "$port" --credentials var/sandbox.env \
     --scenario "${SANDBOX_SCENARIO:-default}" > "$VAR/sandbox.log" 2>&1 &

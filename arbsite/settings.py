@@ -194,6 +194,17 @@ EXCHANGE_RATE_LIMITS_ENABLED = env_bool("EXCHANGE_RATE_LIMITS_ENABLED", True)
 # Overrides of the limits per exchange and endpoint class, as JSON:
 # {"wallex": {"book": [300, 60]}} = 300 calls per 60 s.
 EXCHANGE_RATE_LIMITS = env_json("EXCHANGE_RATE_LIMITS", {})
+if not isinstance(EXCHANGE_RATE_LIMITS, dict) or not all(
+    isinstance(limits, dict) and all(
+        isinstance(pair, list) and len(pair) == 2
+        and all(isinstance(n, int | float) and n > 0 for n in pair)
+        for pair in limits.values())
+    for limits in EXCHANGE_RATE_LIMITS.values()
+):
+    raise ImproperlyConfigured(
+        'EXCHANGE_RATE_LIMITS must look like {"wallex": {"book": [300, 60]}} '
+        f"(calls, seconds per endpoint class), got {EXCHANGE_RATE_LIMITS!r}"
+    )
 # How long a call may wait for a rate-limit slot before it fails as rate limited.
 EXCHANGE_RATE_LIMIT_MAX_WAIT = float(env_decimal("EXCHANGE_RATE_LIMIT_MAX_WAIT", "2.0"))
 # Circuit breaker: opens after this many consecutive failures, probes after the cool-down.

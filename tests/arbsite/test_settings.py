@@ -58,6 +58,8 @@ def test_trading_day_defaults_to_tehran_and_storage_is_utc():
     ("REDIS_URL", "http://localhost:6379"),
     ("TRADING_DAY_TZ", "Mars/Olympus"),
     ("ARBSITE_MARKETS", "btc/irr"),
+    ("EXCHANGE_RATE_LIMITS", '{"wallex": {"book": [300, 60], "invex": {"book": [1, 2]}}}'),
+    ("EXCHANGE_RATE_LIMITS", "not json"),
 ])
 def test_a_bad_value_is_refused_naming_the_variable(name, value):
     env = {"DEBUG": "true", name: value}
