@@ -23,10 +23,23 @@ def redis_namespace():
     settings.REDIS_KEY_PREFIX = prefix
     os.environ["REDIS_KEY_PREFIX"] = prefix
     yield prefix
+    _redis_clear(prefix)
+
+
+def _redis_clear(prefix: str) -> None:
     client = redis_client()
     keys = list(client.scan_iter(f"{prefix}:*", count=1000))
     if keys:
         client.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def redis_clean(redis_namespace):
+    """Each test starts with this run's Redis keys gone, as its database
+    starts empty: rate-limit windows, breakers, books and locks of one test
+    never leak into the next."""
+    _redis_clear(redis_namespace)
+    yield
 
 
 @pytest.fixture
