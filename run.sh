@@ -188,7 +188,19 @@ start_sandbox_if_needed() {
     "$VENV/bin/python" -c "import sys, urllib.request; urllib.request.urlopen('$url/_sandbox/state', timeout=1)" 2>/dev/null && break
     sleep 0.2
   done
-  say "exchanges: the offline sandbox at $url (demo credentials in var/sandbox.env; log var/sandbox.log)"
+  # What a manage.py command run by hand needs to reach the same sandbox.
+  {
+    echo "# Written by run.sh: the sandbox's URLs and demo credentials, for commands run by hand:"
+    echo "#   set -a; . var/demo.env; set +a; .venv/bin/python manage.py recover_orders"
+    cat "$VAR/sandbox.env"
+    echo "NOBITEX_BASE_URL=$NOBITEX_BASE_URL"
+    echo "WALLEX_BASE_URL=$WALLEX_BASE_URL"
+    echo "INVEX_BASE_URL=$INVEX_BASE_URL"
+    echo "EXCHANGE_RATE_LIMITS='$EXCHANGE_RATE_LIMITS'"
+  } > "$VAR/demo.env"
+  chmod 600 "$VAR/demo.env"
+  say "exchanges: the offline sandbox at $url (log var/sandbox.log)"
+  say "  commands by hand against it: set -a; . var/demo.env; set +a; .venv/bin/python manage.py …"
 }
 
 run_system() {

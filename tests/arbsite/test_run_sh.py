@@ -67,6 +67,11 @@ def test_run_sh_trades_against_the_sandbox_and_stops_on_ctrl_c(tmp_path):
         while time.monotonic() < deadline and _executed(db) < 1 and proc.poll() is None:
             time.sleep(1)
         executed = _executed(db)
+        # An operator's command by hand reaches the same sandbox (var/demo.env)
+        by_hand = subprocess.run(
+            ["bash", "-c", "set -a; . var/demo.env; set +a; "
+                           ".venv/bin/python manage.py recover_orders --dry-run"],
+            cwd=copy, env=env, capture_output=True, text=True, timeout=120)
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
         try:
@@ -79,6 +84,8 @@ def test_run_sh_trades_against_the_sandbox_and_stops_on_ctrl_c(tmp_path):
     assert "created admin user: admin / " in output
     assert "exchanges: the offline sandbox" in output
     assert executed >= 1, output[-6000:]
+    assert "exchange  checked" in by_hand.stdout, by_hand.stdout + by_hand.stderr
+    assert "no API credentials" not in by_hand.stdout + by_hand.stderr
     # Ctrl-C stopped everything it started
     time.sleep(1)
     left = subprocess.run(["pgrep", "-f", str(copy)], capture_output=True, text=True).stdout
