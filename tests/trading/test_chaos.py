@@ -19,11 +19,13 @@ import os
 import signal
 import time
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from arbsite.celery import app as celery_app
 from arbsite.redis import key, redis_client
@@ -34,6 +36,7 @@ from tests.processes import celery_worker
 from tests.trading.sandbox_checks import check_sandbox_agrees as _check
 from tests.trading.sandbox_checks import sandbox_balances as _balances
 from trading.models import Opportunity, Order
+from trading.services.sync import opportunities_expire
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -142,4 +145,11 @@ def test_a_killed_worker_loses_no_order(chaos, tmp_path, point, faults, down):
         except AssertionError:
             mismatches += 1
             raise
+        if point == "before_orders_written":
+            # Its claim died with the worker: once past the maximum book age,
+            # sync closes it, unexecuted, and frees its pair for the next round.
+            assert opportunities_expire(now=timezone.now() + timedelta(minutes=5)) == 1
+            opportunity.refresh_from_db()
+            assert opportunity.status == Opportunity.Status.REJECTED
+            assert not opportunity.orders.exists()
     print(f"\nchaos {point}: kills {kills}, orders checked {checked}, mismatches {mismatches}")
