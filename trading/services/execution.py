@@ -30,10 +30,10 @@ from exchanges.errors import AmbiguousOrderError, ExchangeError, NotFoundError, 
 from exchanges.registry import get_adapter
 from exchanges.states import OrderState
 from exchanges.types import ExchangeOrder, OrderRequest, OrderType, Side
-from trading.models import Opportunity, OpportunityStatus, Order, OrderEvent, RiskSettings
+from trading.models import Opportunity, OpportunityStatus, Order, RiskSettings
 from trading.services import killpoints
 from trading.services.fills import fills_fetch_missing
-from trading.services.orders import order_transition
+from trading.services.orders import order_transition, orders_record_created
 from trading.services.risk import risk_read, trading_blockers
 from trading.services.settlement import (
     new_client_order_id,
@@ -102,22 +102,9 @@ def _claim_and_write_orders(opportunity_id: int) -> tuple[list[Order], str | Non
                 (Side.SELL, opportunity.sell_exchange, opportunity.sell_price),
             )
         ])
-        _record_created(orders=legs, source=SOURCE,
-                        payload={"opportunity": opportunity.pk})
+        orders_record_created(orders=legs, source=SOURCE,
+                              payload={"opportunity": opportunity.pk})
     return legs, None
-
-
-def _record_created(*, orders: list[Order], source: str,
-                    payload: dict | None = None) -> list[OrderEvent]:
-    """The first event of each of these new orders in one INSERT: what
-    ``order_record_created`` writes for one, in the transaction that
-    created them."""
-    return OrderEvent.objects.bulk_create([
-        OrderEvent(order=order, from_status="", to_status=order.status,
-                   filled_quantity=order.filled_quantity, source=source, message="created",
-                   payload=payload or {})
-        for order in orders
-    ])
 
 
 def _execution_blocker(opportunity: Opportunity, settings_row: RiskSettings) -> str | None:

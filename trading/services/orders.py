@@ -166,19 +166,24 @@ def order_transition(
     return TransitionResult(order=order, changed=True, event=event)
 
 
+def orders_record_created(
+    *, orders: list[Order], source: str, payload: dict[str, Any] | None = None
+) -> list[OrderEvent]:
+    """The first event of each new order, in one INSERT, written in the
+    transaction that creates them."""
+    return OrderEvent.objects.bulk_create([
+        OrderEvent(order=order, from_status="", to_status=order.status,
+                   filled_quantity=order.filled_quantity, source=source, message="created",
+                   payload=payload or {})
+        for order in orders
+    ])
+
+
 def order_record_created(
     *, order: Order, source: str, payload: dict[str, Any] | None = None
 ) -> OrderEvent:
-    """The first event of an order, written in the transaction that creates it."""
-    return OrderEvent.objects.create(
-        order=order,
-        from_status="",
-        to_status=order.status,
-        filled_quantity=order.filled_quantity,
-        source=source,
-        message="created",
-        payload=payload or {},
-    )
+    """The first event of one new order (see ``orders_record_created``)."""
+    return orders_record_created(orders=[order], source=source, payload=payload)[0]
 
 
 def order_note_event(
