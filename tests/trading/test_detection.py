@@ -424,8 +424,10 @@ def test_an_in_flight_pair_is_not_detected_again(scene):
 def test_queries_per_cycle_do_not_grow_with_pairs_or_in_flight_rows(scene,
                                                                      django_assert_num_queries):
     detect()  # one in flight now
-    # Per cycle: listings, settings with today's P&L (the blockers), in-flight.
-    with django_assert_num_queries(3):
+    # Per cycle: listings, settings with today's P&L (the blockers), in-flight,
+    # and what was committed since the balances were read (fills, live orders,
+    # detected opportunities).
+    with django_assert_num_queries(6):
         report = opportunities_detect(now=NOW + timedelta(milliseconds=3001))  # stale: no write
     assert report.opportunities_created == 0
 

@@ -12,11 +12,13 @@ from decimal import Decimal
 from django.utils import timezone
 
 from arbsite.redis import key, redis_client
+from exchanges.states import LIVE_STATES as LIVE
 from exchanges.types import Balance
 
 logger = logging.getLogger(__name__)
 
 BALANCES_TTL_SECONDS = 600
+ZERO = Decimal("0")
 
 
 @dataclass(frozen=True)
@@ -57,4 +59,82 @@ def balances_latest(exchanges: list[str]) -> dict[str, CachedBalances]:
                       for asset, (t, a, locked) in data["balances"].items()},
             fetched_at=datetime.fromisoformat(data["fetched_at"]),
         )
+    return result
+
+
+def balances_committed(cached: dict[str, CachedBalances]) -> dict[str, CachedBalances]:
+    """The cached balances as they stand now, for detection.
+
+    Balances are read every few seconds (Nobitex allows 20 reads per two
+    minutes); between reads, detection must not plan with money already
+    committed. An exchange's "available" excludes what its open orders
+    block, so from each read on:
+
+    - an order placed after the read blocks its whole cost (a buy: quantity
+      × price × (1 + taker fee) of the quote; a sell: its quantity of the
+      base) while live; once final, what its fills spent;
+    - every fill after the read brings in what it bought or sold for, less
+      its fee;
+    - an opportunity detected but not yet written as orders holds both legs.
+    """
+    if not cached:
+        return cached
+    from trading.models import Opportunity, OpportunityStatus, Order, Trade
+
+    delta: dict[tuple[str, str], Decimal] = {}
+
+    def move(exchange: str, asset: str, amount: Decimal) -> None:
+        delta[(exchange, asset)] = delta.get((exchange, asset), ZERO) + amount
+
+    names = list(cached)
+    oldest = min(c.fetched_at for c in cached.values())
+    for t in (Trade.objects.filter(exchange__name__in=names, created_at__gt=oldest)
+              .values("exchange__name", "market__base", "market__quote", "side", "quantity",
+                      "quote_amount", "fee", "fee_asset", "created_at", "order__created_at",
+                      "order__status")):
+        name, read_at = t["exchange__name"], cached[t["exchange__name"]].fetched_at
+        if t["created_at"] <= read_at:
+            continue  # the read already saw it
+        base, quote, fee = t["market__base"], t["market__quote"], t["fee"]
+        fee_in_base = t["fee_asset"].upper() == base
+        spent_by_order_after_read = (t["order__created_at"] is not None
+                                     and t["order__created_at"] > read_at
+                                     and t["order__status"] not in LIVE)
+        if t["side"] == "buy":
+            move(name, base, t["quantity"] - (fee if fee_in_base else ZERO))
+            if spent_by_order_after_read:
+                move(name, quote, -t["quote_amount"] - (ZERO if fee_in_base else fee))
+        else:
+            move(name, quote, t["quote_amount"] - (ZERO if fee_in_base else fee))
+            if spent_by_order_after_read:
+                move(name, base, -t["quantity"] - (fee if fee_in_base else ZERO))
+    for o in (Order.objects.filter(exchange__name__in=names, status__in=LIVE,
+                                   created_at__gt=oldest)
+              .values("exchange__name", "market__base", "market__quote", "side", "quantity",
+                      "price", "created_at", "exchange__taker_fee")):
+        if o["created_at"] <= cached[o["exchange__name"]].fetched_at:
+            continue  # blocked on the exchange when it was read
+        if o["side"] == "buy":
+            cost = o["quantity"] * (o["price"] or ZERO) * (1 + o["exchange__taker_fee"])
+            move(o["exchange__name"], o["market__quote"], -cost)
+        else:
+            move(o["exchange__name"], o["market__base"], -o["quantity"])
+    for p in (Opportunity.objects.filter(status=OpportunityStatus.DETECTED, orders__isnull=True)
+              .values("buy_exchange__name", "sell_exchange__name", "market__base",
+                      "market__quote", "quantity", "buy_price", "buy_fee_rate")):
+        if p["buy_exchange__name"] in cached:
+            move(p["buy_exchange__name"], p["market__quote"],
+                 -p["quantity"] * p["buy_price"] * (1 + p["buy_fee_rate"]))
+        if p["sell_exchange__name"] in cached:
+            move(p["sell_exchange__name"], p["market__base"], -p["quantity"])
+    if not delta:
+        return cached
+    result = {}
+    for name, entry in cached.items():
+        balances = dict(entry.balances)
+        for (exchange, asset), amount in delta.items():
+            if exchange == name:
+                old = balances.get(asset) or Balance(asset, ZERO, ZERO, ZERO)
+                balances[asset] = Balance(asset, old.total, old.available + amount, old.locked)
+        result[name] = CachedBalances(name, balances, entry.fetched_at)
     return result

@@ -63,7 +63,7 @@ from trading.services.arbitrage import (
     prepare_bids,
     side_fill,
 )
-from trading.services.balances import CachedBalances, balances_latest
+from trading.services.balances import CachedBalances, balances_committed, balances_latest
 from trading.services.books import CachedBook, books_latest
 
 logger = logging.getLogger(__name__)
@@ -602,7 +602,8 @@ def opportunities_detect(*, now: datetime | None = None) -> DetectionReport:
     data = CycleInput(
         markets=markets,
         books=books_latest(),
-        balances=balances_latest(sorted(exchanges)),
+        # As they stand now: less what was committed since each read.
+        balances=balances_committed(balances_latest(sorted(exchanges))),
         limits=_limits(markets, settings_row, in_flight),
         now=now,
         in_flight=in_flight.pairs,
