@@ -10,7 +10,7 @@ from django.utils import timezone
 from exchanges.states import OrderState
 from exchanges.types import Balance
 from tests.factories import make_exchange, make_market, make_opportunity, make_order, make_trade
-from trading.models import Order, Trade
+from trading.models import Order
 from trading.services.balances import CachedBalances, balances_committed
 
 pytestmark = pytest.mark.django_db
@@ -33,8 +33,7 @@ def test_what_was_committed_since_the_read_is_deducted():
                      price=Decimal("100"))
     Order.objects.filter(pk=old.pk).update(created_at=read_at - timedelta(seconds=5))
     make_trade(order=old, quantity=Decimal("0.5"), price=Decimal("100"),
-               quote_amount=Decimal("50"))
-    Trade.objects.filter(order=old).update(created_at=read_at - timedelta(seconds=1))
+               quote_amount=Decimal("50"), executed_at=read_at - timedelta(seconds=1))
 
     # After the read: a live buy of 2 @ 100 on Nobitex blocks 2 × 100 × 1.0025
     make_order(exchange=nobitex, market=btc, side="buy", quantity=Decimal("2"),

@@ -108,9 +108,13 @@ class Command(BaseCommand):
         """Reset the sandbox's books (liquidity used by the last trade comes
         back) and read them as the poller would."""
         server.set_book("wallex", "BTCTMN", asks=WALLEX_ASKS, bids=WALLEX_RICH_BIDS)
-        nobitex = registry.adapter_for("nobitex").get_order_book("BTC-IRR")
-        wallex = registry.adapter_for("wallex").get_order_book("BTC-IRR")
-        return [nobitex, wallex]
+        books = []
+        for name in ("nobitex", "wallex"):
+            adapter = registry.adapter_for(name)
+            books.append(adapter.get_order_book("BTC-IRR"))
+            # As the periodic refresh would: detection works from the latest read.
+            balances_store(name, adapter.balances())
+        return books
 
     def _measure(self, server: SandboxServer, iterations: int, warmup: int) -> dict:
         samples: list[float] = []
