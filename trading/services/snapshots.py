@@ -21,6 +21,7 @@ from trading.models import (
     Trade,
 )
 from trading.reports.rollups import report_rollup_write
+from trading.reports.selectors import max_drawdown
 from trading.services.balances import balances_latest
 from trading.services.risk import (
     exposure_open,
@@ -36,16 +37,6 @@ ZERO = Decimal("0")
 QUOTES = ("IRR", "USDT")
 
 
-def _drawdown(pnls: list[Decimal]) -> Decimal:
-    """Largest fall of cumulative P&L from its running peak."""
-    peak = cumulative = worst = ZERO
-    for pnl in pnls:
-        cumulative += pnl
-        peak = max(peak, cumulative)
-        worst = max(worst, peak - cumulative)
-    return worst
-
-
 def day_figures(day: date) -> dict:
     start, end = trading_day_bounds(day)
     figures: dict = {"trade_count": 0}
@@ -58,7 +49,7 @@ def day_figures(day: date) -> dict:
             mine.aggregate(total=Sum("realized_pnl"))["total"] or ZERO
         )
         pnls = list(mine.order_by("closed_at", "pk").values_list("realized_pnl", flat=True))
-        figures[f"max_drawdown_{suffix}"] = _drawdown(pnls)
+        figures[f"max_drawdown_{suffix}"] = max_drawdown(pnls)
         trades = Trade.objects.filter(executed_at__gte=start, executed_at__lt=end,
                                       market__quote=quote)
         # Fees as settlement counts them: in the quote (or unnamed: the
