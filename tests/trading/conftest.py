@@ -8,12 +8,11 @@ import pytest
 
 from exchanges import registry
 from exchanges.breaker import breaker_reset
-from exchanges.models import Exchange
 from exchanges.sandbox import SandboxServer
 from exchanges.sandbox.credentials import demo_accounts, ensure_credentials_file
 from trading.models import RiskSettings
 from trading.services.books import books_clear
-from trading.services.setup import exchanges_install
+from trading.services.setup import exchanges_install, exchanges_use_sandbox
 
 EXCHANGE_NAMES = ["nobitex", "wallex", "invex"]
 MARKETS = ["BTC-IRR", "USDT-IRR", "ETH-IRR"]
@@ -38,16 +37,9 @@ def trading_setup(db, sandbox, sandbox_credentials, settings):
     settings.EXCHANGE_HTTP_TIMEOUT = (1.0, 2.0)
     settings.EXCHANGE_READ_RETRIES = 0
     exchanges_install(names=EXCHANGE_NAMES, market_codes=MARKETS)
-    keys = {
-        "nobitex": (sandbox_credentials["NOBITEX_API_TOKEN"], ""),
-        "wallex": (sandbox_credentials["WALLEX_API_KEY"], ""),
-        "invex": (sandbox_credentials["INVEX_API_KEY"], sandbox_credentials["INVEX_PRIVATE_KEY"]),
-    }
-    for exchange in Exchange.objects.all():
-        exchange.base_url = sandbox.base_url(exchange.name)
-        exchange.api_key, exchange.api_secret = keys[exchange.name]
-        exchange.save()
-        breaker_reset(exchange.name)
+    exchanges_use_sandbox(base_url_of=sandbox.base_url, credentials=sandbox_credentials)
+    for name in EXCHANGE_NAMES:
+        breaker_reset(name)
     risk = RiskSettings.load()
     risk.min_profit_pct = Decimal("0.01")
     risk.min_profit_irr = Decimal("1")

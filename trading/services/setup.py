@@ -9,6 +9,7 @@ the environment, the risk settings row, and the viewer and operator groups.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -120,6 +121,27 @@ def exchanges_install(
                 if created:
                     report.created.append(f"listing {name}:{listing.symbol} ({market.code})")
     return report
+
+
+def exchanges_use_sandbox(*, base_url_of: Callable[[str], str],
+                          credentials: Mapping[str, str]) -> int:
+    """Point every exchange row at a sandbox with its demo credentials.
+
+    ``base_url_of(adapter)`` gives the sandbox's base URL for that exchange;
+    ``credentials`` are named as in the environment (NOBITEX_API_TOKEN …).
+    For tests and benches; an operator configures exchanges in the admin or
+    the environment. Returns how many rows were changed.
+    """
+    changed = 0
+    for exchange in Exchange.objects.all():
+        names = EXCHANGES[exchange.adapter]
+        exchange.base_url = base_url_of(exchange.adapter)
+        exchange.api_key = credentials.get(names.api_key_env, "")
+        exchange.api_secret = (credentials.get(names.api_secret_env, "")
+                               if names.api_secret_env else "")
+        exchange.save()
+        changed += 1
+    return changed
 
 
 def setup_run(*, reset_schedule: bool = False) -> SetupReport:

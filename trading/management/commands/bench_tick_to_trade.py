@@ -27,6 +27,7 @@ from exchanges.types import OrderBook
 from trading.models import Opportunity, RiskSettings
 from trading.services.balances import balances_store
 from trading.services.books import books_clear, books_store
+from trading.services.setup import exchanges_use_sandbox
 from trading.tasks import detect_opportunities
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -69,15 +70,7 @@ class Command(BaseCommand):
         Path(options["out"]).write_text(json.dumps(result))
 
     def _configure(self, server: SandboxServer, creds: dict[str, str]) -> None:
-        keys = {
-            "nobitex": (creds["NOBITEX_API_TOKEN"], ""),
-            "wallex": (creds["WALLEX_API_KEY"], ""),
-            "invex": (creds["INVEX_API_KEY"], creds["INVEX_PRIVATE_KEY"]),
-        }
-        for exchange in Exchange.objects.all():
-            exchange.base_url = server.base_url(exchange.name)
-            exchange.api_key, exchange.api_secret = keys[exchange.name]
-            exchange.save()
+        exchanges_use_sandbox(base_url_of=server.base_url, credentials=creds)
         risk = RiskSettings.load()
         risk.min_profit_pct = Decimal("0.01")
         risk.min_profit_irr = Decimal("1")
