@@ -343,17 +343,19 @@ class ExchangeAdapter(ABC):
         call.private = call.private or bool(auth)
         return self.http.send(call)
 
-    def fetch(self, call: Call, what: str, parse: Callable[[Node], T]) -> T:
+    def fetch(self, call: Call, what: str, parse: Callable[[Node], T], *,
+              allow_empty: bool = False) -> T:
         """Send ``call`` and read its answer with ``parse``, through the checked path.
 
         A parser takes the answer's root ``Node`` and uses only its accessors;
         whatever shape the answer has, the caller gets the parsed value or an
-        ``ExchangeError`` of the right class (see ``parsing``).
+        ``ExchangeError`` of the right class (see ``parsing``). An empty body
+        is an error unless ``allow_empty`` (the parser then gets a null node).
         """
         body = self.send(call)
         place_of = call.client_order_id or "?" if call.kind is CallKind.PLACE else None
         with self.parsing(what, place_of=place_of):
-            return parse(Node.root(body))
+            return parse(Node(None) if body is None and allow_empty else Node.root(body))
 
     def _require_credentials(self) -> None:
         if not self.config.api_key:

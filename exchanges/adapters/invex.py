@@ -230,12 +230,7 @@ class InvexAdapter(ExchangeAdapter):
         Signed when credentials are set, as the official example does."""
 
         def parse(root: Node) -> dict[str, MarketRules]:
-            if root.is_list():
-                rows = root.list()
-            elif root.has("rules"):
-                rows = root["rules"].list()
-            else:
-                rows = [root]
+            rows = root["rules"].list() if root.has("rules") else [root]
             rules = {}
             for row in rows:
                 symbol = _symbol_of(row["symbol"])

@@ -174,7 +174,8 @@ class NobitexAdapter(ExchangeAdapter):
             # Django REST framework's own 404 ({"detail": "Not found."}) to a
             # lookup of one order, or (variant "empty") an empty 404.
             drf_not_found = isinstance(detail, str) and detail.strip(". ").lower() == "not found"
-            empty = body is None and self.variant("nobitex-not-found") == "empty"
+            empty = (body is None and self.variant("nobitex-not-found") == "empty"
+                     and isinstance(call.json_body, dict) and "clientOrderId" in call.json_body)
             return ErrorInfo(code=None, message=str(detail or f"HTTP {status}"),
                              not_found=call.lookup and status == 404 and (drf_not_found or empty))
         return None
@@ -205,27 +206,22 @@ class NobitexAdapter(ExchangeAdapter):
 
         def parse(root: Node) -> dict[str, MarketRules]:
             options = root["nobitex"]
-            steps = dict(options.get("amountPrecisions").items()) if options.has(
-                "amountPrecisions") else {}
-            ticks = dict(options.get("pricePrecisions").items()) if options.has(
-                "pricePrecisions") else {}
-            minimums = dict(options.get("minOrders").items()) if options.has(
-                "minOrders") else {}
+            steps = dict(options["amountPrecisions"].items())
+            ticks = dict(options["pricePrecisions"].items())
+            minimums = dict(options["minOrders"].items()) if options.has("minOrders") else {}
             rules: dict[str, MarketRules] = {}
             for symbol in sorted(set(steps) | set(ticks)):
                 spec = self.spec_for_symbol(symbol)
                 scale = spec.price_scale if spec else Decimal("1")
                 quote = "rls" if symbol.upper().endswith("IRT") else (
                     "usdt" if symbol.upper().endswith("USDT") else None)
-                minimum = minimums.get(quote) if quote else None
-                tick = ticks[symbol].opt_decimal() if symbol in ticks else None
+                minimum = minimums[quote].decimal() if quote in minimums else None
+                tick = ticks[symbol].decimal() if symbol in ticks else None
                 rules[symbol] = MarketRules(
                     exchange=self.name, symbol=symbol, market=spec.market if spec else None,
-                    amount_step=steps[symbol].opt_decimal() if symbol in steps else None,
+                    amount_step=steps[symbol].decimal() if symbol in steps else None,
                     price_tick=tick * scale if tick is not None else None,
-                    min_order_value=(minimum.opt_decimal() * scale
-                                     if minimum is not None and minimum.opt_decimal() is not None
-                                     else None),
+                    min_order_value=minimum * scale if minimum is not None else None,
                 )
             return rules
 
@@ -239,7 +235,7 @@ class NobitexAdapter(ExchangeAdapter):
 
         def parse(root: Node) -> dict[str, FeeRate]:
             options = root["profile"]["options"]
-            by_quote = {"IRR": options.get("fee").opt_decimal(),
+            by_quote = {"IRR": options["fee"].decimal(),
                         "USDT": options.get("feeUsdt").opt_decimal()}
             rates: dict[str, FeeRate] = {}
             for spec in self.markets.values():
@@ -279,15 +275,19 @@ class NobitexAdapter(ExchangeAdapter):
                 client_order_id: str | None, max_wait: float | None = None) -> ExchangeOrder:
         """``POST /market/orders/status``; ``NotFoundError`` on an explicit not-found."""
 
+        # Only the lookup by client order id has an undocumented not-found answer.
+        empty_is_not_found = (self.variant("nobitex-not-found") == "empty"
+                              and "clientOrderId" in payload)
+
         def parse(root: Node) -> ExchangeOrder:
-            order = root.get("order")
-            if order.is_null() and self.variant("nobitex-not-found") == "empty":
-                raise NotFoundError(self.name, "order status: no order in the answer")
+            if empty_is_not_found and (root.is_null() or root.get("order").is_null()):
+                raise NotFoundError(self.name, "order status: an empty answer (not among the "
+                                               "open orders, variant nobitex-not-found=empty)")
             return self._order(root["order"], spec=spec, client_order_id=client_order_id)
 
         return self.fetch(Call("POST", "/market/orders/status", STATUS, json_body=payload,
                                client_order_id=client_order_id, lookup=True, max_wait=max_wait),
-                          "order status", parse)
+                          "order status", parse, allow_empty=empty_is_not_found)
 
     def get_order(
         self,

@@ -204,8 +204,8 @@ class WallexAdapter(ExchangeAdapter):
                     continue
                 spec = self.spec_for_symbol(symbol)
                 rates[symbol] = FeeRate(self.name, symbol, spec.market if spec else None,
-                                        row.get("makerFeeRate").opt_decimal(),
-                                        row.get("takerFeeRate").opt_decimal())
+                                        row["makerFeeRate"].decimal(),
+                                        row["takerFeeRate"].decimal())
             return rates
 
         return self.fetch(Call("GET", "/v1/account/fee", BALANCES), "fee", parse)

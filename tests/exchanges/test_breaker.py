@@ -149,3 +149,30 @@ def test_refused_credentials_stop_private_calls_not_books(sandbox, redis_prefix,
     right.http.breaker = b
     assert right.balances()["IRR"].total > 0
     assert b.state().state == CLOSED
+
+
+def test_an_auth_stop_covers_private_calls_only(redis_prefix, clock):
+    b = breaker(redis_prefix, clock, auth_cooldown=600)
+    b.record_auth_failure("authentication refused: wallex: HTTP 401 Invalid API key")
+    b.before_call(private=False)  # a book
+    b.record_success(private=False)
+    assert b.state().state == OPEN and b.state().scope == "private"
+    with pytest.raises(CircuitOpenError, match="private calls stopped.*Invalid API key"):
+        b.before_call(private=True)
+    assert b.state().probe_at.timestamp() == clock.now + 600
+
+    clock.now += 600
+    b.before_call(private=True)  # the probe
+    b.record_success(private=True)  # credentials fixed: the exchange took them
+    state = b.state()
+    assert state.state == CLOSED and state.scope == "all" and state.reason == ""
+
+
+def test_an_outage_after_an_auth_stop(redis_prefix, clock):
+    b = breaker(redis_prefix, clock)
+    for _ in range(3):
+        b.record_failure("nobitex: HTTP 502")
+    assert b.state().scope == "all"
+    b.record_auth_failure("authentication refused: nobitex: HTTP 403")
+    b.before_call(private=False)  # an answer came: the exchange is up, public calls go on
+    assert b.state().scope == "private"
