@@ -22,7 +22,7 @@ import contextlib
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import InvalidOperation
@@ -223,13 +223,21 @@ class ExchangeAdapter(ABC):
         except NotFoundError:
             return None
 
-    def lookup_orders(self, refs: list[OrderRef], *, patience: float = 0.0) -> OrdersLookup:
+    def lookup_orders(self, refs: list[OrderRef], *, patience: float = 0.0,
+                      known_exchange_ids: Collection[str] | None = None) -> OrdersLookup:
         """Many orders at once: list endpoints first (``_list_lookup``, where the
         exchange has them), then one status call for each order still missing.
 
         A rate limit is waited out for up to ``patience`` seconds in all (the
         local limiter and the exchange's 429 alike); past that, the orders not
         asked about are in ``errors``, never in ``not_found``.
+
+        ``known_exchange_ids``: the exchange ids of every order the caller
+        already knows on this exchange. An exchange whose lists name no client
+        order id (Nobitex) may match a lost-answer order by what it was only
+        when this is given, so that a known twin (same side, amount, price and
+        minute) is never taken for it; without it such rows can prove an
+        order absent, never present.
         """
         result = OrdersLookup()
         deadline = time.monotonic() + patience

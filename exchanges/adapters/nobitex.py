@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -317,7 +318,8 @@ class NobitexAdapter(ExchangeAdapter):
         except NotFoundError:
             return None
 
-    def lookup_orders(self, refs: list[OrderRef], *, patience: float = 0.0) -> OrdersLookup:
+    def lookup_orders(self, refs: list[OrderRef], *, patience: float = 0.0,
+                      known_exchange_ids: Collection[str] | None = None) -> OrdersLookup:
         """Orders by id where known (any state), else by client order id among open
         orders, then the order list (``details=2``, newest first, back to the
         oldest order's creation) for the rest.
@@ -353,7 +355,11 @@ class NobitexAdapter(ExchangeAdapter):
                   and r.client_order_id not in result.found]
         if len(with_id) >= 3:  # one list page is cheaper than three status calls
             listed += with_id
-        outcomes = self._search_lists(listed, deadline=deadline, result=result) if listed else {}
+        claimed = {str(r.exchange_order_id) for r in refs if r.exchange_order_id}
+        adopt_by_fields = known_exchange_ids is not None
+        claimed |= {str(i) for i in known_exchange_ids or ()}
+        outcomes = (self._search_lists(listed, deadline=deadline, result=result, claimed=claimed,
+                                       adopt_by_fields=adopt_by_fields) if listed else {})
         for ref in with_id:
             outcome = outcomes.get(ref.client_order_id)
             if isinstance(outcome, ExchangeOrder):
@@ -398,8 +404,9 @@ class NobitexAdapter(ExchangeAdapter):
         except ValueError:
             return None
 
-    def _search_lists(self, refs: list[OrderRef], *, deadline: float,
-                      result: OrdersLookup) -> dict[str, ExchangeOrder | str | None]:
+    def _search_lists(self, refs: list[OrderRef], *, deadline: float, result: OrdersLookup,
+                      claimed: set[str], adopt_by_fields: bool
+                      ) -> dict[str, ExchangeOrder | str | None]:
         """Each ref's outcome in the order list: the order, None (provably not
         there) or the reason it cannot be told."""
         groups: dict[str | None, list[OrderRef]] = {}
@@ -408,12 +415,12 @@ class NobitexAdapter(ExchangeAdapter):
             groups.setdefault(spec.market if spec else None, []).append(ref)
         if None in groups and len(groups) > 1:  # one listing of every market covers all
             groups = {None: refs}
-        claimed_ids = {r.exchange_order_id for r in refs if r.exchange_order_id}
         outcomes: dict[str, ExchangeOrder | str | None] = {}
         for market, group in groups.items():
             search = self._list_back(market, group, deadline=deadline, result=result)
             for ref in group:
-                outcomes[ref.client_order_id] = self._match(ref, search, claimed_ids, group)
+                outcomes[ref.client_order_id] = self._match(ref, search, claimed, group,
+                                                            adopt_by_fields=adopt_by_fields)
         return outcomes
 
     def _list_back(self, market: str | None, refs: list[OrderRef], *, deadline: float,
@@ -477,7 +484,7 @@ class NobitexAdapter(ExchangeAdapter):
                           "order list", parse)
 
     def _match(self, ref: OrderRef, search: _Search, claimed_ids: set[str],
-               group: list[OrderRef]) -> ExchangeOrder | str | None:
+               group: list[OrderRef], *, adopt_by_fields: bool) -> ExchangeOrder | str | None:
         if search.error:
             return search.error
         for row in search.rows:  # by the exchange's id: certain
@@ -513,6 +520,8 @@ class NobitexAdapter(ExchangeAdapter):
                    if value is None]
         if row.price is not None and ref.price is None:
             missing.append("price")
+        if not adopt_by_fields:
+            missing.append("set of orders known here (known_exchange_ids)")
         if missing:
             return (f"order {ids} could be {ref.client_order_id} but its "
                     f"{', '.join(missing)} is not known: refusing to guess")

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import pytest
 
-from exchanges.errors import AmbiguousOrderError
+from exchanges.errors import AmbiguousOrderError, TransientError
 from exchanges.states import OrderState
 from exchanges.types import OrderRef, OrderRequest, OrderType, Side
 
@@ -81,16 +81,28 @@ def test_filled_order_found_by_what_it_was_when_rows_name_no_client_id(replay, n
         row(13, at=NOW - timedelta(minutes=5)),  # long before it was written
         row(14),  # the one
     ))
-    result = nobitex.lookup_orders([ref()])
+    result = nobitex.lookup_orders([ref()], known_exchange_ids={"3", "4"})
     order = result.found["NE_LOST"]
     assert order.exchange_order_id == "14" and order.state is OrderState.FILLED
     assert order.client_order_id == "NE_LOST"  # named after the ref it was found for
 
 
+def test_a_known_twin_is_never_taken_for_the_lost_order(replay, nobitex):
+    """The lost order never reached Nobitex; an identical order of ours placed a
+    second later did. Its row must not be adopted for the lost one."""
+    replay.route(*STATUS, NOT_FOUND)
+    replay.route(*LIST, listing(row(15)))
+    result = nobitex.lookup_orders([ref()], known_exchange_ids={"15"})
+    assert result.not_found == {"NE_LOST"}
+    # A caller that cannot say which orders it knows gets no adoption by fields.
+    result = nobitex.lookup_orders([ref()])
+    assert not result.found and "known_exchange_ids" in result.errors["NE_LOST"]
+
+
 def test_two_candidates_are_never_guessed_between(replay, nobitex):
     replay.route(*STATUS, NOT_FOUND)
     replay.route(*LIST, listing(row(20), row(21, at=NOW + timedelta(seconds=2))))
-    result = nobitex.lookup_orders([ref()])
+    result = nobitex.lookup_orders([ref()], known_exchange_ids=set())
     assert not result.found and not result.not_found
     assert "refusing to guess" in result.errors["NE_LOST"]
     assert "20" in result.errors["NE_LOST"] and "21" in result.errors["NE_LOST"]
@@ -99,7 +111,7 @@ def test_two_candidates_are_never_guessed_between(replay, nobitex):
 def test_a_candidate_is_not_adopted_without_knowing_what_the_order_was(replay, nobitex):
     replay.route(*STATUS, NOT_FOUND)
     replay.route(*LIST, listing(row(30)))
-    result = nobitex.lookup_orders([ref(side=None, price=None)])
+    result = nobitex.lookup_orders([ref(side=None, price=None)], known_exchange_ids=set())
     assert "refusing to guess" in result.errors["NE_LOST"] and not result.found
 
 
@@ -191,8 +203,8 @@ def test_find_order_and_get_order_use_the_same_resolution(replay, nobitex):
     assert nobitex.find_order("NE_LOST").exchange_order_id == "70"
     assert nobitex.get_order(client_order_id="NE_LOST").state is OrderState.FILLED
     replay.route(*LIST, listing(row(71)))
-    found = nobitex.find_order("NE_LOST", ref=ref())
-    assert found is not None and found.exchange_order_id == "71"
+    with pytest.raises(TransientError, match="refusing to guess"):  # needs the known ids
+        nobitex.find_order("NE_LOST", ref=ref())
 
 
 def test_against_the_sandbox_a_lost_answer_that_filled_is_found(sandbox_adapter, sandbox):
@@ -205,5 +217,5 @@ def test_against_the_sandbox_a_lost_answer_that_filled_is_found(sandbox_adapter,
     sandbox.clear_faults()
     result = adapter.lookup_orders([OrderRef(
         client_order_id="NE_SANDBOX_LOST", market="BTC-IRR", created_at=datetime.now(tz=UTC),
-        quantity=D("0.001"), side=Side.BUY, price=D("101000000000"))])
+        quantity=D("0.001"), side=Side.BUY, price=D("101000000000"))], known_exchange_ids=set())
     assert result.found["NE_SANDBOX_LOST"].state is OrderState.FILLED
