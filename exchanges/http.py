@@ -196,9 +196,14 @@ class HttpClient:
         return self.settings.base_url.rstrip("/") + "/" + path.lstrip("/")
 
     def address(self, path: str) -> str:
-        """Where a call goes, for messages: scheme, host, port and path, no query."""
+        """Where a call goes, for messages: scheme, host, port and path; never the
+        query or a user:password a base URL might carry."""
         parts = urlsplit(self.url(path))
-        return f"{parts.scheme}://{parts.netloc}{parts.path}"
+        host = parts.hostname or ""
+        if ":" in host:  # IPv6
+            host = f"[{host}]"
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{host}{port}{parts.path}"
 
     # -- the call -----------------------------------------------------------
 

@@ -141,6 +141,13 @@ def test_connection_errors_name_the_address(canned):
     with pytest.raises(TransientError, match="no answer from http://exchange.invalid:8443/api/"
                                              "users/wallets/list within"):
         adapter.balances()
+    with_password = make_adapter("nobitex", "http://ops:hunter2@exchange.invalid/api",
+                                 read_retries=0)
+    canned(with_password, not_connected())
+    with pytest.raises(TransientError) as caught:
+        with_password.get_order_book("BTC-IRR")
+    assert "hunter2" not in str(caught.value)
+    assert "http://exchange.invalid/api/v3/orderbook/BTCIRT" in str(caught.value)
 
 
 def test_find_order_returns_the_order(canned):
