@@ -21,6 +21,8 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from exchanges.breaker import breaker_state
 from exchanges.models import Exchange, ExchangeMarket, Market
+from exchanges.ratelimit import backoff_state
+from exchanges.variants import variants_for
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +100,8 @@ class ExchangeAdmin(SimpleHistoryAdmin):
                     "credentials", "breaker", "controls")
     list_filter = ("adapter", "enabled", "trading_enabled")
     search_fields = ("name",)
-    readonly_fields = ("breaker_detail", "credentials", "created_at", "updated_at")
+    readonly_fields = ("breaker_detail", "rate_limit", "wire_variants_shown", "credentials",
+                       "created_at", "updated_at")
     history_list_display = ("enabled", "trading_enabled", "taker_fee", "maker_fee")
 
     def get_list_display(self, request: HttpRequest):
@@ -127,6 +130,8 @@ class ExchangeAdmin(SimpleHistoryAdmin):
             return "unavailable"
         if state.state == "closed" and not state.failures:
             return "closed"
+        if state.scope == "private":
+            return f"{state.state} for private calls: {state.reason}"
         return f"{state.state} ({state.failures} failures)"
 
     @admin.display(description="circuit breaker")
@@ -141,9 +146,36 @@ class ExchangeAdmin(SimpleHistoryAdmin):
         parts = [f"{state.state}, {state.failures} consecutive failures"]
         if state.opened_at:
             parts.append(f"opened at {state.opened_at:%Y-%m-%d %H:%M:%S} UTC")
+        if state.scope == "private":
+            parts.append(f"private calls stopped: {state.reason}")
+        if state.probe_at:
+            parts.append(f"next probe at {state.probe_at:%Y-%m-%d %H:%M:%S} UTC")
         if state.last_error:
             parts.append(f"last error: {state.last_error}")
         return "; ".join(parts)
+
+    @admin.display(description="rate-limit back-off")
+    def rate_limit(self, obj: Exchange) -> str:
+        if obj.pk is None:
+            return "-"
+        try:
+            state = backoff_state(obj.name)
+        except Exception as exc:
+            logger.warning("admin: back-off of %s unavailable: %s", obj.name, exc)
+            return "unavailable (Redis)"
+        if not state.active:
+            return "none"
+        since = f" since {state.since:%H:%M:%S} UTC" if state.since else ""
+        return f"{state.remaining:.0f}s left{since}: {state.reason or 'no reason given'}"
+
+    @admin.display(description="wire variants")
+    def wire_variants_shown(self, obj: Exchange) -> str:
+        """Read-only here: set by the conformance check (issue 11)."""
+        chosen = obj.wire_variants or {}
+        parts = [f"{name}={chosen.get(name, v.default)}"
+                 + ("" if name in chosen else " (default)")
+                 for name, v in sorted(variants_for(obj.adapter).items())]
+        return ", ".join(parts) or "-"
 
 
 @admin.register(Market)

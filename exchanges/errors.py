@@ -8,7 +8,9 @@ operator's screen is enough to act on it. The classes say what to do next:
   be retried.
 - ``RateLimitedError``: too many calls; ``retry_after`` seconds to wait.
 - ``RejectedError``: a business refusal with the exchange's code and message
-  (SmallOrder, insufficient balance…). The order does not exist.
+  (SmallOrder, insufficient balance…). The order does not exist. ``reason``
+  names the refusal in the project's words where it is known
+  (``INSUFFICIENT_BALANCE``…), whatever the exchange calls it.
 - ``AuthenticationError``: credentials missing, wrong or without permission.
 - ``NotFoundError``: the exchange said explicitly that the order is unknown
   (recovery relies on it to fail a ``pending_submit`` order safely).
@@ -16,7 +18,16 @@ operator's screen is enough to act on it. The classes say what to do next:
   dropped connection, 5xx, malformed answer after sending). The order may
   exist. It is never treated as failed and never re-sent; resolve it by
   looking up ``client_order_id``.
+- ``DuplicateOrderIdError`` (an ``AmbiguousOrderError``): the exchange says
+  an order with this client order id already exists (Wallex 409, Nobitex
+  ``DuplicateClientOrderId``). This request created nothing, but an order
+  under that id does exist: look it up, never mark it failed.
 - ``CircuitOpenError``: the breaker is open; nothing was sent.
+- ``ConfigurationError``: this deployment's settings for the exchange are
+  invalid (an unknown wire variant …); nothing was sent.
+- ``ParseError``: raised inside the adapters' checked parsing path only; it
+  never leaves an adapter (it becomes ``TransientError`` or
+  ``AmbiguousOrderError``).
 
 None of them carry credentials: messages are built from the exchange's answer
 body and status only, never from request headers.
@@ -83,8 +94,30 @@ class CircuitOpenError(TransientError):
     """The exchange's circuit breaker is open: the call was not sent."""
 
 
+class ConfigurationError(ExchangeError):
+    """The exchange is configured wrongly here; nothing was sent. Fix the row."""
+
+
 class RejectedError(ExchangeError):
     """The exchange refused the request (or we refused it locally, ``code='Local…'``)."""
+
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+    SMALL_ORDER = "small_order"
+    BAD_PRICE = "bad_price"
+    DUPLICATE_ORDER = "duplicate_order"  # Nobitex: an identical order within 10 s
+    MARKET_CLOSED = "market_closed"
+
+    def __init__(
+        self,
+        exchange: str,
+        message: str,
+        *,
+        code: str | None = None,
+        http_status: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        self.reason = reason
+        super().__init__(exchange, message, code=code, http_status=http_status)
 
 
 class AuthenticationError(ExchangeError):
@@ -115,3 +148,33 @@ class AmbiguousOrderError(ExchangeError):
             f"{super()._describe()} (order {self.client_order_id} may or may not exist: "
             "look it up by client order id)"
         )
+
+
+class DuplicateOrderIdError(AmbiguousOrderError):
+    """An order with this client order id already exists on the exchange.
+
+    The request itself was refused, so it is not the answer of a place that
+    created an order; but an order under this id is there (ours: ids are
+    never reused), so it is resolved like an ambiguous place, by looking
+    the client order id up.
+    """
+
+    def _describe(self) -> str:
+        return (
+            f"{ExchangeError._describe(self)} (an order with client order id "
+            f"{self.client_order_id} already exists: look it up, never treat it as failed)"
+        )
+
+
+class ParseError(ValueError):
+    """An answer that does not have the documented shape (the checked path's error).
+
+    ``path`` says where in the answer (``order.matchedAmount``); it never
+    leaves an adapter: ``ExchangeAdapter.parsing`` turns it into the right
+    ``ExchangeError``.
+    """
+
+    def __init__(self, path: str, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}" if path else problem)

@@ -11,7 +11,13 @@ create exposure; if the first attempt did land, the retry may come back as a
 rejection or not-found, so callers confirm a cancel by reading the order.
 
 Nothing here logs or raises with request headers: credentials travel only in
-headers, so neither log lines nor exception messages can contain them.
+headers, so neither log lines nor exception messages can contain them. A
+connection failure names the address that was tried (scheme, host, port and
+path; never the query, which carries Invex's signatures).
+
+An authentication refusal (401/403) of a call with credentials stops the
+exchange's private calls through the breaker (``CircuitBreaker.record_auth_failure``)
+instead of letting every worker retry into an IP block.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -35,17 +42,26 @@ from exchanges.errors import (
     AmbiguousOrderError,
     AuthenticationError,
     CircuitOpenError,
+    DuplicateOrderIdError,
     ExchangeError,
     NotFoundError,
     RateLimitedError,
     RejectedError,
     TransientError,
 )
-from exchanges.ratelimit import RateLimiter
+from exchanges.ratelimit import DEFAULT_BACKOFF_S
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "arbsite/0.1 (+python-requests)"
+
+
+class Limiter(Protocol):
+    """The shared ``RateLimiter`` or a probe's ``LocalRateLimiter``."""
+
+    def acquire(self, endpoint: str, *, max_wait: float | None = None) -> None: ...
+
+    def record_backoff(self, seconds: float, reason: str = "") -> None: ...
 
 
 class CallKind(Enum):
@@ -62,6 +78,8 @@ class HttpSettings:
     read_retries: int = 2  # extra attempts for READ/CANCEL calls
     retry_backoff: float = 0.2  # seconds, doubled per attempt, with jitter
     pool_size: int = 16
+    user_agent: str = USER_AGENT
+    default_backoff: float = DEFAULT_BACKOFF_S  # a 429 that names no back-off
 
 
 @dataclass(slots=True)
@@ -72,8 +90,16 @@ class Call:
     kind: CallKind = CallKind.READ
     params: Mapping[str, Any] | None = None
     json_body: Any = None
+    # Bytes sent as the body exactly as given (Invex signs these very bytes);
+    # with ``json_body`` None. Content-Type is the adapter's to set.
+    body: bytes | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     client_order_id: str | None = None
+    # Carries credentials: a 401/403 stops the exchange's private calls.
+    private: bool = False
+    # A lookup of one order by id: an explicit not-found answer means "no
+    # such order" here, and only here.
+    lookup: bool = False
     # Longest wait for a rate-limit slot; None: the limiter's default. The
     # poller passes 0: a book it cannot fetch now is fetched next cycle.
     max_wait: float | None = None
@@ -92,12 +118,14 @@ class ErrorInfo:
     not_found: bool = False
     auth: bool = False
     rate_limited: bool = False
+    reason: str | None = None  # RejectedError.reason (insufficient balance …)
+    duplicate_id: bool = False  # an order with this client order id exists
 
 
-# An adapter's reader of error answers: ``(http_status, body) -> ErrorInfo``
+# An adapter's reader of error answers: ``(http_status, body, call) -> ErrorInfo``
 # when the answer is an error (any status, including a 200 with a failure
 # envelope), None when it is a success. ``body`` is None when not JSON.
-ErrorReader = Callable[[int, Any], ErrorInfo | None]
+ErrorReader = Callable[[int, Any, "Call"], ErrorInfo | None]
 
 _NOT_JSON = object()
 
@@ -142,7 +170,7 @@ class HttpClient:
         settings: HttpSettings,
         read_error: ErrorReader,
         *,
-        limiter: RateLimiter | None = None,
+        limiter: Limiter | None = None,
         breaker: CircuitBreaker | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -158,13 +186,24 @@ class HttpClient:
         )
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
-        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        self.session.headers.update({"User-Agent": settings.user_agent,
+                                     "Accept": "application/json"})
 
     def close(self) -> None:
         self.session.close()
 
     def url(self, path: str) -> str:
         return self.settings.base_url.rstrip("/") + "/" + path.lstrip("/")
+
+    def address(self, path: str) -> str:
+        """Where a call goes, for messages: scheme, host, port and path; never the
+        query or a user:password a base URL might carry."""
+        parts = urlsplit(self.url(path))
+        host = parts.hostname or ""
+        if ":" in host:  # IPv6
+            host = f"[{host}]"
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{host}{port}{parts.path}"
 
     # -- the call -----------------------------------------------------------
 
@@ -190,7 +229,7 @@ class HttpClient:
 
     def _send_once(self, call: Call) -> Any:
         if self.breaker is not None:
-            self.breaker.before_call()
+            self.breaker.before_call(private=call.private)
         if self.limiter is not None:
             self.limiter.acquire(call.endpoint, max_wait=call.max_wait)
         sent = call.prepare(call) if call.prepare is not None else call
@@ -200,7 +239,8 @@ class HttpClient:
                 sent.method,
                 self.url(sent.path),
                 params=sent.params,
-                json=sent.json_body,
+                json=sent.json_body if sent.body is None else None,
+                data=sent.body,
                 headers=dict(sent.headers),
                 timeout=(self.settings.connect_timeout, self.settings.read_timeout),
             )
@@ -222,9 +262,9 @@ class HttpClient:
         if self.breaker is not None:
             self.breaker.record_failure(str(error))
 
-    def _succeeded(self) -> None:
+    def _succeeded(self, call: Call) -> None:
         if self.breaker is not None:
-            self.breaker.record_success()
+            self.breaker.record_success(private=call.private)
 
     def _unanswered(
         self, call: Call, message: str, http_status: int | None = None
@@ -239,16 +279,18 @@ class HttpClient:
 
     def _transport_error(self, call: Call, exc: requests.RequestException) -> ExchangeError:
         where = f"{call.method} {call.path}"
+        address = self.address(call.path)
         if _never_sent(exc):
-            logger.warning("%s %s: could not connect (%s)", self.exchange, where,
-                           type(exc).__name__)
-            return TransientError(self.exchange, f"{where}: could not connect, request not sent")
+            logger.warning("%s %s: could not connect to %s (%s)", self.exchange, where,
+                           address, type(exc).__name__)
+            return TransientError(
+                self.exchange, f"{where}: could not connect to {address}, request not sent")
         if isinstance(exc, requests.Timeout):
-            what = f"no answer within {self.settings.read_timeout:g}s"
+            what = f"no answer from {address} within {self.settings.read_timeout:g}s"
         elif isinstance(exc, requests.ConnectionError):
-            what = "connection dropped before the answer"
+            what = f"connection to {address} dropped before the answer"
         else:
-            what = f"request failed ({type(exc).__name__})"
+            what = f"request to {address} failed ({type(exc).__name__})"
         logger.warning(
             "%s %s: %s%s", self.exchange, where, what,
             f" (order {call.client_order_id})" if call.client_order_id else "",
@@ -271,31 +313,42 @@ class HttpClient:
             logger.warning("%s", error)
             raise error
 
-        info = self._read_error(status, parsed)
+        info = self._read_error(status, parsed, call)
         if status == 429 or (info is not None and info.rate_limited):
             retry_after = (info.retry_after if info else None) or _retry_after_header(response)
+            message = info.message if info else _snippet(text)
             if retry_after is None:
-                retry_after = 60.0  # no hint: a conservative pause
+                retry_after = self.settings.default_backoff
+                message += f" (no back-off given: waiting the default {retry_after:g}s)"
             if self.limiter is not None:
-                self.limiter.record_backoff(retry_after)
-            self._succeeded()  # the exchange is up; it just wants fewer calls
+                self.limiter.record_backoff(retry_after, f"HTTP {status} on {where}: {message}")
+            self._succeeded(call)  # the exchange is up; it just wants fewer calls
             raise RateLimitedError(
-                self.exchange, f"{where}: {info.message if info else _snippet(text)}",
+                self.exchange, f"{where}: {message}",
                 retry_after=retry_after, code=info.code if info else None, http_status=status,
             )
         if info is None and status >= 400:
             info = ErrorInfo(code=None, message=_snippet(text) or response.reason or "error")
         if info is not None:
-            self._succeeded()
             message = f"{where}: {info.message}"
             kwargs = {"code": info.code, "http_status": status}
             if status in (401, 403) or info.auth:
-                raise AuthenticationError(self.exchange, message, **kwargs)
-            # Only an explicit not-found answer counts (recovery fails orders on
-            # it); a bare 404, e.g. from a wrong base URL, is a plain rejection.
+                error = AuthenticationError(self.exchange, message, **kwargs)
+                if call.private and self.breaker is not None:
+                    self.breaker.record_auth_failure(f"authentication refused: {error}")
+                else:
+                    self._succeeded(call)
+                raise error
+            self._succeeded(call)
+            # Only an explicit not-found answer to a lookup of one order counts
+            # (recovery fails orders on it); a bare 404, e.g. from a wrong base
+            # URL, is a plain rejection.
             if info.not_found:
                 raise NotFoundError(self.exchange, message, **kwargs)
-            raise RejectedError(self.exchange, message, **kwargs)
+            if info.duplicate_id and call.client_order_id:
+                raise DuplicateOrderIdError(self.exchange, message,
+                                            client_order_id=call.client_order_id, **kwargs)
+            raise RejectedError(self.exchange, message, reason=info.reason, **kwargs)
         if body is _NOT_JSON:
             error = self._unanswered(
                 call, f"{where}: malformed answer (not JSON): {_snippet(text, 120)}", status
@@ -303,5 +356,5 @@ class HttpClient:
             self._failed(error)
             logger.warning("%s", error)
             raise error
-        self._succeeded()
+        self._succeeded(call)
         return parsed

@@ -1,11 +1,19 @@
 """The one face every exchange adapter shows to the rest of the project.
 
 An adapter is a plain Python object built from an ``AdapterConfig`` (base
-URL, credentials, market specs, timeouts, limits), so tests build one
-without the database; ``exchanges.registry`` builds them from the
+URL, credentials, market specs, timeouts, limits, wire variants), so tests
+build one without the database; ``exchanges.registry`` builds them from the
 ``Exchange``/``ExchangeMarket`` rows. Adapters take and return only the value
 objects of ``exchanges.types``, in project units, and raise only the errors
-of ``exchanges.errors``.
+of ``exchanges.errors``: every answer is read through one checked path
+(``fetch``: a parser over ``exchanges.adapters._common.Node``), so an empty
+or malformed answer is a ``TransientError`` (``AmbiguousOrderError`` after a
+place), never a ``KeyError`` or ``AttributeError``.
+
+An adapter built with ``probe=True`` (the ``exchange`` command,
+``recover_orders --dry-run``) has no shared circuit breaker (it neither
+counts towards it nor is stopped by it) and its own, conservative, local
+rate budget (``LocalRateLimiter``), so it spends nothing trading needs.
 """
 
 from __future__ import annotations
@@ -14,34 +22,46 @@ import contextlib
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 from typing import Any, ClassVar, TypeVar
 
+from exchanges.adapters._common import Node, utc_from_iso, utc_from_ms, utc_from_seconds
 from exchanges.breaker import CircuitBreaker
 from exchanges.errors import (
     AmbiguousOrderError,
     AuthenticationError,
+    ConfigurationError,
     ExchangeError,
     NotFoundError,
+    ParseError,
     RateLimitedError,
     TransientError,
 )
-from exchanges.http import Call, CallKind, ErrorInfo, HttpClient, HttpSettings
+from exchanges.http import USER_AGENT, Call, CallKind, ErrorInfo, HttpClient, HttpSettings
 from exchanges.logging import register_secret
 from exchanges.markets import MarketSpec, PreparedOrder, prepare_order, split_market
-from exchanges.ratelimit import Limit, RateLimiter
+from exchanges.ratelimit import (
+    DEFAULT_BACKOFF_S,
+    DEFAULT_LIMITS,
+    Limit,
+    LocalRateLimiter,
+    RateLimiter,
+)
 from exchanges.types import (
     Balance,
     ExchangeOrder,
+    FeeRate,
     Fill,
+    MarketRules,
     OrderBook,
     OrderRef,
     OrderRequest,
     OrdersLookup,
 )
+from exchanges.variants import validate_variants, variant_value
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +90,12 @@ class AdapterConfig:
     breaker: bool = False
     breaker_threshold: int | None = None
     breaker_cooldown: float | None = None
+    # The readings of the docs' open points this exchange speaks
+    # (``exchanges.variants``); empty: the defaults.
+    variants: Mapping[str, str] = field(default_factory=dict)
+    # A probe: no shared breaker, a local and conservative rate budget.
+    probe: bool = False
+    default_backoff: float = DEFAULT_BACKOFF_S  # after a 429 that names none
 
 
 class ExchangeAdapter(ABC):
@@ -77,6 +103,7 @@ class ExchangeAdapter(ABC):
 
     kind: ClassVar[str]  # nobitex | wallex | invex
     default_base_url: ClassVar[str]
+    user_agent: ClassVar[str] = USER_AGENT
     # The pages of one listing are read as one answer: a rate limit met half
     # way is waited out (up to this many seconds) rather than starting over.
     LIST_PATIENCE: ClassVar[float] = 60.0
@@ -92,20 +119,36 @@ class ExchangeAdapter(ABC):
         self.name = config.name
         register_secret(config.api_key)
         register_secret(config.api_secret)
+        try:
+            self.variants = validate_variants(self.kind, config.variants)
+        except ValueError as exc:
+            raise ConfigurationError(config.name, f"wire variants: {exc}") from None
         self.markets: dict[str, MarketSpec] = {
             code.upper(): spec for code, spec in config.markets.items()
         }
         self._by_symbol = {spec.symbol.upper(): spec for spec in self.markets.values()}
-        if limiter is None and config.rate_limits is not None:
-            limiter = RateLimiter(
-                config.name, config.rate_limits, max_wait=config.rate_limit_max_wait
+        if config.probe:
+            # Reads the shared back-off (the exchange asked it of everyone) but
+            # writes nothing shared, and spends only its own small budget.
+            shared = (RateLimiter(config.name, {}) if config.rate_limits is not None
+                      else None)
+            limiter = LocalRateLimiter(
+                config.name, config.rate_limits or DEFAULT_LIMITS.get(self.kind, {}),
+                max_wait=config.rate_limit_max_wait, shared=shared,
             )
-        if breaker is None and config.breaker:
-            breaker = CircuitBreaker(
-                config.name,
-                threshold=config.breaker_threshold,
-                cooldown=config.breaker_cooldown,
-            )
+            breaker = None
+        else:
+            if limiter is None and config.rate_limits is not None:
+                limiter = RateLimiter(
+                    config.name, config.rate_limits, max_wait=config.rate_limit_max_wait
+                )
+            if breaker is None and config.breaker:
+                breaker = CircuitBreaker(
+                    config.name,
+                    threshold=config.breaker_threshold,
+                    cooldown=config.breaker_cooldown,
+                )
+        self.probe = config.probe
         self.http = HttpClient(
             config.name,
             HttpSettings(
@@ -114,6 +157,8 @@ class ExchangeAdapter(ABC):
                 read_timeout=config.read_timeout,
                 read_retries=config.read_retries,
                 retry_backoff=config.retry_backoff,
+                user_agent=self.user_agent,
+                default_backoff=config.default_backoff,
             ),
             self.read_error,
             limiter=limiter,
@@ -121,7 +166,12 @@ class ExchangeAdapter(ABC):
         )
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name} {self.config.base_url}>"
+        probe = " probe" if self.probe else ""
+        return f"<{type(self).__name__} {self.name} {self.config.base_url}{probe}>"
+
+    def variant(self, name: str) -> str:
+        """The configured reading of one open point of the docs (or its default)."""
+        return variant_value(self.kind, self.variants, name)
 
     def close(self) -> None:
         self.http.close()
@@ -159,23 +209,35 @@ class ExchangeAdapter(ABC):
     ) -> ExchangeOrder:
         """One order, by either id. ``NotFoundError`` when the exchange says it has none."""
 
-    def find_order(self, client_order_id: str, market: str | None = None) -> ExchangeOrder | None:
+    def find_order(self, client_order_id: str, market: str | None = None, *,
+                   ref: OrderRef | None = None) -> ExchangeOrder | None:
         """Resolve an ambiguous place: the order, or None if the exchange says it never was.
 
         Transient errors propagate: "could not ask" is not "does not exist".
+        ``ref`` (what the order was: side, quantity, price, when) lets an
+        exchange that cannot look a closed order up by client order id
+        (Nobitex) find it in its order list.
         """
         try:
             return self.get_order(client_order_id=client_order_id, market=market)
         except NotFoundError:
             return None
 
-    def lookup_orders(self, refs: list[OrderRef], *, patience: float = 0.0) -> OrdersLookup:
+    def lookup_orders(self, refs: list[OrderRef], *, patience: float = 0.0,
+                      known_exchange_ids: Collection[str] | None = None) -> OrdersLookup:
         """Many orders at once: list endpoints first (``_list_lookup``, where the
         exchange has them), then one status call for each order still missing.
 
         A rate limit is waited out for up to ``patience`` seconds in all (the
         local limiter and the exchange's 429 alike); past that, the orders not
         asked about are in ``errors``, never in ``not_found``.
+
+        ``known_exchange_ids``: the exchange ids of every order the caller
+        already knows on this exchange. An exchange whose lists name no client
+        order id (Nobitex) may match a lost-answer order by what it was only
+        when this is given, so that a known twin (same side, amount, price and
+        minute) is never taken for it; without it such rows can prove an
+        order absent, never present.
         """
         result = OrdersLookup()
         deadline = time.monotonic() + patience
@@ -245,14 +307,26 @@ class ExchangeAdapter(ABC):
     def recent_fills(self, market: str | None = None) -> list[Fill]:
         """The account's recent executions, newest first where the exchange says."""
 
+    @abstractmethod
+    def market_rules(self) -> dict[str, MarketRules]:
+        """Every listing's published rules, by the exchange's symbol."""
+
+    @abstractmethod
+    def fee_rates(self) -> dict[str, FeeRate]:
+        """The account's fee rates by symbol ("*": one rate for every market)."""
+
     # -- for subclasses ----------------------------------------------------------
 
     @abstractmethod
     def _place(self, order: PreparedOrder) -> ExchangeOrder: ...
 
     @abstractmethod
-    def read_error(self, status: int, body: Any) -> ErrorInfo | None:
-        """Read the exchange's error envelope; None when the answer is a success."""
+    def read_error(self, status: int, body: Any, call: Call) -> ErrorInfo | None:
+        """Read the exchange's error envelope; None when the answer is a success.
+
+        Must not fail on any ``body`` (None, a list, a string): it runs before
+        the checked parsing path.
+        """
 
     def auth_headers(self, call: Call) -> dict[str, str]:
         return {}
@@ -272,8 +346,24 @@ class ExchangeAdapter(ABC):
         return self._by_symbol.get(str(symbol).upper())
 
     def send(self, call: Call) -> Any:
-        call.headers = {**call.headers, **self.auth_headers(call)}
+        auth = self.auth_headers(call)
+        call.headers = {**call.headers, **auth}
+        call.private = call.private or bool(auth)
         return self.http.send(call)
+
+    def fetch(self, call: Call, what: str, parse: Callable[[Node], T], *,
+              allow_empty: bool = False) -> T:
+        """Send ``call`` and read its answer with ``parse``, through the checked path.
+
+        A parser takes the answer's root ``Node`` and uses only its accessors;
+        whatever shape the answer has, the caller gets the parsed value or an
+        ``ExchangeError`` of the right class (see ``parsing``). An empty body
+        is an error unless ``allow_empty`` (the parser then gets a null node).
+        """
+        body = self.send(call)
+        place_of = call.client_order_id or "?" if call.kind is CallKind.PLACE else None
+        with self.parsing(what, place_of=place_of):
+            return parse(Node(None) if body is None and allow_empty else Node.root(body))
 
     def _require_credentials(self) -> None:
         if not self.config.api_key:
@@ -290,38 +380,27 @@ class ExchangeAdapter(ABC):
         """
         try:
             yield
-        except (
-            KeyError, IndexError, TypeError, ValueError, InvalidOperation, AttributeError
-        ) as exc:
-            message = f"unexpected answer to {what}: {type(exc).__name__}: {exc}"
-            logger.warning("%s: %s", self.name, message)
+        except ParseError as exc:
+            message = f"unexpected answer to {what}: {exc}"
+            logger.warning("%s: %s%s", self.name, message,
+                           f" (order {place_of})" if place_of else "")
             if place_of is not None:
                 raise AmbiguousOrderError(self.name, message, client_order_id=place_of) from None
             raise TransientError(self.name, message) from None
-
-
-def utc_from_ms(value: Any) -> datetime | None:
-    if value in (None, ""):
-        return None
-    return datetime.fromtimestamp(int(Decimal(str(value))) / 1000, tz=UTC)
-
-
-def utc_from_seconds(value: Any) -> datetime | None:
-    if value in (None, ""):
-        return None
-    return datetime.fromtimestamp(float(Decimal(str(value))), tz=UTC)  # not money
-
-
-def utc_from_iso(value: Any) -> datetime | None:
-    """ISO 8601 (``Z`` or an offset); a naive time is taken as UTC."""
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        except (
+            KeyError, IndexError, TypeError, ValueError, InvalidOperation, AttributeError
+        ) as exc:
+            # A parser that stepped outside ``Node``: still never a crash.
+            message = f"unexpected answer to {what}: {type(exc).__name__}: {exc}"
+            logger.warning("%s: %s", self.name, message, exc_info=True)
+            if place_of is not None:
+                raise AmbiguousOrderError(self.name, message, client_order_id=place_of) from None
+            raise TransientError(self.name, message) from None
 
 
 def now_utc() -> datetime:
     return datetime.now(tz=UTC)
 
 
-__all__ = ["AdapterConfig", "CallKind", "ExchangeAdapter", "Call"]
+__all__ = ["AdapterConfig", "CallKind", "ExchangeAdapter", "Call", "utc_from_iso",
+           "utc_from_ms", "utc_from_seconds"]

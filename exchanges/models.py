@@ -48,6 +48,12 @@ class Exchange(models.Model):
     api_secret = EncryptedTextField(
         blank=True, help_text="Signing key where the exchange needs one (Invex). Encrypted."
     )
+    wire_variants = models.JSONField(
+        default=dict, blank=True,
+        help_text="How this exchange reads the points its docs leave open, e.g. "
+                  '{"invex-signing": "compact"} (exchanges/variants.py). Empty: the defaults. '
+                  "Set by the conformance check.",
+    )
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -65,6 +71,16 @@ class Exchange(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from exchanges.variants import validate_variants
+
+        try:
+            validate_variants(self.adapter, self.wire_variants)
+        except ValueError as exc:
+            raise ValidationError({"wire_variants": str(exc)}) from None
 
 
 class Market(models.Model):

@@ -11,15 +11,31 @@ are ignored, so honouring ``backOff`` matters more than throughput).
 
 When a call would exceed the limit the caller waits, up to ``max_wait``
 seconds; beyond that it gets a ``RateLimitedError`` with the time to wait.
+
+The back-off in force is visible (``backoff_state``: how long, why, since
+when) for the admin and the control panel. A 429 without a back-off value
+(no ``backOff`` in the body, no ``Retry-After`` header: Wallex and Invex
+document none) is waited out for ``DEFAULT_BACKOFF_S``.
+
+``LocalRateLimiter`` is the budget of a probe (the ``exchange`` command,
+``recover_orders --dry-run``): in-process, a fraction of the documented
+limits, so a probe neither spends the shared budget trading needs nor
+records a back-off trading would then wait out, yet still keeps to the
+exchange's limits and to a back-off the exchange asked of trading.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import math
+import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import redis
 
@@ -34,6 +50,31 @@ logger = logging.getLogger(__name__)
 class Limit:
     calls: int
     period: float  # seconds
+
+
+@dataclass(frozen=True, slots=True)
+class BackoffState:
+    exchange: str
+    remaining: float  # seconds; 0 when no back-off is in force
+    reason: str = ""
+    since: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.remaining > 0
+
+
+def _backoff_from(exchange: str, raw: str | None, ms: int | None) -> BackoffState:
+    remaining = ms / 1000 if ms and ms > 0 else 0.0
+    if not remaining or not raw:
+        return BackoffState(exchange, 0.0)
+    try:
+        data = json.loads(raw)
+        reason = str(data.get("reason") or "")
+        since = datetime.fromtimestamp(float(data["since"]), tz=UTC) if data.get("since") else None
+    except (ValueError, TypeError, AttributeError, KeyError):
+        reason, since = "", None  # a back-off written by an older version: "1"
+    return BackoffState(exchange, remaining, reason, since)
 
 
 # Endpoint classes every adapter tags its calls with.
@@ -74,6 +115,13 @@ DEFAULT_LIMITS: dict[str, dict[str, Limit]] = {
     },
 }
 FALLBACK_LIMIT = Limit(30, 60)
+# Seconds to wait after a 429 that names no back-off. Nobitex blocks a token
+# for 2 minutes when limits are ignored [doc: nobitex/docs-api
+# docusaurus/docs/general-notes.md, "محدودیت فراخوانی"]; a minute of silence
+# is the conservative reading for the exchanges that say nothing.
+DEFAULT_BACKOFF_S = 60.0
+# A probe's share of each documented limit.
+PROBE_SHARE = 0.2
 
 # KEYS[1] window zset, KEYS[2] back-off key. ARGV: limit, period_ms, member.
 # Returns 0 when the call is admitted, else the milliseconds to wait.
@@ -172,22 +220,121 @@ class RateLimiter:
                 )
             self._sleep(wait)
 
-    def record_backoff(self, seconds: float) -> None:
+    def record_backoff(self, seconds: float, reason: str = "") -> None:
         """The exchange said 429: every process waits ``seconds`` before the next call."""
         ms = max(int(seconds * 1000), 1)
         client = self._client()
         # Keep the longer of an existing and the new back-off.
         current = client.pttl(self._backoff_key())
         if current is None or current < ms:
-            client.set(self._backoff_key(), "1", px=ms)
-        logger.warning("rate limit: %s asked to back off for %.1fs", self.exchange, seconds)
+            value = json.dumps({"reason": reason[:300], "seconds": seconds,
+                                "since": time.time()})
+            client.set(self._backoff_key(), value, px=ms)
+        logger.warning("rate limit: %s asked to back off for %.1fs%s", self.exchange, seconds,
+                       f" ({reason})" if reason else "")
 
     def backoff_remaining(self) -> float:
         ms = self._client().pttl(self._backoff_key())
         return max(ms, 0) / 1000 if ms and ms > 0 else 0.0
+
+    def backoff(self) -> BackoffState:
+        """The back-off in force now, with its reason (``remaining`` 0: none)."""
+        client = self._client()
+        raw, ms = client.get(self._backoff_key()), client.pttl(self._backoff_key())
+        return _backoff_from(self.exchange, raw, ms)
 
     def reset(self) -> None:
         client = self._client()
         keys = list(client.scan_iter(match=self._key("rl", self.exchange, "*")))
         keys.append(self._backoff_key())
         client.delete(*keys)
+
+
+def backoff_state(exchange: str) -> BackoffState:
+    """The shared back-off of one exchange (by its name), for the admin."""
+    return RateLimiter(exchange, {}).backoff()
+
+
+class LocalRateLimiter:
+    """A probe's own, conservative budget: in this process only.
+
+    Each limit is ``share`` of the documented one (at least one call per
+    period). The shared back-off the exchange asked of everyone is read and
+    honoured; a 429 the probe itself meets is kept here, never written to
+    the shared state.
+    """
+
+    def __init__(
+        self,
+        exchange: str,
+        limits: Mapping[str, Limit],
+        *,
+        share: float = PROBE_SHARE,
+        max_wait: float = 2.0,
+        shared: RateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.exchange = exchange
+        self.limits = {name: Limit(max(1, math.floor(limit.calls * share)), limit.period)
+                       for name, limit in limits.items()}
+        self.fallback = Limit(max(1, math.floor(FALLBACK_LIMIT.calls * share)),
+                              FALLBACK_LIMIT.period)
+        self.max_wait = max_wait
+        self._shared = shared
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._calls: dict[str, deque[float]] = {}
+        self._backoff_until = 0.0
+        self._backoff_reason = ""
+
+    def _wait_needed(self, endpoint: str) -> float:
+        now = time.monotonic()
+        if self._backoff_until > now:
+            return self._backoff_until - now
+        if self._shared is not None:
+            try:
+                shared = self._shared.backoff_remaining()
+            except Exception:  # Redis down: the probe must still work
+                logger.warning("probe %s: shared back-off unreadable", self.exchange,
+                               exc_info=True)
+                shared = 0.0
+            if shared > 0:
+                return shared
+        limit = self.limits.get(endpoint, self.fallback)
+        calls = self._calls.setdefault(endpoint, deque())
+        while calls and calls[0] <= now - limit.period:
+            calls.popleft()
+        if len(calls) < limit.calls:
+            calls.append(now)
+            return 0.0
+        return max(calls[0] + limit.period - now, 0.001)
+
+    def acquire(self, endpoint: str, *, max_wait: float | None = None) -> None:
+        budget = self.max_wait if max_wait is None else max_wait
+        deadline = time.monotonic() + budget
+        while True:
+            with self._lock:
+                wait = self._wait_needed(endpoint)
+            if wait <= 0:
+                return
+            if time.monotonic() + wait > deadline:
+                raise RateLimitedError(
+                    self.exchange,
+                    f"probe's own rate limit for {endpoint} or the exchange's back-off in force",
+                    retry_after=wait, code="LocalRateLimit",
+                )
+            self._sleep(wait)
+
+    def record_backoff(self, seconds: float, reason: str = "") -> None:
+        with self._lock:
+            self._backoff_until = max(self._backoff_until, time.monotonic() + seconds)
+            self._backoff_reason = reason
+        logger.warning("probe %s asked to back off for %.1fs%s", self.exchange, seconds,
+                       f" ({reason})" if reason else "")
+
+    def backoff_remaining(self) -> float:
+        return max(self._backoff_until - time.monotonic(), 0.0)
+
+    def backoff(self) -> BackoffState:
+        remaining = self.backoff_remaining()
+        return BackoffState(self.exchange, remaining, self._backoff_reason if remaining else "")

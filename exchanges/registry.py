@@ -9,6 +9,16 @@ row (base_url, api_key, api_secret) win over the environment
 Adapters are cached per process and rebuilt when their configuration
 changes, so the keep-alive Session of each exchange is reused across calls.
 
+Wire variants (``exchanges.variants``): the row's ``wire_variants`` over
+``settings.EXCHANGE_WIRE_VARIANTS`` (``{adapter kind: {name: value}}``, a
+code-level default for a deployment or a test run; empty normally) over
+the documented defaults.
+
+Probes (``probe_adapter``): the ``exchange`` command and ``recover_orders
+--dry-run`` get a fresh adapter of their own, never the cached one, built
+with ``probe=True``: no shared breaker, a local and conservative rate budget
+(``exchanges.interface``).
+
 How fresh the cache is: ``get_adapter(row)`` reuses the cached adapter
 without reading anything while the row is the one the adapter was built
 from (same primary key and ``updated_at``) and the cache was checked less
@@ -41,7 +51,7 @@ from exchanges.catalog import EXCHANGES
 from exchanges.interface import AdapterConfig, ExchangeAdapter
 from exchanges.markets import MarketSpec
 from exchanges.models import Exchange, ExchangeMarket
-from exchanges.ratelimit import limits_for
+from exchanges.ratelimit import DEFAULT_BACKOFF_S, limits_for
 
 ADAPTERS: dict[str, type[ExchangeAdapter]] = {
     "nobitex": NobitexAdapter,
@@ -100,7 +110,13 @@ def _credentials(exchange: Exchange) -> tuple[str, str]:
     return exchange.api_key or "", exchange.api_secret or ""
 
 
-def config_for(exchange: Exchange) -> AdapterConfig:
+def wire_variants(exchange: Exchange) -> dict[str, str]:
+    """The wire variants this exchange row speaks (see the module docstring)."""
+    defaults = getattr(settings, "EXCHANGE_WIRE_VARIANTS", {}) or {}
+    return {**dict(defaults.get(exchange.adapter, {})), **dict(exchange.wire_variants or {})}
+
+
+def config_for(exchange: Exchange, *, probe: bool = False) -> AdapterConfig:
     names = EXCHANGES[exchange.adapter]
     connect_timeout, read_timeout = getattr(settings, "EXCHANGE_HTTP_TIMEOUT", (3.05, 10.0))
     rate_limited = getattr(settings, "EXCHANGE_RATE_LIMITS_ENABLED", True)
@@ -117,6 +133,10 @@ def config_for(exchange: Exchange) -> AdapterConfig:
         rate_limits=limits_for(exchange.adapter) if rate_limited else None,
         rate_limit_max_wait=float(getattr(settings, "EXCHANGE_RATE_LIMIT_MAX_WAIT", 2.0)),
         breaker=bool(getattr(settings, "EXCHANGE_BREAKER_ENABLED", True)),
+        variants=wire_variants(exchange),
+        probe=probe,
+        default_backoff=float(getattr(settings, "EXCHANGE_DEFAULT_BACKOFF_SECONDS",
+                                      DEFAULT_BACKOFF_S)),
     )
 
 
@@ -153,6 +173,12 @@ def get_adapter(exchange: Exchange) -> ExchangeAdapter:
             cached.adapter.close()
         _cache[exchange.name] = _Cached(config, adapter, exchange.pk, exchange.updated_at, now)
         return adapter
+
+
+def probe_adapter(exchange: Exchange) -> ExchangeAdapter:
+    """A fresh adapter in probe mode for this row: not cached, no shared breaker,
+    its own small rate budget. Close it when done."""
+    return build_adapter(exchange.adapter, config_for(exchange, probe=True))
 
 
 def adapter_for(name: str) -> ExchangeAdapter:

@@ -126,8 +126,12 @@ class OrderRef:
     """An order this system knows, to be looked up in bulk (``lookup_orders``).
 
     ``created_at`` (when it was written down, before sending) bounds how far
-    back a newest-first list must be read; ``quantity`` lets an exchange
-    without an order history (Wallex) tell a fully filled order from its fills.
+    back a newest-first list must be read. ``side``, ``quantity`` and
+    ``price`` (project units; None for a market order) let an exchange whose
+    order lists do not name client order ids (Nobitex, ``details=2``) match
+    a lost-answer order by what it was; without them such an order can be
+    proven absent (no order at all in its market and time window) but never
+    guessed present.
     """
 
     client_order_id: str
@@ -135,6 +139,8 @@ class OrderRef:
     market: str | None = None
     created_at: datetime | None = None
     quantity: Decimal | None = None
+    side: Side | None = None
+    price: Decimal | None = None
 
 
 @dataclass
@@ -171,3 +177,37 @@ def synthetic_trade_id(*parts: object) -> str:
     """
     text = "|".join("" if part is None else str(part) for part in parts)
     return "x-" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class MarketRules:
+    """One listing's trading rules as the exchange publishes them, in project units.
+
+    ``market`` is the canonical code when the listing is configured here,
+    else None (the exchange lists many markets this project does not trade).
+    ``price_tick``, ``min_order_value`` and ``max_order_value`` are in
+    project units (rial for IRR markets, whatever the exchange quotes in).
+    Any rule the exchange does not give is None.
+    """
+
+    exchange: str
+    symbol: str
+    market: str | None
+    amount_step: Decimal | None = None
+    price_tick: Decimal | None = None
+    min_quantity: Decimal | None = None
+    max_quantity: Decimal | None = None
+    min_order_value: Decimal | None = None
+    max_order_value: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeeRate:
+    """The account's fee rates for one listing (``symbol`` "*" = every market),
+    as fractions (0.002 = 0.2%)."""
+
+    exchange: str
+    symbol: str
+    market: str | None
+    maker: Decimal | None
+    taker: Decimal | None

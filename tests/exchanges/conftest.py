@@ -17,6 +17,7 @@ from exchanges.catalog import default_listing
 from exchanges.interface import AdapterConfig, ExchangeAdapter
 from exchanges.markets import MarketSpec
 from exchanges.registry import build_adapter
+from tests.sandbox_compat import sandbox_variants
 
 MARKETS = ("BTC-IRR", "ETH-IRR", "USDT-IRR", "BTC-USDT", "ETH-USDT")
 NOBITEX_TOKEN = "nobitex-token-0123456789abcdef"
@@ -95,6 +96,34 @@ def canned() -> Callable[..., Canned]:
     return install
 
 
+@pytest.fixture
+def replay():
+    """A local HTTP server replaying scripted answers (``tests.exchanges.replay``)."""
+    from tests.exchanges.replay import ReplayServer
+
+    server = ReplayServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def replay_adapter(replay, invex_keys):
+    """``replay_adapter("nobitex", **config)``: an adapter pointed at ``replay``."""
+    built: list[ExchangeAdapter] = []
+
+    def build(kind: str, **config: Any) -> ExchangeAdapter:
+        if kind == "invex":
+            config.setdefault("api_secret", invex_keys[0])
+        config.setdefault("read_retries", 0)
+        adapter = make_adapter(kind, replay.url, **config)
+        built.append(adapter)
+        return adapter
+
+    yield build
+    for adapter in built:
+        adapter.close()
+
+
 @pytest.fixture(scope="session")
 def invex_keys() -> tuple[str, str]:
     """(private hex DER, public hex DER) of a fresh RSA key."""
@@ -153,6 +182,7 @@ def sandbox_adapter(sandbox, invex_keys):
     def build(kind: str, **config: Any) -> ExchangeAdapter:
         if kind == "invex":
             config.setdefault("api_secret", invex_keys[0])
+        config.setdefault("variants", sandbox_variants(kind))
         adapter = make_adapter(kind, sandbox.base_url(kind), **config)
         built.append(adapter)
         return adapter

@@ -74,3 +74,26 @@ def test_breaker_shown_and_reset(admin_client_logged, nobitex):
     assert breaker_state("nobitex").state == "open"
     admin_client_logged.post(reset_url, {"reason": "exchange answers again"})
     assert breaker_state("nobitex").state == "closed"
+
+
+def test_wire_variants_rate_limit_and_auth_stop_are_shown(admin_client_logged, nobitex):
+    from exchanges.ratelimit import RateLimiter
+
+    nobitex.wire_variants = {"nobitex-page-size": "1000"}
+    nobitex.save()
+    CircuitBreaker("nobitex").record_auth_failure(
+        "authentication refused: nobitex: HTTP 401 [InvalidToken] Invalid token.")
+    RateLimiter("nobitex", {}).record_backoff(42, "HTTP 429 on GET /market/orders/list")
+    change = admin_client_logged.get(reverse("admin:exchanges_exchange_change",
+                                             args=[nobitex.pk])).content.decode()
+    assert "nobitex-page-size=1000" in change
+    assert "nobitex-not-found=failed (default)" in change
+    assert "private calls stopped: authentication refused" in change
+    assert "HTTP 429 on GET /market/orders/list" in change
+    listing = admin_client_logged.get(reverse("admin:exchanges_exchange_changelist"))
+    assert "open for private calls" in listing.content.decode()
+    # Read-only here: a POST of the form does not change them.
+    admin_client_logged.post(reverse("admin:exchanges_exchange_change", args=[nobitex.pk]),
+                             form_data(nobitex, wire_variants='{"nobitex-page-size": "100"}'))
+    nobitex.refresh_from_db()
+    assert nobitex.wire_variants == {"nobitex-page-size": "1000"}

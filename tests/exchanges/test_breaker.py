@@ -114,9 +114,65 @@ def test_business_refusals_do_not_count(sandbox, redis_prefix, clock):
             adapter.get_order(exchange_order_id="999999")
     # An answer, even a refusal, proves the exchange is up.
     assert b.state().state == CLOSED and b.state().failures == 0
+
+
+def test_refused_credentials_stop_private_calls_not_books(sandbox, redis_prefix, clock):
+    """Nobitex blocks an IP after 100 failed-auth requests in 30 minutes: one
+    refusal stops private calls, with the reason in the breaker's state."""
+    b = breaker(redis_prefix, clock, auth_cooldown=600)
     wrong = make_adapter("nobitex", sandbox.base_url("nobitex"), api_key="wrong-token-xyz")
     wrong.http.breaker = b
-    for _ in range(4):
-        with pytest.raises(AuthenticationError):
+    requests_before = sandbox.state()["exchanges"]["nobitex"]["counters"]["requests"]
+
+    with pytest.raises(AuthenticationError):
+        wrong.balances()
+    for _ in range(3):
+        with pytest.raises(CircuitOpenError, match="private calls stopped: authentication "
+                                                   "refused.*HTTP 401"):
             wrong.balances()
+
+    sent = sandbox.state()["exchanges"]["nobitex"]["counters"]["requests"] - requests_before
+    assert sent == 1  # the retries never reached the exchange
+    state = b.state()
+    assert state.state == OPEN and state.scope == "private" and state.private_stopped
+    assert "Invalid token" in state.reason and "wrong-token-xyz" not in state.reason
+    assert wrong.get_order_book("BTC-IRR").best_ask is not None  # public calls go on
+    assert b.state().state == OPEN  # and do not close it
+
+    clock.now += 600  # one probe per auth cool-down
+    assert b.state().state == HALF_OPEN
+    with pytest.raises(AuthenticationError):
+        wrong.balances()
+    assert b.state().state == OPEN
+    b.reset()  # what an operator does after fixing the credentials
+    right = make_adapter("nobitex", sandbox.base_url("nobitex"))
+    right.http.breaker = b
+    assert right.balances()["IRR"].total > 0
     assert b.state().state == CLOSED
+
+
+def test_an_auth_stop_covers_private_calls_only(redis_prefix, clock):
+    b = breaker(redis_prefix, clock, auth_cooldown=600)
+    b.record_auth_failure("authentication refused: wallex: HTTP 401 Invalid API key")
+    b.before_call(private=False)  # a book
+    b.record_success(private=False)
+    assert b.state().state == OPEN and b.state().scope == "private"
+    with pytest.raises(CircuitOpenError, match="private calls stopped.*Invalid API key"):
+        b.before_call(private=True)
+    assert b.state().probe_at.timestamp() == clock.now + 600
+
+    clock.now += 600
+    b.before_call(private=True)  # the probe
+    b.record_success(private=True)  # credentials fixed: the exchange took them
+    state = b.state()
+    assert state.state == CLOSED and state.scope == "all" and state.reason == ""
+
+
+def test_an_outage_after_an_auth_stop(redis_prefix, clock):
+    b = breaker(redis_prefix, clock)
+    for _ in range(3):
+        b.record_failure("nobitex: HTTP 502")
+    assert b.state().scope == "all"
+    b.record_auth_failure("authentication refused: nobitex: HTTP 403")
+    b.before_call(private=False)  # an answer came: the exchange is up, public calls go on
+    assert b.state().scope == "private"

@@ -91,5 +91,6 @@ def test_errors_are_plain_and_non_zero(configured):
 def test_unreachable_exchange(configured):
     Exchange.objects.filter(name="wallex").update(base_url="http://127.0.0.1:9")
     clear_cache()
-    with pytest.raises(CommandError, match="TransientError: wallex: .*could not connect"):
+    with pytest.raises(CommandError, match="TransientError: wallex: .*could not connect to "
+                                           r"http://127.0.0.1:9/v1/depth"):
         run("wallex", "book", "BTC-IRR")

@@ -103,12 +103,51 @@ def test_rejections_are_not_retried(canned):
 def test_explicit_not_found_vs_bare_404(canned):
     adapter = make_adapter("nobitex")
     canned(adapter, (404, {"status": "failed", "code": "NotFound", "message": "Not found"}))
-    assert adapter.find_order("cid-9") is None
+    with pytest.raises(NotFoundError):
+        adapter.get_order(exchange_order_id="9")
 
     canned(adapter, (404, "<html>nginx</html>"))
     with pytest.raises(RejectedError) as caught:
-        adapter.find_order("cid-9")
+        adapter.get_order(exchange_order_id="9")
     assert not isinstance(caught.value, NotFoundError)
+
+
+def test_nobitex_not_found_by_client_id_needs_the_order_list_too(canned):
+    """A client order id is looked up among open orders only: "not found" there
+    is final only once the order list (status=all, details=2) agrees."""
+    adapter = make_adapter("nobitex")
+    transport = canned(adapter,
+                       (404, {"status": "failed", "code": "NotFound", "message": "Not found"}),
+                       (200, {"status": "ok", "orders": []}))
+    assert adapter.find_order("cid-9") is None
+    assert [r.path_url.split("?")[0] for r in transport.sent] == [
+        "/market/orders/status", "/market/orders/list"]
+    assert "details=2" in transport.sent[1].url and "status=all" in transport.sent[1].url
+
+    transport = canned(adapter,
+                       (404, {"status": "failed", "code": "NotFound", "message": "Not found"}),
+                       (404, "<html>nginx</html>"))
+    with pytest.raises(TransientError, match="could not be looked up"):
+        adapter.find_order("cid-9")
+
+
+def test_connection_errors_name_the_address(canned):
+    adapter = make_adapter("nobitex", "http://exchange.invalid:8443/api", read_retries=0)
+    canned(adapter, not_connected())
+    with pytest.raises(TransientError, match="could not connect to "
+                                             "http://exchange.invalid:8443/api/v3/orderbook/BTCIRT"):
+        adapter.get_order_book("BTC-IRR")
+    canned(adapter, requests.ReadTimeout("slow"))
+    with pytest.raises(TransientError, match="no answer from http://exchange.invalid:8443/api/"
+                                             "users/wallets/list within"):
+        adapter.balances()
+    with_password = make_adapter("nobitex", "http://ops:hunter2@exchange.invalid/api",
+                                 read_retries=0)
+    canned(with_password, not_connected())
+    with pytest.raises(TransientError) as caught:
+        with_password.get_order_book("BTC-IRR")
+    assert "hunter2" not in str(caught.value)
+    assert "http://exchange.invalid/api/v3/orderbook/BTCIRT" in str(caught.value)
 
 
 def test_find_order_returns_the_order(canned):

@@ -91,3 +91,41 @@ def test_documented_nobitex_limits():
     assert limits["open_orders"] == Limit(30, 60)
     assert limits["cancel"] == Limit(90, 60)
     assert limits["balances"] == Limit(20, 120)
+
+
+def test_the_back_off_in_force_is_visible_with_its_reason(redis_prefix):
+    limiter = RateLimiter("wallex", LIMITS, max_wait=0, prefix=redis_prefix)
+    assert not limiter.backoff().active
+    limiter.record_backoff(30, "HTTP 429 on GET /v1/depth: Too many requests")
+    state = limiter.backoff()
+    assert state.active and 29 < state.remaining <= 30
+    assert state.reason == "HTTP 429 on GET /v1/depth: Too many requests"
+    assert state.since is not None
+
+
+def test_a_429_without_a_back_off_gets_the_documented_default(replay, replay_adapter):
+    """Wallex and Invex document no back-off value: DEFAULT_BACKOFF_S (60 s)
+    unless the deployment sets another (EXCHANGE_DEFAULT_BACKOFF_SECONDS)."""
+    from exchanges.ratelimit import DEFAULT_BACKOFF_S, backoff_state
+
+    replay.route("GET", "/v1/depth", (429, {"success": False, "message": "Too many requests"}))
+    adapter = replay_adapter("wallex", rate_limits=LIMITS)
+    with pytest.raises(RateLimitedError, match="waiting the default 60s") as caught:
+        adapter.get_order_book("BTC-IRR")
+    assert caught.value.retry_after == DEFAULT_BACKOFF_S == 60.0
+    state = backoff_state("wallex")
+    assert state.active and "no back-off given" in state.reason
+
+    replay.route("GET", "/market-depth", (429, {"detail": "Too many requests"}))
+    other = replay_adapter("invex", default_backoff=5.0)
+    with pytest.raises(RateLimitedError) as caught:
+        other.get_order_book("BTC-IRR")
+    assert caught.value.retry_after == 5.0
+
+
+def test_retry_after_header_wins_over_the_default(replay, replay_adapter):
+    replay.route("GET", "/v1/depth", (429, "slow down", {"Retry-After": "7"}))
+    adapter = replay_adapter("wallex", rate_limits=LIMITS, default_backoff=5.0)
+    with pytest.raises(RateLimitedError) as caught:
+        adapter.get_order_book("BTC-IRR")
+    assert caught.value.retry_after == 7.0

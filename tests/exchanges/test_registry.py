@@ -73,3 +73,35 @@ def test_a_row_loaded_without_its_credentials_still_gets_them(nobitex):
     adapter = registry.get_adapter(row)
 
     assert adapter.config.api_key == "token-one"
+
+
+def test_wire_variants_come_from_the_row_over_the_deployment_defaults(nobitex, settings):
+    settings.EXCHANGE_WIRE_VARIANTS = {"nobitex": {"nobitex-page-size": "1000",
+                                                   "nobitex-not-found": "drf"}}
+    nobitex.wire_variants = {"nobitex-not-found": "empty"}
+    nobitex.save()
+    adapter = registry.get_adapter(nobitex)
+    assert adapter.variants == {"nobitex-page-size": "1000", "nobitex-not-found": "empty"}
+    assert adapter.page_size == 1000
+
+
+def test_a_bad_wire_variant_stops_the_exchange_with_a_clear_error(nobitex):
+    from django.core.exceptions import ValidationError
+
+    from exchanges.errors import ConfigurationError
+
+    nobitex.wire_variants = {"nobitex-page-size": "5000"}
+    with pytest.raises(ValidationError, match="nobitex-page-size"):
+        nobitex.full_clean()
+    nobitex.save()
+    with pytest.raises(ConfigurationError, match="nobitex: wire variants: .*5000"):
+        registry.get_adapter(nobitex)
+
+
+def test_a_probe_adapter_is_fresh_and_never_the_cached_one(nobitex):
+    cached = registry.get_adapter(nobitex)
+    probe = registry.probe_adapter(nobitex)
+    assert probe is not cached and probe.probe and not cached.probe
+    assert probe.http.breaker is None
+    assert registry.get_adapter(nobitex) is cached
+    probe.close()

@@ -1,9 +1,16 @@
 """``python manage.py exchange NAME book|balances|open-orders|status …``
 
-An operator's probe of one exchange, through the same adapter the workers
-use: it proves the base URL, the credentials and the units. Prices are
-shown in project units (rial for IRR markets). Errors are printed plainly —
-which exchange, what it answered — with a non-zero exit code.
+An operator's probe of one exchange, through the same adapter code the
+workers use: it proves the base URL, the credentials and the units. Prices
+are shown in project units (rial for IRR markets). Errors are printed
+plainly — which exchange, what it answered, which address was tried — with
+a non-zero exit code.
+
+The probe runs in probe mode (``registry.probe_adapter``): it neither counts
+towards nor is stopped by the shared circuit breaker (checking whether an
+exchange is back is its job), and it spends its own small rate budget, not
+the one trading needs. An open breaker or a back-off in force is said on
+stderr.
 """
 
 from __future__ import annotations
@@ -13,11 +20,13 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from exchanges.breaker import CLOSED, breaker_state
 from exchanges.errors import ExchangeError
 from exchanges.interface import ExchangeAdapter
 from exchanges.markets import decimal_str
 from exchanges.models import Exchange
-from exchanges.registry import get_adapter
+from exchanges.ratelimit import backoff_state
+from exchanges.registry import probe_adapter
 from exchanges.types import ExchangeOrder
 
 
@@ -46,7 +55,11 @@ class Command(BaseCommand):
         except Exchange.DoesNotExist:
             known = ", ".join(Exchange.objects.values_list("name", flat=True)) or "none"
             raise CommandError(f"no exchange named {name!r} (configured: {known})") from None
-        adapter = get_adapter(exchange)
+        try:
+            adapter = probe_adapter(exchange)
+        except ExchangeError as exc:
+            raise CommandError(f"{type(exc).__name__}: {exc}", returncode=2) from None
+        self._shared_state(exchange.name)
         action = options["action"]
         try:
             if action == "book":
@@ -64,6 +77,26 @@ class Command(BaseCommand):
             raise CommandError(f"{type(exc).__name__}: {exc}", returncode=2) from None
         except ValueError as exc:  # a market not configured, a malformed argument
             raise CommandError(f"{name}: {exc}") from None
+        finally:
+            adapter.close()
+
+    def _shared_state(self, name: str) -> None:
+        """What trading meets on this exchange now (the probe itself ignores it)."""
+        try:
+            breaker = breaker_state(name)
+            backoff = backoff_state(name)
+        except Exception as exc:  # Redis down: the probe still works
+            self.stderr.write(f"note: shared breaker and rate-limit state unreadable ({exc})")
+            return
+        if breaker.state != CLOSED:
+            scope = "private calls" if breaker.scope == "private" else "all calls"
+            self.stderr.write(f"note: {name}'s shared breaker is {breaker.state} for {scope} "
+                              f"({breaker.reason or breaker.last_error or 'no reason'}); "
+                              "this probe does not use it")
+        if backoff.active:
+            self.stderr.write(f"note: {name} asked for a back-off, {backoff.remaining:.0f}s "
+                              f"left ({backoff.reason or 'no reason given'}); this probe "
+                              "waits it out too")
 
     def _book(self, adapter: ExchangeAdapter, market: str, depth: int) -> None:
         book = adapter.get_order_book(market)
