@@ -98,10 +98,11 @@ class NobitexBook:
                 return Outcome(DUPLICATE)
             if offset < self.offset:
                 return Outcome(OUT_OF_ORDER)
+        raw = data.get("lastUpdate")
         try:
-            last_update = int(data["lastUpdate"]) if data.get("lastUpdate") is not None else None
+            last_update = int(raw) if raw is not None else None
         except (TypeError, ValueError, ArithmeticError):
-            raise MalformedFrame(f"lastUpdate is not a number: {data.get('lastUpdate')!r}") from None
+            raise MalformedFrame(f"lastUpdate is not a number: {raw!r}") from None
         if "bids" not in data or "asks" not in data:
             raise MalformedFrame("publication data has no bids or asks")
         bids = parse_levels(data["bids"], self.spec, descending=True)

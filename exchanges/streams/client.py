@@ -176,7 +176,7 @@ class BookStream(ABC):
     def _snapshot(self, market: str, book: OrderBook, requested_at: datetime) -> Outcome:
         """Merge a REST book into the state of ``market``."""
 
-    def _resubscribed(self, markets: Sequence[str]) -> None:
+    def _resubscribed(self, markets: Sequence[str]) -> None:  # noqa: B027 - optional hook
         """A new connection for these markets."""
 
     # -- the loop --------------------------------------------------------------------

@@ -56,7 +56,7 @@ class NobitexStream(BookStream):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.state = {market: NobitexBook(self.exchange, spec) for market, spec in self.specs.items()}
+        self.state = {m: NobitexBook(self.exchange, spec) for m, spec in self.specs.items()}
         self.by_channel = {channel_of(spec.symbol): market for market, spec in self.specs.items()}
         self.server_ping: float | None = None  # seconds, from the connect reply
         self.answer_pings = True

@@ -46,7 +46,7 @@ class WallexStream(BookStream):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.state = {market: WallexBook(self.exchange, spec) for market, spec in self.specs.items()}
+        self.state = {m: WallexBook(self.exchange, spec) for m, spec in self.specs.items()}
         self.by_channel: dict[str, tuple[str, str]] = {}
         for market, spec in self.specs.items():
             for suffix, side in SIDES.items():

@@ -29,6 +29,9 @@ from ..wire.common import fmt, now_ms
 from .faults import STREAM_EXCHANGES, StreamFaultSet
 
 logger = logging.getLogger(__name__)
+# The library logs every connection opened and closed at INFO: too chatty here.
+_quiet = logging.getLogger(__name__ + ".connections")
+_quiet.setLevel(logging.WARNING)
 
 PATHS = {"nobitex": "/connection/websocket", "wallex": "/ws"}
 NOBITEX_PREFIX = "public:orderbook-"
@@ -128,7 +131,7 @@ class StreamServer:
             return await serve(
                 self._handle, self.host, self.port, process_request=self._process_request,
                 ping_interval=None, close_timeout=1, max_size=1024 * 1024,
-                reuse_address=True,
+                reuse_address=True, logger=_quiet,
             )
 
         try:
