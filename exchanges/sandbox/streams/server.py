@@ -101,8 +101,6 @@ class StreamServer:
         self.offsets: Counter[str] = Counter()  # Nobitex channel → last publication offset
         self.published: dict[tuple[str, str], tuple] = {}  # (exchange, symbol) → fingerprint
         self.last_update: dict[str, int] = {}  # Nobitex symbol → lastUpdate last published
-        self._dirty: set[tuple[str, str | None]] = set()
-        self._flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
@@ -214,28 +212,23 @@ class StreamServer:
     # -- the world tells us ------------------------------------------------------------
 
     def _books_changed(self, exchange: str, symbol: str | None) -> None:
-        """A ``SandboxWorld`` listener, called from any thread."""
-        if exchange in STREAM_EXCHANGES and self._loop is not None and self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._mark, exchange, symbol)
-
-    def _mark(self, exchange: str, symbol: str | None) -> None:
-        self._dirty.add((exchange, symbol))
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)  # type: ignore[union-attr]
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        dirty, self._dirty = self._dirty, set()
-        for exchange, symbol in dirty:
-            symbols = self._subscribed_symbols(exchange)
-            for sym in ([symbol] if symbol else sorted(symbols)):
-                if sym in symbols:
-                    self._publish(exchange, sym)
+        """A ``SandboxWorld`` listener, called from any thread, right after the
+        change: the book is read now, so two quick changes are two pushes."""
+        loop = self._loop
+        if exchange not in STREAM_EXCHANGES or loop is None or not loop.is_running():
+            return
+        subscribed = self._subscribed_symbols(exchange)
+        for sym in ([symbol] if symbol else sorted(subscribed)):
+            if sym in subscribed:
+                snapshot = self._book(exchange, sym)
+                if snapshot[0] is not None:
+                    loop.call_soon_threadsafe(self._publish, exchange, sym, snapshot)
 
     def _subscribed_symbols(self, exchange: str) -> set[str]:
         out: set[str] = set()
-        for client in self.clients[exchange]:
+        with self._lock:
+            clients = list(self.clients[exchange])
+        for client in clients:
             for channel in client.channels:
                 out.add(channel.removeprefix(NOBITEX_PREFIX) if exchange == "nobitex"
                         else channel.split("@", 1)[0])
@@ -244,24 +237,23 @@ class StreamServer:
     # -- publishing ------------------------------------------------------------------
 
     def _book(self, exchange: str, symbol: str):
+        """(book, asks, bids, updated_ms) as they are now."""
         engine = self.world.engines[exchange]
         with engine.lock:
             book = engine.books.get(symbol)
             if book is None:
-                return None, None, None
+                return None, None, None, None
             asks, bids = book.snapshot()
-            return book, asks, bids
+            return book, asks, bids, book.updated_ms
 
-    def _publish(self, exchange: str, symbol: str) -> None:
-        book, asks, bids = self._book(exchange, symbol)
-        if book is None:
-            return
+    def _publish(self, exchange: str, symbol: str, snapshot) -> None:
+        book, asks, bids, updated_ms = snapshot
         if exchange == "nobitex":
             fingerprint = (tuple(asks), tuple(bids))
             if self.published.get((exchange, symbol)) == fingerprint:
                 return
             self.published[(exchange, symbol)] = fingerprint
-            self._publish_nobitex(book, symbol, asks, bids)
+            self._publish_nobitex(book, symbol, asks, bids, updated_ms)
         else:
             for suffix, side in WALLEX_SIDES.items():
                 levels = asks if side == "asks" else bids
@@ -272,15 +264,17 @@ class StreamServer:
                 self._send_channel("wallex", f"{symbol}@{suffix}",
                                    _wallex_message(f"{symbol}@{suffix}", levels))
 
-    def _publish_nobitex(self, book, symbol: str, asks, bids) -> None:
+    def _publish_nobitex(self, book, symbol: str, asks, bids, updated_ms: int) -> None:
         engine = self.world.engines["nobitex"]
         last = self.last_update.get(symbol, 0)
-        with engine.lock:
-            # The content moved (a taker ate a level) without a rebuild: lastUpdate
-            # moves with it, here and in the REST answer alike.
-            if book.updated_ms <= last:
-                book.updated_ms = max(now_ms(), last + 1)
-            stamp = book.updated_ms
+        stamp = updated_ms
+        if stamp <= last:
+            # The content moved without a new stamp (a taker ate a level, two changes
+            # in one millisecond): lastUpdate moves, here and in the REST answer.
+            stamp = max(now_ms(), last + 1)
+            with engine.lock:
+                if engine.books.get(symbol) is book:
+                    book.updated_ms = max(book.updated_ms, stamp)
         self.last_update[symbol] = stamp
         mid = book.mid() or Decimal(0)
         data = json.dumps({
@@ -534,7 +528,7 @@ class StreamServer:
     def _remember_published(self, exchange: str, symbol: str) -> None:
         """A new subscriber gets pushes from the next change on: what is current
         now is taken as published (the docs: take a REST snapshot first)."""
-        _, asks, bids = self._book(exchange, symbol)
+        _, asks, bids, _ = self._book(exchange, symbol)
         if asks is None:
             return
         if exchange == "nobitex":
