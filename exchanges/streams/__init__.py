@@ -35,10 +35,9 @@ STREAMS: dict[str, StreamDefaults] = {
     ),
     "wallex": StreamDefaults(
         WallexStream, "wss://api.wallex.ir/ws", "WALLEX_WS_URL",
-        # Pushes come only on change and its pings are protocol-level (answered by
-        # the library, unseen here): our own keepalive pings judge the connection,
-        # the silence limit only a connection that says nothing for a long time.
-        {"silence_limit": 120.0, "max_age": float(MAX_AGE_SECONDS)},
+        # Pushes come only on change; its pings are protocol-level, every 20 s: two
+        # missed and the connection is dead.
+        {"silence_limit": 45.0, "max_age": float(MAX_AGE_SECONDS)},
     ),
 }
 

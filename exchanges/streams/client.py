@@ -11,7 +11,8 @@ every connection, forever until told to stop:
    pushes come only when a book changes, so without it a quiet book would stay
    unknown, and whatever changed while disconnected would be missed;
 3. read frames until the connection closes, falls silent for longer than
-   ``silence_limit`` (dead: nothing, not even the server's pings), or reaches
+   ``silence_limit`` (dead: no frame at all, not even the server's pings,
+   whether Centrifugo's ``{}`` or protocol-level ones), or reaches
    ``max_age`` (Wallex drops every connection after 30 minutes: leave first);
 4. wait a jittered exponential backoff (none after a planned rotation) and go
    back to 1, subscribing again.
@@ -46,6 +47,17 @@ from .frames import MalformedFrame, preview
 logger = logging.getLogger(__name__)
 
 RECONNECT_HISTORY_SECONDS = 3600.0
+
+
+class _TimedConnection(ClientConnection):
+    """Notes when the last frame of any kind came, the peer's protocol-level pings
+    included (the library answers those itself; ``recv`` never sees them)."""
+
+    last_frame_at: float = 0.0
+
+    def process_event(self, event) -> None:
+        self.last_frame_at = time.monotonic()
+        super().process_event(event)
 
 
 class StreamDead(Exception):
@@ -95,7 +107,7 @@ class StreamStats:
     out_of_order: int = 0
     gaps: int = 0
     pings: int = 0
-    last_message_at: float | None = None  # wall-clock seconds
+    last_message_at: float | None = None  # wall-clock seconds, any frame (pings too)
     last_error: str = ""
     reconnect_times: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))
 
@@ -121,6 +133,20 @@ def backoff_delay(attempt: int, *, initial: float, maximum: float,
     (capped), so that many clients do not come back in step."""
     ceiling = min(maximum, initial * (2 ** min(attempt, 30)))
     return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+async def wait_event(event: asyncio.Event, timeout: float) -> bool:
+    """Wait for ``event`` at most ``timeout`` seconds; whether it was set.
+
+    ``asyncio.timeout`` rather than ``wait_for``: on Python 3.11 ``wait_for`` can
+    swallow a cancellation that arrives as the event is set, and a task told to
+    stop would go on."""
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+        return True
+    except TimeoutError:
+        return event.is_set()
 
 
 def utc_now() -> datetime:
@@ -219,10 +245,7 @@ class BookStream(ABC):
                 attempt += 1
             self.on_state()
             if delay:
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
-                except TimeoutError:
-                    pass
+                await wait_event(stop, delay)
 
     async def _connection(self, index: int, markets: list[str], stop: asyncio.Event) -> bool:
         """One connection's life; True when it ended by a planned rotation."""
@@ -232,8 +255,9 @@ class BookStream(ABC):
             ping_interval=settings.keepalive_interval, ping_timeout=settings.keepalive_timeout,
             close_timeout=2, max_size=8 * 1024 * 1024, max_queue=256, proxy=None,
             user_agent_header=f"arbsite-streamer websockets/{websockets.__version__}",
+            create_connection=_TimedConnection,
         ) as ws:
-            self._last_frame = time.monotonic()
+            ws.last_frame_at = time.monotonic()
             self._resubscribed(markets)
             await self._open(ws, markets)
             self.stats.connects += 1
@@ -249,7 +273,7 @@ class BookStream(ABC):
                 snapshots.cancel()
                 self.on_state()
 
-    async def _read(self, ws: ClientConnection, stop: asyncio.Event) -> bool:
+    async def _read(self, ws: _TimedConnection, stop: asyncio.Event) -> bool:
         settings = self.settings
         started = time.monotonic()
         max_age = settings.max_age
@@ -262,15 +286,16 @@ class BookStream(ABC):
                             "drops it", self.exchange, now - started)
                 await ws.close()
                 return True
-            silent = now - self._last_frame
+            silent = now - ws.last_frame_at
+            self.stats.last_message_at = time.time() - silent  # any frame, pings included
             if silent > settings.silence_limit:
                 raise StreamDead(f"no frame for {silent:.1f} s (limit {settings.silence_limit} s)")
             wait = min(1.0, settings.silence_limit - silent + 0.01)
             try:
-                frame = await asyncio.wait_for(ws.recv(), timeout=wait)
+                async with asyncio.timeout(wait):
+                    frame = await ws.recv()
             except TimeoutError:
                 continue
-            self._last_frame = time.monotonic()
             self.stats.messages += 1
             self.stats.last_message_at = time.time()
             try:

@@ -101,7 +101,8 @@ class NobitexStream(BookStream):
                         return message
 
         try:
-            return await asyncio.wait_for(wait(), timeout=HELLO_TIMEOUT)
+            async with asyncio.timeout(HELLO_TIMEOUT):
+                return await wait()
         except TimeoutError:
             raise StreamDead(f"no reply to command {wanted} within {HELLO_TIMEOUT} s") from None
 

@@ -75,10 +75,10 @@ def _listings() -> dict[str, list[str]]:
     rows = (ExchangeMarket.objects
             .filter(enabled=True, exchange__enabled=True, market__enabled=True,
                     exchange__adapter__in=list(STREAMS))
-            .values_list("exchange__name", "market__code").order_by("exchange__name",
-                                                                      "market__code"))
-    for exchange, market in rows:
-        out.setdefault(exchange, []).append(market)
+            .values_list("exchange__name", "market__base", "market__quote")
+            .order_by("exchange__name", "market__base", "market__quote"))
+    for exchange, base, quote in rows:
+        out.setdefault(exchange, []).append(f"{base}-{quote}")
     return out
 
 

@@ -58,6 +58,7 @@ from exchanges.markets import MarketSpec
 from exchanges.models import Exchange
 from exchanges.registry import get_adapter, market_specs
 from exchanges.streams import STREAMS, BookStream, BookUpdate, StreamSettings
+from exchanges.streams.client import wait_event
 from exchanges.streams.wallex import WallexStream
 from trading.services.books import (
     BOOK_TTL_SECONDS,
@@ -402,10 +403,7 @@ class ExchangeStreamer:
                     restart.set()
                     return
             wake = min(renew_at, status_at) - time.monotonic()
-            try:
-                await asyncio.wait_for(self.state_changed.wait(), timeout=max(0.01, wake))
-            except TimeoutError:
-                pass
+            await wait_event(self.state_changed, max(0.01, wake))
 
     async def _flush_status(self) -> None:
         stream = self.stream
@@ -441,10 +439,7 @@ def _suppress_redis() -> contextlib.AbstractContextManager:
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
+    await wait_event(stop, seconds)
 
 
 def streamable_exchanges(names: list[str] | None = None) -> list[tuple[str, str]]:

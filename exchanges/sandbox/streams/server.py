@@ -161,7 +161,8 @@ class StreamServer:
                 for client in list(clients):
                     client.ws.transport.abort()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(server.wait_closed(), 3)
+                async with asyncio.timeout(3):
+                    await server.wait_closed()
 
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(shutdown(), loop).result(5)
@@ -514,7 +515,8 @@ class StreamServer:
                 waiter = await client.ws.ping()
                 self.counters["wallex"]["pings_sent"] += 1
                 try:
-                    await asyncio.wait_for(asyncio.shield(waiter), self.pong_timeout)
+                    async with asyncio.timeout(self.pong_timeout):
+                        await waiter
                     if self.faults.get("wallex").ignore_pongs:
                         raise TimeoutError
                     self.counters["wallex"]["pongs_received"] += 1

@@ -30,7 +30,7 @@ class Command(BaseCommand):
                             help="seconds a lease outlives its holder (default %(default)s)")
         parser.add_argument("--silence-limit", type=float, default=None,
                             help="seconds without a frame before a connection is dead "
-                                 "(default: per exchange, 35 s Nobitex, 120 s Wallex)")
+                                 "(default: per exchange, 35 s Nobitex, 45 s Wallex)")
         parser.add_argument("--owner", default=None,
                             help="name of this streamer in the status (default host:pid)")
 
