@@ -178,10 +178,13 @@ def test_out_of_order_pushes_never_take_the_book_back(stream_sandbox, run_stream
     for i in range(30):
         stream_sandbox.set_book("nobitex", "BTCIRT", asks=[[str(100000000010 + i), "1"]],
                                 bids=[["99999999990", "1"]])
+    run.wait(lambda: stream_sandbox.streams.state()["exchanges"]["nobitex"]
+             .get("pushes_sent", 0) >= 30 - stream_sandbox.streams.state()["exchanges"]
+             ["nobitex"].get("reordered", 0), what="the pushes sent")
     stream_sandbox.streams.clear_faults()
     stream_sandbox.set_book("nobitex", "BTCIRT", asks=[["100000000100", "1"]],
                             bids=[["99999999990", "1"]])
     run.wait(lambda: run.book("BTC-IRR").asks[0].price == D("100000000100"))
     prices = [u.book.asks[0].price for u in run.pushed() if u.market == "BTC-IRR"]
-    assert run.stats.out_of_order >= 1
+    assert run.stats.out_of_order >= 1, stream_sandbox.streams.state()
     assert prices == sorted(prices)  # never back to an older book
