@@ -181,6 +181,7 @@ start_sandbox_if_needed() {
   local limits='{"wallex": {"book": [300, 60]}, "invex": {"book": [300, 60]}}'
   export EXCHANGE_RATE_LIMITS="${EXCHANGE_RATE_LIMITS:-$limits}"
   export NOBITEX_BASE_URL="$url/nobitex" WALLEX_BASE_URL="$url/wallex" INVEX_BASE_URL="$url/invex/trading/v1"
+  export NOBITEX_WS_URL="ws://127.0.0.1:$((port + 1))/connection/websocket" WALLEX_WS_URL="ws://127.0.0.1:$((port + 1))/ws"
   "$VENV/bin/python" manage.py run_sandbox --port "$port" --credentials var/sandbox.env \
     --scenario "${SANDBOX_SCENARIO:-default}" > "$VAR/sandbox.log" 2>&1 &
   PIDS+=($!)
@@ -196,6 +197,7 @@ start_sandbox_if_needed() {
     echo "NOBITEX_BASE_URL=$NOBITEX_BASE_URL"
     echo "WALLEX_BASE_URL=$WALLEX_BASE_URL"
     echo "INVEX_BASE_URL=$INVEX_BASE_URL"
+    echo "NOBITEX_WS_URL=$NOBITEX_WS_URL"; echo "WALLEX_WS_URL=$WALLEX_WS_URL"
     echo "EXCHANGE_RATE_LIMITS='$EXCHANGE_RATE_LIMITS'"
   } > "$VAR/demo.env"
   chmod 600 "$VAR/demo.env"

@@ -115,3 +115,16 @@ def env_timezone(name: str, default: str) -> str:
             f"{name} must be an IANA time zone such as Asia/Tehran (got {value!r})"
         ) from None
     return value
+
+
+def env_ws_url(name: str, default: str) -> str:
+    """A websocket URL (ws:// or wss:// with a host)."""
+    value = _raw(name) or default
+    parsed = urlparse(value)
+    if parsed.scheme not in {"ws", "wss"} or not parsed.hostname:
+        raise ImproperlyConfigured(f"{name} must be a ws:// or wss:// URL (got {value!r})")
+    try:
+        parsed.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} has an invalid port (got {value!r})") from None
+    return value

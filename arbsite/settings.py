@@ -24,6 +24,7 @@ from arbsite.envconfig import (
     env_redis_url,
     env_str,
     env_timezone,
+    env_ws_url,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -213,6 +214,14 @@ EXCHANGE_BREAKER_THRESHOLD = env_int("EXCHANGE_BREAKER_THRESHOLD", 5, minimum=1)
 EXCHANGE_BREAKER_COOLDOWN = env_int("EXCHANGE_BREAKER_COOLDOWN", 30, minimum=1)
 # Threads fetching books concurrently in each process.
 EXCHANGE_FETCH_WORKERS = env_int("EXCHANGE_FETCH_WORKERS", 32, minimum=1)
+
+# --- Exchange websockets (python manage.py stream_books) ---------------------
+# The documented hosts unless set; the demo points them at the sandbox. Nobitex's
+# docs name wss.nobitex.ir; older notes and third-party clients use ws.nobitex.ir.
+STREAM_URLS = {
+    "nobitex": env_ws_url("NOBITEX_WS_URL", "wss://wss.nobitex.ir/connection/websocket"),
+    "wallex": env_ws_url("WALLEX_WS_URL", "wss://api.wallex.ir/ws"),
+}
 
 # --- Admin login rate limit (trading/login_limit.py) ------------------------
 # After LOGIN_FAILURE_LIMIT failures for one username or one client address

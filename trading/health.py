@@ -74,6 +74,9 @@ class SystemHealth:
     kill_switch_set_at: datetime | None = None
     exchanges: list[ExchangeHealth] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    # Websocket streams (trading/services/stream_status.py); a stream down is
+    # not a problem for trading: its books are polled.
+    streams: list[Any] = field(default_factory=list)
 
     @property
     def can_trade(self) -> bool:
@@ -176,6 +179,12 @@ def system_health(*, now: datetime | None = None) -> SystemHealth:
     if risk.kill_switch:
         health.problems.append(f"kill switch on: {risk.kill_switch_reason or 'no reason'}")
     health.exchanges = [exchange_health(e, now=now) for e in Exchange.objects.order_by("name")]
+    try:
+        from trading.services.stream_status import streams_status
+
+        health.streams = streams_status()
+    except Exception as exc:  # Redis down: reported above; the page still renders
+        logger.warning("health: stream status unavailable: %s", exc)
     if sum(e.can_trade for e in health.exchanges) < 2:
         health.problems.append("fewer than two exchanges can trade")
     return health
@@ -207,6 +216,7 @@ def health_json(health: SystemHealth) -> dict[str, Any]:
             }
             for e in health.exchanges
         },
+        "streams": {s.exchange: s.as_json() for s in health.streams},
     }
 
 

@@ -21,28 +21,27 @@ def heartbeat() -> None:
 
 @shared_task(name="trading.poll_orderbooks", ignore_result=True)
 def poll_orderbooks() -> None:
+    from trading.services.detection_trigger import detection_request
     from trading.services.polling import orderbooks_poll
 
     report = orderbooks_poll()
     if report.ran and report.fetched:
-        detect_opportunities.delay()
+        detection_request(enqueue=detect_opportunities.delay)
 
 
 @shared_task(name="trading.detect_opportunities", ignore_result=True)
 def detect_opportunities() -> None:
-    """One detection cycle at a time across all workers: two overlapping
-    cycles could each plan on the same balances. A cycle that finds the lock
-    taken does nothing; the next poll brings fresher books anyway."""
-    from arbsite.locks import redis_lock
+    """One detection cycle at a time across all workers (two overlapping cycles
+    could each plan on the same balances), again at once if books changed
+    during it (trading/services/detection_trigger.py)."""
     from trading.services.detection import opportunities_detect
+    from trading.services.detection_trigger import detection_run
 
-    with redis_lock("detect-opportunities", ttl_seconds=10) as acquired:
-        if acquired:
-            report = opportunities_detect()
-            if report.opportunities_created:
-                logger.info("detection: %d opportunities %s in %.1f ms",
-                            report.opportunities_created, report.opportunity_ids,
-                            report.elapsed_ms)
+    for report in detection_run(detect=opportunities_detect):
+        if report.opportunities_created:
+            logger.info("detection: %d opportunities %s in %.1f ms",
+                        report.opportunities_created, report.opportunity_ids,
+                        report.elapsed_ms)
 
 
 @shared_task(name="trading.execute_opportunity", ignore_result=True)

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from .accounts import SandboxAccount
 from .control import handle_control
 from .markets import EXCHANGES
+from .streams import StreamServer, handle_stream_control
 from .wire.common import Request, Response
 from .world import SandboxWorld
 
@@ -116,13 +117,20 @@ class SandboxServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, scenario: str = "default",
                  faults: str | None = None, seed: int | None = None,
                  accounts: list[SandboxAccount] | None = None, *, rate_limits: bool = True,
-                 invex_cancel_delay: float = 0.3, hang_seconds: float = HANG_SECONDS) -> None:
+                 invex_cancel_delay: float = 0.3, hang_seconds: float = HANG_SECONDS,
+                 stream_port: int | None = None, stream_options: dict | None = None) -> None:
         self.host, self.port = host, port
         self.hang_seconds = hang_seconds
         self.world = SandboxWorld(scenario=scenario, seed=seed, faults=faults,
                                   rate_limits=rate_limits, invex_cancel_delay=invex_cancel_delay)
         for account in accounts or []:
             self.world.add_account(account)
+        # The websockets (streams/): on their own port when ``stream_port`` is given
+        # (0: any free port).
+        self.streams: StreamServer | None = None
+        if stream_port is not None:
+            self.streams = StreamServer(self.world, host, stream_port, seed=seed,
+                                        **(stream_options or {}))
         self.stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._threads: list[threading.Thread] = []
@@ -140,12 +148,16 @@ class SandboxServer:
         ]
         for thread in self._threads:
             thread.start()
+        if self.streams is not None:
+            self.streams.start()
         logger.info("sandbox serving on %s (scenario %s)", self.url, self.world.scenario)
         return self
 
     def stop(self) -> None:
         """Stop serving: wake hanging requests, close the listener and open connections."""
         self.stopping.set()
+        if self.streams is not None:
+            self.streams.stop()
         if self._httpd is None:
             return
         self._httpd.shutdown()
@@ -173,6 +185,11 @@ class SandboxServer:
 
     def base_url(self, exchange: str) -> str:
         return self.url + PREFIXES[exchange]
+
+    def stream_url(self, exchange: str) -> str:
+        if self.streams is None:
+            raise RuntimeError("this sandbox was started without streams (stream_port)")
+        return self.streams.url(exchange)
 
     def _tick_forever(self) -> None:
         while not self.stopping.wait(self.world.model.TICK_SECONDS):
@@ -221,6 +238,8 @@ class SandboxServer:
                  client: str) -> Response | Drop:
         parts = urlsplit(raw_path)
         path = parts.path
+        if path.rstrip("/") == "/_sandbox/streams":
+            return handle_stream_control(self.streams, method, body)
         if path.startswith("/_sandbox/"):
             return handle_control(self.world, method, path, body)
         for exchange in EXCHANGES:
@@ -274,6 +293,8 @@ class SandboxServer:
         with engine.lock:
             engine.process_due()
             response = route.handler(req)
+        if route.places_order:  # a taker may have eaten levels: the streams look
+            world.books_changed(exchange)
         logger.debug("%s %s %s -> %s in %.1f ms", exchange, req.method, req.path,
                      response.status, (time.monotonic() - started) * 1000)
         if route.places_order and response.status == 200 and faults.roll(exchange,

@@ -7,8 +7,10 @@ drive it in-process. A ticker thread advances the price model and rebuilds books
 from __future__ import annotations
 
 import copy
+import logging
 import threading
 import time
+from collections.abc import Callable
 from decimal import Decimal
 
 from .accounts import SandboxAccount
@@ -21,6 +23,8 @@ from .wire.common import dec, fmt, iso, now_ms
 from .wire.invex import InvexWire
 from .wire.nobitex import NobitexWire
 from .wire.wallex import WallexWire
+
+logger = logging.getLogger(__name__)
 
 WIRES = {"nobitex": NobitexWire, "wallex": WallexWire, "invex": InvexWire}
 
@@ -39,6 +43,9 @@ class SandboxWorld:
         self.model_lock = threading.Lock()
         self.drift_paused = False
         self._accounts: list[SandboxAccount] = []
+        # Called with (exchange, symbol) after a book changed, (exchange, None) when
+        # any book of it may have (the websocket side pushes from these).
+        self.book_listeners: list[Callable[[str, str | None], None]] = []
         self._build()
 
     def _build(self) -> None:
@@ -75,11 +82,15 @@ class SandboxWorld:
             } if moving else {}
         stamp = now_ms()
         for ex, engine in self.engines.items():
+            changed = []
             with engine.lock:
                 for symbol, mkt in MARKETS[ex].items():
                     if moving and not engine.book(symbol).frozen:
                         engine.set_book(symbol, build_book(mkt, prices[(ex, symbol)], stamp))
+                        changed.append(symbol)
                 engine.process_due()
+            for symbol in changed:
+                self.books_changed(ex, symbol)
 
     def step(self, ticks: int = 1) -> None:
         """Advance the model by ``ticks`` even when drift is paused (tests)."""
@@ -120,6 +131,15 @@ class SandboxWorld:
         )
         with engine.lock:
             engine.set_book(symbol, book)
+        self.books_changed(exchange, symbol)
+
+    def books_changed(self, exchange: str, symbol: str | None = None) -> None:
+        """Tell the listeners; a failing listener never breaks the world."""
+        for listener in list(self.book_listeners):
+            try:
+                listener(exchange, symbol)
+            except Exception:
+                logger.exception("book listener failed (%s %s)", exchange, symbol)
 
     def unfreeze(self, exchange: str, symbol: str | None = None) -> None:
         engine = self.engines[exchange]
@@ -134,6 +154,8 @@ class SandboxWorld:
             self.limiter.reset()
             self.drift_paused = False
             self._build()
+        for ex in self.engines:
+            self.books_changed(ex)
 
     def state(self) -> dict:
         out: dict = {

@@ -1,7 +1,16 @@
 """The latest order book of each (exchange, market), kept in Redis.
 
-The poller stores every book it fetched with its fetch time; detection
-loads them all in one round trip. A book is serialised compactly (levels as
+The poller stores every book it fetched with its fetch time, the streamer
+(``trading.services.streaming``) every book a websocket pushed with its
+receipt time; detection loads them all in one round trip. Each stored book
+says where it came from (``source``: ``poll`` or ``stream``).
+
+Two writers, one rule: a book replaces the stored one of its (exchange,
+market) only if it is not older. Where both carry the exchange's own time
+(Nobitex ``lastUpdate``) that decides, the receipt time breaking a tie (the
+same content seen again is younger); otherwise the receipt time does. The
+times compared live beside the books (``books:meta``) so the check is one Lua
+script, atomic with the write. A book is serialised compactly (levels as
 ``[price, amount]`` strings) so nothing passes through float, and loaded
 lazily: a level becomes Decimals when it is read (``StoredLevels``).
 """
@@ -22,17 +31,63 @@ from exchanges.types import BookLevel, OrderBook
 # A book older than this is gone from Redis altogether; detection applies the
 # (much shorter) maximum book age of the risk settings on top.
 BOOK_TTL_SECONDS = 120
+POLL, STREAM = "poll", "stream"
 
 
 def _books_key() -> str:
     return key("books")
 
 
+def books_meta_key() -> str:
+    """``exchange|market`` → ``"<received ms> <exchange ms or 0>"`` of the stored book."""
+    return key("books", "meta")
+
+
+def book_field(exchange: str, market: str) -> str:
+    return _field(exchange, market)
+
+
+def epoch_ms(value: datetime) -> int:
+    return round(value.timestamp() * 1000)
+
+
+# Lua: is the book (t, xt) not older than the stored one (meta "t xt")? Shared by
+# the poller's store below and the streamer's fenced store.
+NEWER_LUA = """
+local function not_older(meta, field, t, xt)
+  local old = redis.call('HGET', meta, field)
+  if not old then return true end
+  local ot, oxt = string.match(old, '^(%d+) (%d+)')
+  ot, oxt = tonumber(ot), tonumber(oxt)
+  if xt > 0 and oxt and oxt > 0 then
+    if xt ~= oxt then return xt > oxt end
+  end
+  return t >= ot
+end
+"""
+
+# KEYS: books, meta. ARGV: ttl, keep_newer (0/1), then (field, json, t, xt) per book.
+_STORE = NEWER_LUA + """
+local stored = 0
+for i = 3, #ARGV, 4 do
+  local field, t, xt = ARGV[i], tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
+  if ARGV[2] == '0' or not_older(KEYS[2], field, t, xt) then
+    redis.call('HSET', KEYS[1], field, ARGV[i + 1])
+    redis.call('HSET', KEYS[2], field, ARGV[i + 2] .. ' ' .. ARGV[i + 3])
+    stored = stored + 1
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return stored
+"""
+
+
 def _field(exchange: str, market: str) -> str:
     return f"{exchange}|{market}"
 
 
-def book_to_json(book: OrderBook, fetched_at: datetime) -> str:
+def book_to_json(book: OrderBook, fetched_at: datetime, source: str = POLL) -> str:
     return json.dumps({
         "exchange": book.exchange,
         "market": book.market,
@@ -41,6 +96,7 @@ def book_to_json(book: OrderBook, fetched_at: datetime) -> str:
         "received_at": book.received_at.isoformat(),
         "exchange_time": book.exchange_time.isoformat() if book.exchange_time else None,
         "fetched_at": fetched_at.isoformat(),
+        "source": source,
     }, separators=(",", ":"))
 
 
@@ -90,6 +146,11 @@ class StoredLevels(Sequence[BookLevel]):
 
 
 def book_from_json(text: str) -> tuple[OrderBook, datetime]:
+    book, fetched_at, _ = book_from_json_with_source(text)
+    return book, fetched_at
+
+
+def book_from_json_with_source(text: str) -> tuple[OrderBook, datetime, str]:
     data = json.loads(text)
     book = OrderBook(
         exchange=data["exchange"],
@@ -100,30 +161,33 @@ def book_from_json(text: str) -> tuple[OrderBook, datetime]:
         exchange_time=(datetime.fromisoformat(data["exchange_time"])
                        if data.get("exchange_time") else None),
     )
-    return book, datetime.fromisoformat(data["fetched_at"])
+    return book, datetime.fromisoformat(data["fetched_at"]), data.get("source", POLL)
 
 
 @dataclass(frozen=True)
 class CachedBook:
     book: OrderBook
     fetched_at: datetime
+    source: str = POLL
 
     def age_ms(self, now: datetime | None = None) -> int:
         now = now or timezone.now()
         return max(0, int((now - self.fetched_at).total_seconds() * 1000))
 
 
-def books_store(books: Iterable[OrderBook], *, fetched_at: datetime | None = None) -> int:
-    """Keep these books as the latest of their (exchange, market)."""
+def books_store(books: Iterable[OrderBook], *, fetched_at: datetime | None = None,
+                keep_newer: bool = False) -> int:
+    """Keep these books as the latest of their (exchange, market); with
+    ``keep_newer``, not over a stored book that is newer (a streamed one)."""
     fetched_at = fetched_at or timezone.now()
-    mapping = {_field(b.exchange, b.market): book_to_json(b, fetched_at) for b in books}
-    if not mapping:
+    t = epoch_ms(fetched_at)
+    args: list[str | int] = [BOOK_TTL_SECONDS, int(keep_newer)]
+    for b in books:
+        xt = epoch_ms(b.exchange_time) if b.exchange_time else 0
+        args += [_field(b.exchange, b.market), book_to_json(b, fetched_at), t, xt]
+    if len(args) == 2:
         return 0
-    pipe = redis_client().pipeline(transaction=False)
-    pipe.hset(_books_key(), mapping=mapping)
-    pipe.expire(_books_key(), BOOK_TTL_SECONDS)
-    pipe.execute()
-    return len(mapping)
+    return int(redis_client().eval(_STORE, 2, _books_key(), books_meta_key(), *args))
 
 
 def books_latest() -> dict[tuple[str, str], CachedBook]:
@@ -131,10 +195,10 @@ def books_latest() -> dict[tuple[str, str], CachedBook]:
     raw = redis_client().hgetall(_books_key())
     result: dict[tuple[str, str], CachedBook] = {}
     for text in raw.values():
-        book, fetched_at = book_from_json(text)
-        result[(book.exchange, book.market)] = CachedBook(book, fetched_at)
+        book, fetched_at, source = book_from_json_with_source(text)
+        result[(book.exchange, book.market)] = CachedBook(book, fetched_at, source)
     return result
 
 
 def books_clear() -> None:
-    redis_client().delete(_books_key())
+    redis_client().delete(_books_key(), books_meta_key())

@@ -22,6 +22,7 @@ from exchanges.models import Exchange, ExchangeMarket
 from exchanges.registry import get_adapter
 from exchanges.types import OrderBook
 from trading.services.books import books_store
+from trading.services.stream_status import books_kept_by_streams
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,10 @@ def orderbooks_poll() -> PollReport:
         report = PollReport(ran=True)
         adapters = {}
         pairs = []
+        streamed = books_kept_by_streams()  # fresh from a websocket: not polled
         for listing in enabled_listings():
+            if (listing.exchange.name, listing.market.code) in streamed:
+                continue
             exchange: Exchange = listing.exchange
             if exchange.name not in adapters:
                 adapters[exchange.name] = get_adapter(exchange)
@@ -71,7 +75,7 @@ def orderbooks_poll() -> PollReport:
         # next cycle, and detection judges every book by its age.
         results = fetch_books(pairs, timeout=FETCH_TIMEOUT, max_wait=0)
         books = [r for r in results.values() if isinstance(r, OrderBook)]
-        books_store(books)
+        books_store(books, keep_newer=True)  # never over a newer streamed book
         report.fetched = len(books)
         failed: dict[str, ExchangeError] = {}
         for (exchange_name, market), result in results.items():

@@ -15,6 +15,7 @@ from exchanges.sandbox.books import SCENARIOS
 from exchanges.sandbox.credentials import demo_accounts, ensure_credentials_file
 from exchanges.sandbox.faults import parse_spec
 from exchanges.sandbox.markets import EXCHANGES
+from exchanges.sandbox.streams.faults import STREAM_EXCHANGES, parse_stream_spec
 
 
 class Command(BaseCommand):
@@ -33,17 +34,33 @@ class Command(BaseCommand):
                             help="env file with the demo API keys (created when missing)")
         parser.add_argument("--no-rate-limit", action="store_true",
                             help="serve without enforcing rate limits")
+        parser.add_argument("--stream-port", type=int, default=None,
+                            help="port of the websockets (default: --port + 1; -1: none)")
+        parser.add_argument("--stream-faults", default=None,
+                            help="e.g. nobitex:silence=1,wallex:duplicate=0.1 (WIRE.md)")
+        parser.add_argument("--stream-ping", type=float, default=25.0,
+                            help="seconds between Nobitex's {} pings (and the pong timeout)")
 
     def handle(self, *args, **options) -> None:
         try:
             parse_spec(options["faults"])
+            parse_stream_spec(options["stream_faults"])
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+        stream_port = options["stream_port"]
+        if stream_port is None:
+            stream_port = options["port"] + 1 if options["port"] else 0
+        if options["stream_ping"] <= 0:
+            raise CommandError("--stream-ping must be positive")
         creds = ensure_credentials_file(options["credentials"])
         server = SandboxServer(
             host=options["host"], port=options["port"], scenario=options["scenario"],
             faults=options["faults"], seed=options["seed"], accounts=demo_accounts(creds),
             rate_limits=not options["no_rate_limit"],
+            stream_port=None if stream_port < 0 else stream_port,
+            stream_options={"faults": options["stream_faults"],
+                            "ping_interval": options["stream_ping"],
+                            "pong_timeout": options["stream_ping"]},
         )
         try:
             server.start()
@@ -58,6 +75,9 @@ class Command(BaseCommand):
                           f"credentials in {options['credentials']})")
         for exchange in EXCHANGES:
             self.stdout.write(f"  {exchange.upper()}_BASE_URL={server.base_url(exchange)}")
+        if server.streams is not None:
+            for exchange in STREAM_EXCHANGES:
+                self.stdout.write(f"  {exchange.upper()}_WS_URL={server.stream_url(exchange)}")
         self.stdout.write(f"Control API: {server.url}/_sandbox/… (Ctrl-C to stop)")
         self.stdout.flush()
         try:
