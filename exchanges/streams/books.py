@@ -26,7 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from exchanges.adapters._common import levels
+from exchanges.adapters._common import Node, levels
+from exchanges.errors import ParseError
 from exchanges.markets import MarketSpec
 from exchanges.types import BookLevel, OrderBook
 
@@ -66,10 +67,10 @@ def parse_levels(rows: object, spec: MarketSpec, *, descending: bool) -> tuple[B
             raise MalformedFrame(f"a level is neither [price, amount] nor an object: {row!r}")
         if any(isinstance(v, float | bool) or v is None for v in pair):
             raise MalformedFrame(f"a level has a value that is not a number: {row!r}")
-        pairs.append(pair)
+        pairs.append((Node(pair[0], "price"), Node(pair[1], "amount")))
     try:
         parsed = levels(pairs, spec.price_scale, descending=descending)
-    except (ValueError, ArithmeticError) as exc:
+    except (ParseError, ValueError, ArithmeticError) as exc:
         raise MalformedFrame(f"a level is not numeric: {exc}") from None
     if any(level.price <= 0 for level in parsed):
         raise MalformedFrame("a level has a price that is not positive")
