@@ -13,11 +13,13 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 from .accounts import SandboxAccount
 from .control import handle_control
 from .markets import EXCHANGES
+from .state import StateStore
 from .wire.common import Request, Response
 from .world import SandboxWorld
 
@@ -107,8 +109,11 @@ class _Handler(BaseHTTPRequestHandler):
 class SandboxServer:
     """The offline exchange sandbox: ``SandboxServer(port=0).start()`` … ``.stop()``.
 
-    The control methods (``set_faults``, ``set_book`` …) do in-process what the
-    ``/_sandbox/`` API does over HTTP.
+    The control methods (``set_faults``, ``set_book``, ``set_variants`` …) do in-process
+    what the ``/_sandbox/`` API does over HTTP. ``variants`` picks readings of the points
+    the docs leave open (``variants.py``). ``state_path`` keeps orders, fills, balances and
+    id counters in that file across restarts (read now, written after changes and on
+    stop); without it the state lives in memory only.
     """
 
     HANG_SECONDS = 30.0
@@ -116,13 +121,18 @@ class SandboxServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, scenario: str = "default",
                  faults: str | None = None, seed: int | None = None,
                  accounts: list[SandboxAccount] | None = None, *, rate_limits: bool = True,
-                 invex_cancel_delay: float = 0.3, hang_seconds: float = HANG_SECONDS) -> None:
+                 invex_cancel_delay: float = 0.3, hang_seconds: float = HANG_SECONDS,
+                 variants: dict[str, str] | None = None,
+                 state_path: str | Path | None = None) -> None:
         self.host, self.port = host, port
         self.hang_seconds = hang_seconds
         self.world = SandboxWorld(scenario=scenario, seed=seed, faults=faults,
-                                  rate_limits=rate_limits, invex_cancel_delay=invex_cancel_delay)
+                                  rate_limits=rate_limits, invex_cancel_delay=invex_cancel_delay,
+                                  variants=variants)
         for account in accounts or []:
             self.world.add_account(account)
+        self.state = StateStore(state_path, self.world) if state_path else None
+        self.restored = self.state.restore() if self.state else False
         self.stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._threads: list[threading.Thread] = []
@@ -140,6 +150,8 @@ class SandboxServer:
         ]
         for thread in self._threads:
             thread.start()
+        if self.state:
+            self.state.start()
         logger.info("sandbox serving on %s (scenario %s)", self.url, self.world.scenario)
         return self
 
@@ -160,6 +172,8 @@ class SandboxServer:
         for thread in self._threads:
             thread.join(timeout=5)
         self._httpd = None
+        if self.state:
+            self.state.stop()  # what the last requests changed
 
     def __enter__(self) -> SandboxServer:
         return self.start()
@@ -215,6 +229,15 @@ class SandboxServer:
     def reset(self) -> None:
         self.world.reset()
 
+    def set_variants(self, variants: dict[str, str]) -> dict[str, str]:
+        """Switch variants while serving; returns all of them. ValueError on a bad one."""
+        return self.world.variants.update(variants)
+
+    def save_state(self) -> None:
+        """Write the state file now (no-op without one)."""
+        if self.state:
+            self.state.save()
+
     # -- dispatch -------------------------------------------------------------------
 
     def dispatch(self, method: str, raw_path: str, headers: dict[str, str], body: bytes,
@@ -226,8 +249,12 @@ class SandboxServer:
         for exchange in EXCHANGES:
             prefix = PREFIXES[exchange]
             if path == prefix or path.startswith(prefix + "/"):
-                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-                req = Request(method, path[len(prefix):] or "/", query, headers, body, client)
+                items = parse_qsl(parts.query, keep_blank_values=True)
+                query: dict[str, str] = {}
+                for name, value in items:
+                    query.setdefault(name, value)
+                req = Request(method, path[len(prefix):] or "/", query, headers, body, client,
+                              items)
                 return self._exchange(exchange, req)
         return Response(404, {"detail": "Unknown path; exchanges live under "
                                         + ", ".join(PREFIXES.values())})
@@ -266,18 +293,22 @@ class SandboxServer:
         if route is None:
             return wire.not_found()
         who = wire.api_key(req) or f"ip:{req.client}"
-        limited = world.limiter.check(exchange, route.group, who)
-        if limited is not None:
+        verdict = world.limiter.check(exchange, route.group, who)
+        if not verdict.allowed:
             self._count(engine, "rate_limited")
-            return wire.too_many(*limited)
+            refusal = wire.too_many(verdict.back_off, verdict.limit)
+            refusal.headers.update(wire.rate_headers(verdict.limit, 0))
+            return refusal
         started = time.monotonic()
         with engine.lock:
             engine.process_due()
             response = route.handler(req)
+        if verdict.limit:
+            response.headers.update(wire.rate_headers(verdict.limit, verdict.remaining))
         logger.debug("%s %s %s -> %s in %.1f ms", exchange, req.method, req.path,
                      response.status, (time.monotonic() - started) * 1000)
-        if route.places_order and response.status == 200 and faults.roll(exchange,
-                                                                          "lost_answer"):
+        if route.places_order and 200 <= response.status < 300 and faults.roll(exchange,
+                                                                                "lost_answer"):
             self._count(engine, "lost_answers")
             if faults.choice(exchange, ("502", "drop")) == "502":
                 return Response(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>")
