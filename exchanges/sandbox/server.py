@@ -131,8 +131,8 @@ class SandboxServer:
                                   variants=variants)
         for account in accounts or []:
             self.world.add_account(account)
-        self.state = StateStore(state_path, self.world) if state_path else None
-        self.restored = self.state.restore() if self.state else False
+        self.store = StateStore(state_path, self.world) if state_path else None
+        self.restored = self.store.restore() if self.store else False
         self.stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._threads: list[threading.Thread] = []
@@ -150,8 +150,8 @@ class SandboxServer:
         ]
         for thread in self._threads:
             thread.start()
-        if self.state:
-            self.state.start()
+        if self.store:
+            self.store.start()
         logger.info("sandbox serving on %s (scenario %s)", self.url, self.world.scenario)
         return self
 
@@ -172,8 +172,8 @@ class SandboxServer:
         for thread in self._threads:
             thread.join(timeout=5)
         self._httpd = None
-        if self.state:
-            self.state.stop()  # what the last requests changed
+        if self.store:
+            self.store.stop()  # what the last requests changed
 
     def __enter__(self) -> SandboxServer:
         return self.start()
@@ -235,8 +235,8 @@ class SandboxServer:
 
     def save_state(self) -> None:
         """Write the state file now (no-op without one)."""
-        if self.state:
-            self.state.save()
+        if self.store:
+            self.store.save()
 
     # -- dispatch -------------------------------------------------------------------
 
@@ -302,7 +302,12 @@ class SandboxServer:
         started = time.monotonic()
         with engine.lock:
             engine.process_due()
-            response = route.handler(req)
+            try:
+                response = route.handler(req)
+            except Exception:
+                logger.exception("sandbox %s %s %s failed", exchange, req.method, req.path)
+                response = Response(500, b"<html><body><h1>500 Internal Server Error</h1>"
+                                         b"</body></html>")
         if verdict.limit:
             response.headers.update(wire.rate_headers(verdict.limit, verdict.remaining))
         logger.debug("%s %s %s -> %s in %.1f ms", exchange, req.method, req.path,

@@ -16,7 +16,7 @@ import re
 import time
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 
 from ..engine import Engine, EngineError, Order
 from ..signing import MAX_FUTURE, ZONES, parse_time, verify
@@ -182,7 +182,8 @@ class InvexWire:
         # Public in the swagger file (no security, no parameters); the README's example
         # writes decimals with 18 places.
         def d18(value: Decimal | None) -> str | None:
-            return None if value is None else str(value.quantize(EIGHTEEN))
+            return None if value is None else str(value.quantize(EIGHTEEN,
+                                                                  context=Context(prec=60)))
 
         return Response(200, {"rules": [
             {"symbol": self._symbol(m.symbol), "tick_size": d18(m.tick),
