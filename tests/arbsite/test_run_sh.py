@@ -108,7 +108,9 @@ def demo(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if k not in {"DATABASE_URL", "DEBUG", "ARBSITE_IGNORE_DOTENV", "EXCHANGE_RATE_LIMITS",
                         "NOBITEX_API_TOKEN", "WALLEX_API_KEY", "INVEX_API_KEY",
-                        "DJANGO_SETTINGS_MODULE", "CELERY_QUEUE", "SANDBOX_VARIANTS"}}
+                        "DJANGO_SETTINGS_MODULE", "CELERY_QUEUE"}}
+    # SANDBOX_VARIANTS, when set, picks the sandbox's readings of the docs' open points
+    # (none: the literal ones).
     env.update({"PORT": str(_free_port()), "SANDBOX_PORT": str(_free_port()),
                 "SANDBOX_SCENARIO": "spready", "CELERY_QUEUE": f"run-sh-{os.getpid()}",
                 "REDIS_KEY_PREFIX": f"arbsite-run-sh-{os.getpid()}"})
@@ -186,8 +188,9 @@ def test_restart_after_ctrl_c_keeps_trading_then_reset_wipes_the_demo(demo):
     client.set(f"{prefix}:reset-probe", "1")
     client.set(f"{prefix}-other:reset-probe", "1")  # another deployment's: kept
     try:
-        unconfirmed = subprocess.run(["./run.sh", "reset"], cwd=copy, env=env, stdin=subprocess.DEVNULL,
-                                     capture_output=True, text=True, timeout=120)
+        unconfirmed = subprocess.run(["./run.sh", "reset"], cwd=copy, env=env,
+                                     stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                     timeout=120)
         assert unconfirmed.returncode != 0 and "--yes" in unconfirmed.stdout + unconfirmed.stderr
         assert state.exists()
         reset = subprocess.run(["./run.sh", "reset", "--yes"], cwd=copy, env=env,
