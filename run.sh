@@ -328,9 +328,10 @@ running_here() {
   for file in "$VAR/run.pid" "$PIDDIR"/*.pid; do
     [ -f "$file" ] || continue
     pid=$(cat "$file" 2>/dev/null) || continue
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-      echo "$(basename "$file" .pid) (pid $pid)"; return 0
-    fi
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || continue
+    case "$(ps -o args= -p "$pid" 2>/dev/null)" in  # not a recycled pid of something else
+      *run.sh*|*"$ROOT"*|*redis-server*) echo "$(basename "$file" .pid) (pid $pid)"; return 0 ;;
+    esac
   done
   return 1
 }

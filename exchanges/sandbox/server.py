@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 from .accounts import SandboxAccount
 from .control import handle_control
 from .markets import EXCHANGES
+from .ratelimit import LIMITS
 from .state import StateStore
 from .wire.common import Request, Response
 from .world import SandboxWorld
@@ -283,7 +284,9 @@ class SandboxServer:
         if faults.roll(exchange, "ratelimit"):
             self._count(engine, "rate_limited")
             back_off = faults.choice(exchange, (1, 2, 3))
-            return wire.too_many(back_off, 0)
+            route = wire.resolve(req.method, req.path)
+            limit = LIMITS.get(exchange, {}).get(route.group, (0, 0))[0] if route else 0
+            return wire.too_many(back_off, limit)
         if faults.roll(exchange, "malformed"):
             self._count(engine, "faults_injected")
             return Response(200, faults.choice(exchange, (
