@@ -305,18 +305,20 @@ class SandboxServer:
         started = time.monotonic()
         with engine.lock:
             engine.process_due()
+            placed_before = engine.counters.orders_placed
             try:
                 response = route.handler(req)
             except Exception:
                 logger.exception("sandbox %s %s %s failed", exchange, req.method, req.path)
                 response = Response(500, b"<html><body><h1>500 Internal Server Error</h1>"
                                          b"</body></html>")
+            placed = engine.counters.orders_placed > placed_before
         if verdict.limit:
             response.headers.update(wire.rate_headers(verdict.limit, verdict.remaining))
         logger.debug("%s %s %s -> %s in %.1f ms", exchange, req.method, req.path,
                      response.status, (time.monotonic() - started) * 1000)
-        if route.places_order and 200 <= response.status < 300 and faults.roll(exchange,
-                                                                                "lost_answer"):
+        # lost_answer: an order was placed (refusals, even HTTP 200 ones, are not lost)
+        if route.places_order and placed and faults.roll(exchange, "lost_answer"):
             self._count(engine, "lost_answers")
             if faults.choice(exchange, ("502", "drop")) == "502":
                 return Response(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>")
