@@ -382,7 +382,7 @@ reset_demo() {
     export REDIS_URL=redis://127.0.0.1:6379/0
   fi
   local plan
-  plan=$(RESET_STEP=plan "$VENV/bin/python" "$ROOT/manage.py" shell -c "$RESET_PY" 2>&1) || die "could not read the settings: $plan"
+  plan=$(RESET_STEP=plan "$VENV/bin/python" -c "$RESET_PY" 2>&1) || die "could not read the settings: $plan"
   say "this wipes:"
   printf '%s\n' "$plan" | sed 's/^/    /'
   if [ "$yes" != 1 ]; then
@@ -390,7 +390,7 @@ reset_demo() {
     read -r -p "Type 'reset' to wipe all of that: " answer
     [ "$answer" = "reset" ] || die "nothing was changed"
   fi
-  RESET_STEP=wipe "$VENV/bin/python" "$ROOT/manage.py" shell -c "$RESET_PY" || die "the reset stopped half-way; run ./run.sh reset again"
+  RESET_STEP=wipe "$VENV/bin/python" -c "$RESET_PY" || die "the reset stopped half-way; run ./run.sh reset again"
   rm -f "$VAR/sandbox-state.json" "$VAR"/.sandbox-state.json.*.tmp "$VAR/admin-login.txt" \
     "$VAR/celerybeat.pid" "$PIDDIR"/*.pid
   say "reset done: ./run.sh starts a fresh demo (new admin password, sandbox balances from the start)"
@@ -401,8 +401,11 @@ RESET_PY=$(cat <<'PY'
 import os
 from pathlib import Path
 
+import django
 import redis
-from django.conf import settings
+
+django.setup()
+from django.conf import settings  # noqa: E402
 
 step = os.environ["RESET_STEP"]
 db = settings.DATABASES["default"]
