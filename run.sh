@@ -359,7 +359,10 @@ run_system() {
   service worker "$VENV/bin/celery" -A arbsite worker --loglevel=INFO \
     --concurrency="${WORKER_CONCURRENCY:-4}" --hostname="worker@%h"
   service beat "$VENV/bin/celery" -A arbsite beat --loglevel=INFO --pidfile="$VAR/celerybeat.pid"
-  for name in web worker beat; do start_service "$name"; done
+  # (another process is one more `service NAME COMMAND...` line above)
+  for name in "${SERVICES[@]}"; do
+    [ -n "${SERVICE_PID[$name]:-}" ] || start_service "$name"
+  done
   say "web:    http://127.0.0.1:$port/admin/"
   for name in "${SERVICES[@]}"; do say "  $name: pid ${SERVICE_PID[$name]} (var/pids/$name.pid)"; done
   say "running; a process that dies is restarted; Ctrl-C stops them all"
