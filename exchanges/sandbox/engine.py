@@ -7,7 +7,6 @@ modules translate to and from each exchange's vocabulary. Not thread-safe by its
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 import uuid
@@ -125,15 +124,24 @@ class Engine:
         self.round_to_precision = round_to_precision  # Nobitex rounds, others refuse
         self.taker_fee = TAKER_FEES[exchange]
         self.maker_fee = MAKER_FEES[exchange]
-        self._rng = random.Random(f"{seed}-{exchange}-ids")
-        self._next_order = 100_001
-        self._next_trade = 500_001
+        # Ids never repeat, across restarts too and even if the state file is lost: the
+        # counters start at the clock in microseconds (far above any id issued before,
+        # since no exchange here takes an order a microsecond) or where the state left them.
+        floor = id_floor()
+        self._next_order = floor
+        self._next_trade = floor
+        self.version = 0  # bumped on every change; the state writer watches it
 
     # -- accounts -------------------------------------------------------------------
 
     def register(self, account: SandboxAccount) -> None:
         self.accounts[account.api_key] = account
         self.wallets[account.api_key] = Wallet(total=dict(account.balances or {}))
+        self.version += 1
+
+    def can_trade(self, api_key: str) -> bool:
+        account = self.accounts.get(api_key)
+        return account is not None and "trade" in account.permissions
 
     def wallet(self, api_key: str) -> Wallet:
         return self.wallets[api_key]
@@ -167,7 +175,7 @@ class Engine:
         value = amount * reference
         if value < mkt.min_notional:
             raise EngineError("small_order", f"Order value is below {mkt.min_notional}")
-        if value > mkt.max_notional:
+        if mkt.max_notional is not None and value > mkt.max_notional:
             raise EngineError("large_order", f"Order value is above {mkt.max_notional}")
 
         bound = price
@@ -184,7 +192,7 @@ class Engine:
 
         now = time.time()
         order = Order(
-            id=self._next_order, uuid=str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
+            id=self._next_order, uuid=str(uuid.uuid4()),
             api_key=api_key, symbol=symbol, side=side, kind=kind, price=price, amount=amount,
             client_id=client_id, created_at=now, updated_at=now,
             fee_currency=mkt.base_currency if side == "buy" else mkt.quote_currency,
@@ -198,6 +206,7 @@ class Engine:
         if client_id:
             self._by_client_id.setdefault((api_key, client_id), []).append(order)
         self.counters.orders_placed += 1
+        self.version += 1
 
         self._take(order, mkt, book, bound)
         if order.is_open:
@@ -211,7 +220,8 @@ class Engine:
         """Cancel an open order: at once, or after ``cancel_delay`` seconds (Invex)."""
         if not order.is_open or order.cancel_due is not None:
             raise EngineError("not_open", "Order is not open")
-        order.cancel_id = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        order.cancel_id = str(uuid.uuid4())
+        self.version += 1
         if self.cancel_delay > 0:
             order.cancel_due = time.time() + self.cancel_delay
             self._resting.get(order.symbol, {}).pop(order.id, None)  # stops matching now
@@ -364,6 +374,7 @@ class Engine:
             at=order.updated_at,
         ))
         self._next_trade += 1
+        self.version += 1
         if order.remaining <= 0:
             self._close(order, "filled")
 
@@ -381,3 +392,106 @@ class Engine:
         order.canceled_by = by if status == "canceled" else None
         order.cancel_due = None
         order.updated_at = time.time()
+        self.version += 1
+
+    # -- persistence ----------------------------------------------------------------
+
+    def to_state(self) -> dict:
+        """Orders, fills, wallets and id counters, JSON-ready (Decimals as strings)."""
+        return {
+            "next_order": self._next_order,
+            "next_trade": self._next_trade,
+            "wallets": {
+                key: {"total": {c: str(v) for c, v in w.total.items()},
+                      "blocked": {c: str(v) for c, v in w.blocked.items()}}
+                for key, w in self.wallets.items()
+            },
+            "orders": [_order_state(o) for o in self.orders.values()],
+        }
+
+    def restore(self, state: dict, *, keep_closed_seconds: float) -> None:
+        """Load what ``to_state`` wrote; closed orders older than the horizon are dropped.
+
+        Accounts registered since (the demo's credentials) keep their registration; their
+        wallets come back from the state when it has them.
+        """
+        self._next_order = max(self._next_order, int(state["next_order"]))
+        self._next_trade = max(self._next_trade, int(state["next_trade"]))
+        for key, wallet in state.get("wallets", {}).items():
+            self.wallets[key] = Wallet(
+                total={c: Decimal(v) for c, v in wallet["total"].items()},
+                blocked={c: Decimal(v) for c, v in wallet["blocked"].items()},
+            )
+        horizon = time.time() - keep_closed_seconds
+        for raw in state.get("orders", []):
+            order = _order_from_state(raw)
+            if order.symbol not in self.markets:
+                raise ValueError(f"order {order.id} names unknown market {order.symbol}")
+            if not order.is_open and order.updated_at < horizon:
+                continue
+            self.orders[order.id] = order
+            self.by_uuid[order.uuid] = order
+            self._by_account.setdefault(order.api_key, []).append(order)
+            if order.client_id:
+                self._by_client_id.setdefault((order.api_key, order.client_id), []).append(order)
+            if order.cancel_due is not None:
+                self._cancelling.append(order)
+            elif order.is_open and order.kind == "limit":
+                self._resting.setdefault(order.symbol, {})[order.id] = order
+        for orders in self._by_account.values():
+            orders.sort(key=lambda o: o.id)
+        self.counters.orders_placed = len(self.orders)
+        self.version += 1
+
+
+def id_floor() -> int:
+    """The clock in microseconds: where id counters start."""
+    return time.time_ns() // 1000
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _order_state(order: Order) -> dict:
+    return {
+        "id": order.id, "uuid": order.uuid, "api_key": order.api_key, "symbol": order.symbol,
+        "side": order.side, "kind": order.kind, "price": _dec(order.price),
+        "amount": str(order.amount), "client_id": order.client_id,
+        "created_at": order.created_at, "updated_at": order.updated_at,
+        "status": order.status, "canceled_by": order.canceled_by,
+        "cancel_id": order.cancel_id, "cancel_due": order.cancel_due,
+        "filled": str(order.filled), "filled_total": str(order.filled_total),
+        "fee": str(order.fee), "fee_currency": order.fee_currency,
+        "reserved": str(order.reserved),
+        "fills": [
+            {"trade_id": f.trade_id, "price": str(f.price), "amount": str(f.amount),
+             "fee": str(f.fee), "maker": f.maker, "at": f.at}
+            for f in order.fills
+        ],
+    }
+
+
+def _order_from_state(raw: dict) -> Order:
+    order = Order(
+        id=int(raw["id"]), uuid=str(raw["uuid"]), api_key=str(raw["api_key"]),
+        symbol=str(raw["symbol"]), side=str(raw["side"]), kind=str(raw["kind"]),
+        price=None if raw["price"] is None else Decimal(raw["price"]),
+        amount=Decimal(raw["amount"]), client_id=raw["client_id"],
+        created_at=float(raw["created_at"]), updated_at=float(raw["updated_at"]),
+        status=str(raw["status"]), canceled_by=raw["canceled_by"], cancel_id=raw["cancel_id"],
+        cancel_due=None if raw["cancel_due"] is None else float(raw["cancel_due"]),
+        filled=Decimal(raw["filled"]), filled_total=Decimal(raw["filled_total"]),
+        fee=Decimal(raw["fee"]), fee_currency=str(raw["fee_currency"]),
+        reserved=Decimal(raw["reserved"]),
+    )
+    if order.status not in ("open", "filled", "canceled") or order.side not in ("buy", "sell"):
+        raise ValueError(f"order {order.id}: bad status or side")
+    order.fills = [
+        Fill(trade_id=int(f["trade_id"]), order_id=order.id, symbol=order.symbol,
+             side=order.side, price=Decimal(f["price"]), amount=Decimal(f["amount"]),
+             fee=Decimal(f["fee"]), fee_currency=order.fee_currency, maker=bool(f["maker"]),
+             at=float(f["at"]))
+        for f in raw["fills"]
+    ]
+    return order

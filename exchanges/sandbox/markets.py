@@ -63,7 +63,7 @@ class Market:
     tick: Decimal  # price step in native units
     step: Decimal  # amount step in base asset
     min_notional: Decimal  # minimum order value in native quote units
-    max_notional: Decimal  # maximum order value in native quote units
+    max_notional: Decimal | None  # maximum order value in native quote units, if any
 
     @property
     def canonical(self) -> tuple[str, str]:
@@ -82,8 +82,9 @@ def _nobitex(base: str, quote: str) -> Market:
         price_factor=Decimal(1),
         tick=Decimal("10") if irr else Decimal("0.01"),
         step=_step(base),
+        # Nobitex documents a minimum (3,000,000 rial, 11 USDT) and no maximum.
         min_notional=Decimal("3000000") if irr else Decimal("11"),
-        max_notional=Decimal("100000000000000") if irr else Decimal("1000000"),
+        max_notional=None,
     )
 
 
@@ -99,8 +100,10 @@ def _wallex(base: str, quote: str) -> Market:
         price_factor=Decimal("0.1") if irr else Decimal(1),
         tick=Decimal("1") if irr else Decimal("0.01"),
         step=_step(base),
-        min_notional=Decimal("300000") if irr else Decimal("10"),
-        max_notional=Decimal("10000000000000") if irr else Decimal("1000000"),
+        # minNotional 100,000 toman in TMN markets (exchanges.md, "Corrections": the
+        # ccxt example); /v1/markets documents no maximum value.
+        min_notional=Decimal("100000") if irr else Decimal("10"),
+        max_notional=None,
     )
 
 

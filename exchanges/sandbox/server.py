@@ -13,11 +13,14 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 from .accounts import SandboxAccount
 from .control import handle_control
 from .markets import EXCHANGES
+from .ratelimit import LIMITS
+from .state import StateStore
 from .streams import StreamServer, handle_stream_control
 from .wire.common import Request, Response
 from .world import SandboxWorld
@@ -108,8 +111,11 @@ class _Handler(BaseHTTPRequestHandler):
 class SandboxServer:
     """The offline exchange sandbox: ``SandboxServer(port=0).start()`` … ``.stop()``.
 
-    The control methods (``set_faults``, ``set_book`` …) do in-process what the
-    ``/_sandbox/`` API does over HTTP.
+    The control methods (``set_faults``, ``set_book``, ``set_variants`` …) do in-process
+    what the ``/_sandbox/`` API does over HTTP. ``variants`` picks readings of the points
+    the docs leave open (``variants.py``). ``state_path`` keeps orders, fills, balances and
+    id counters in that file across restarts (read now, written after changes and on
+    stop); without it the state lives in memory only.
     """
 
     HANG_SECONDS = 30.0
@@ -118,11 +124,14 @@ class SandboxServer:
                  faults: str | None = None, seed: int | None = None,
                  accounts: list[SandboxAccount] | None = None, *, rate_limits: bool = True,
                  invex_cancel_delay: float = 0.3, hang_seconds: float = HANG_SECONDS,
-                 stream_port: int | None = None, stream_options: dict | None = None) -> None:
+                 stream_port: int | None = None, stream_options: dict | None = None,
+                 variants: dict[str, str] | None = None,
+                 state_path: str | Path | None = None) -> None:
         self.host, self.port = host, port
         self.hang_seconds = hang_seconds
         self.world = SandboxWorld(scenario=scenario, seed=seed, faults=faults,
-                                  rate_limits=rate_limits, invex_cancel_delay=invex_cancel_delay)
+                                  rate_limits=rate_limits, invex_cancel_delay=invex_cancel_delay,
+                                  variants=variants)
         for account in accounts or []:
             self.world.add_account(account)
         # The websockets (streams/): on their own port when ``stream_port`` is given
@@ -131,6 +140,8 @@ class SandboxServer:
         if stream_port is not None:
             self.streams = StreamServer(self.world, host, stream_port, seed=seed,
                                         **(stream_options or {}))
+        self.store = StateStore(state_path, self.world) if state_path else None
+        self.restored = self.store.restore() if self.store else False
         self.stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._threads: list[threading.Thread] = []
@@ -150,6 +161,8 @@ class SandboxServer:
             thread.start()
         if self.streams is not None:
             self.streams.start()
+        if self.store:
+            self.store.start()
         logger.info("sandbox serving on %s (scenario %s)", self.url, self.world.scenario)
         return self
 
@@ -172,6 +185,8 @@ class SandboxServer:
         for thread in self._threads:
             thread.join(timeout=5)
         self._httpd = None
+        if self.store:
+            self.store.stop()  # what the last requests changed
 
     def __enter__(self) -> SandboxServer:
         return self.start()
@@ -232,6 +247,15 @@ class SandboxServer:
     def reset(self) -> None:
         self.world.reset()
 
+    def set_variants(self, variants: dict[str, str]) -> dict[str, str]:
+        """Switch variants while serving; returns all of them. ValueError on a bad one."""
+        return self.world.variants.update(variants)
+
+    def save_state(self) -> None:
+        """Write the state file now (no-op without one)."""
+        if self.store:
+            self.store.save()
+
     # -- dispatch -------------------------------------------------------------------
 
     def dispatch(self, method: str, raw_path: str, headers: dict[str, str], body: bytes,
@@ -245,8 +269,12 @@ class SandboxServer:
         for exchange in EXCHANGES:
             prefix = PREFIXES[exchange]
             if path == prefix or path.startswith(prefix + "/"):
-                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-                req = Request(method, path[len(prefix):] or "/", query, headers, body, client)
+                items = parse_qsl(parts.query, keep_blank_values=True)
+                query: dict[str, str] = {}
+                for name, value in items:
+                    query.setdefault(name, value)
+                req = Request(method, path[len(prefix):] or "/", query, headers, body, client,
+                              items)
                 return self._exchange(exchange, req)
         return Response(404, {"detail": "Unknown path; exchanges live under "
                                         + ", ".join(PREFIXES.values())})
@@ -275,7 +303,9 @@ class SandboxServer:
         if faults.roll(exchange, "ratelimit"):
             self._count(engine, "rate_limited")
             back_off = faults.choice(exchange, (1, 2, 3))
-            return wire.too_many(back_off, 0)
+            route = wire.resolve(req.method, req.path)
+            limit = LIMITS.get(exchange, {}).get(route.group, (0, 0))[0] if route else 0
+            return wire.too_many(back_off, limit)
         if faults.roll(exchange, "malformed"):
             self._count(engine, "faults_injected")
             return Response(200, faults.choice(exchange, (
@@ -285,20 +315,31 @@ class SandboxServer:
         if route is None:
             return wire.not_found()
         who = wire.api_key(req) or f"ip:{req.client}"
-        limited = world.limiter.check(exchange, route.group, who)
-        if limited is not None:
+        verdict = world.limiter.check(exchange, route.group, who)
+        if not verdict.allowed:
             self._count(engine, "rate_limited")
-            return wire.too_many(*limited)
+            refusal = wire.too_many(verdict.back_off, verdict.limit)
+            refusal.headers.update(wire.rate_headers(verdict.limit, 0))
+            return refusal
         started = time.monotonic()
         with engine.lock:
             engine.process_due()
-            response = route.handler(req)
-        if route.places_order:  # a taker may have eaten levels: the streams look
+            placed_before = engine.counters.orders_placed
+            try:
+                response = route.handler(req)
+            except Exception:
+                logger.exception("sandbox %s %s %s failed", exchange, req.method, req.path)
+                response = Response(500, b"<html><body><h1>500 Internal Server Error</h1>"
+                                         b"</body></html>")
+            placed = engine.counters.orders_placed > placed_before
+        if verdict.limit:
+            response.headers.update(wire.rate_headers(verdict.limit, verdict.remaining))
+        if route.places_order and placed:  # a taker may have eaten levels: the streams look
             world.books_changed(exchange)
         logger.debug("%s %s %s -> %s in %.1f ms", exchange, req.method, req.path,
                      response.status, (time.monotonic() - started) * 1000)
-        if route.places_order and response.status == 200 and faults.roll(exchange,
-                                                                          "lost_answer"):
+        # lost_answer: an order was placed (refusals, even HTTP 200 ones, are not lost)
+        if route.places_order and placed and faults.roll(exchange, "lost_answer"):
             self._count(engine, "lost_answers")
             if faults.choice(exchange, ("502", "drop")) == "502":
                 return Response(502, b"<html><body><h1>502 Bad Gateway</h1></body></html>")

@@ -1,18 +1,29 @@
 """Invex request signatures: RSA-PSS (SHA-256, MGF1-SHA256, maximum salt), hex encoded.
 
-The signed message is the canonical JSON of the request's parameters without
-``signature`` and including ``expire_at``::
+The official examples (``invex-cryptocurrency-exchange/Invex-API-docs`` and
+``rabbitix/invex-trading-api-docs``: ``examples/create_order.py``, ``examples/market_rules.py``)
+build ``params`` (``expire_at`` included), sign ``json.dumps(params)`` with Python's
+defaults, then add ``signature`` and send. So the signed message is, by variant
+``invex-signing``:
 
-    json.dumps(params, separators=(",", ":"), sort_keys=True, ensure_ascii=True).encode()
+- ``official`` (default): ``json.dumps(params)`` -- ``", "``/``": "`` separators, keys in
+  the order sent, non-ASCII escaped;
+- ``compact``: ``json.dumps(params, separators=(",", ":"), sort_keys=True)``;
 
-where ``params`` is the JSON body object (POST) or the query parameters as strings
-(GET/DELETE; first value of each). Send every value as a string to sign what you send.
+where ``params`` is every parameter sent except ``signature``: the JSON body object of a
+POST (as ``json.loads`` reads it), or the query parameters of a GET/DELETE as strings, in
+the order they arrive.
+
+``expire_at`` is ``%Y-%m-%d %H:%M:%S`` in the examples, from ``datetime.now()``: naive local
+time, written in Iran. Variant ``invex-expire-tz`` says how the server reads a naive value:
+``tehran`` (default) or ``utc``. A value with an offset (ISO 8601) means what it says.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -28,25 +39,34 @@ from cryptography.hazmat.primitives.serialization import (
 
 EXPIRE_FORMAT = "%Y-%m-%d %H:%M:%S"
 MAX_FUTURE = timedelta(hours=1)
+TEHRAN = ZoneInfo("Asia/Tehran")
+ZONES: dict[str, tzinfo] = {"tehran": TEHRAN, "utc": UTC}
+FORMATS = ("official", "compact")
 
 
-def canonical_message(params: dict) -> bytes:
+def message(params: dict, fmt: str = "official") -> bytes:
+    """The bytes that are signed for ``params`` (``signature`` left out)."""
     body = {k: v for k, v in params.items() if k != "signature"}
-    return json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=True).encode()
+    if fmt == "official":
+        return json.dumps(body).encode()
+    if fmt == "compact":
+        return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+    raise ValueError(f"unknown signing format {fmt!r}; choose from {FORMATS}")
 
 
 def _pss() -> padding.PSS:
     return padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.MAX_LENGTH)
 
 
-def sign(params: dict, private_key_hex: str) -> str:
-    """Hex signature of ``params`` (what a client does; tests and demos use it)."""
+def sign(params: dict, private_key_hex: str, fmt: str = "official") -> str:
+    """Hex signature of ``params`` as a client makes it (tests and demos use it)."""
     key = load_der_private_key(bytes.fromhex(private_key_hex), password=None)
     assert isinstance(key, rsa.RSAPrivateKey)
-    return key.sign(canonical_message(params), _pss(), hashes.SHA256()).hex()
+    return key.sign(message(params, fmt), _pss(), hashes.SHA256()).hex()
 
 
-def verify(params: dict, signature_hex: str, public_key_hex: str) -> bool:
+def verify(params: dict, signature_hex: str, public_key_hex: str,
+           fmt: str = "official") -> bool:
     try:
         key = load_der_public_key(bytes.fromhex(public_key_hex))
         signature = bytes.fromhex(signature_hex)
@@ -55,24 +75,25 @@ def verify(params: dict, signature_hex: str, public_key_hex: str) -> bool:
     if not isinstance(key, rsa.RSAPublicKey):
         return False
     try:
-        key.verify(signature, canonical_message(params), _pss(), hashes.SHA256())
+        key.verify(signature, message(params, fmt), _pss(), hashes.SHA256())
     except InvalidSignature:
         return False
     return True
 
 
-def expire_at(seconds: int = 60, now: datetime | None = None) -> str:
-    """``expire_at`` as Invex wants it: UTC, ``%Y-%m-%d %H:%M:%S``."""
-    return ((now or datetime.now(UTC)) + timedelta(seconds=seconds)).strftime(EXPIRE_FORMAT)
+def expire_at(seconds: int = 60, now: datetime | None = None, zone: str = "tehran") -> str:
+    """``expire_at`` as the official examples write it: local time in ``zone``, naive."""
+    moment = (now or datetime.now(UTC)) + timedelta(seconds=seconds)
+    return moment.astimezone(ZONES[zone]).strftime(EXPIRE_FORMAT)
 
 
-def parse_expire_at(value: str) -> datetime | None:
-    """Naive ``%Y-%m-%d %H:%M:%S`` is UTC; ISO 8601 with an offset is honoured."""
+def parse_time(value: str, zone: str = "tehran") -> datetime | None:
+    """A naive ``%Y-%m-%d %H:%M:%S`` (or ISO) time read in ``zone``; an offset is honoured."""
     try:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZONES[zone])
 
 
 def new_key_pair() -> tuple[str, str]:

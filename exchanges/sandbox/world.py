@@ -19,6 +19,7 @@ from .engine import Engine, Order
 from .faults import Faults
 from .markets import EXCHANGES, MARKETS
 from .ratelimit import RateLimiter
+from .variants import Variants
 from .wire.common import dec, fmt, iso, now_ms
 from .wire.invex import InvexWire
 from .wire.nobitex import NobitexWire
@@ -34,10 +35,12 @@ class SandboxWorld:
 
     def __init__(self, *, scenario: str = "default", seed: int | None = None,
                  faults: str | None = None, rate_limits: bool = True,
-                 invex_cancel_delay: float = 0.3) -> None:
+                 invex_cancel_delay: float = 0.3,
+                 variants: dict[str, str] | None = None) -> None:
         self.scenario = scenario
         self.seed = seed
         self.invex_cancel_delay = invex_cancel_delay
+        self.variants = Variants(variants)
         self.faults = Faults(faults, seed)
         self.limiter = RateLimiter(rate_limits)
         self.model_lock = threading.Lock()
@@ -46,6 +49,7 @@ class SandboxWorld:
         # Called with (exchange, symbol) after a book changed, (exchange, None) when
         # any book of it may have (the websocket side pushes from these).
         self.book_listeners: list[Callable[[str, str | None], None]] = []
+        self._generation = 0
         self._build()
 
     def _build(self) -> None:
@@ -59,7 +63,7 @@ class SandboxWorld:
             )
             for ex in EXCHANGES
         }
-        self.wires = {ex: WIRES[ex](self.engines[ex]) for ex in EXCHANGES}
+        self.wires = {ex: WIRES[ex](self.engines[ex], self.variants) for ex in EXCHANGES}
         stamp = now_ms()
         for ex, engine in self.engines.items():
             with engine.lock:
@@ -147,12 +151,36 @@ class SandboxWorld:
             for sym in [symbol] if symbol else list(engine.books):
                 engine.book(sym).frozen = False
 
+    def version(self) -> tuple[int, int]:
+        """(resets, changes summed over the engines): the state writer compares it."""
+        return self._generation, sum(engine.version for engine in self.engines.values())
+
+    def to_state(self) -> dict:
+        out = {}
+        for ex, engine in self.engines.items():
+            with engine.lock:
+                out[ex] = engine.to_state()
+        return {"exchanges": out}
+
+    def restore(self, state: dict, *, keep_closed_seconds: float) -> None:
+        for ex, engine_state in state["exchanges"].items():
+            if ex not in self.engines:
+                raise ValueError(f"unknown exchange {ex!r}")
+            engine = self.engines[ex]
+            with engine.lock:
+                engine.restore(engine_state, keep_closed_seconds=keep_closed_seconds)
+
     def reset(self) -> None:
-        """Back to the start: fresh prices, books, orders, balances; faults cleared."""
+        """Back to the start: fresh prices, books, orders, balances; faults cleared.
+
+        Variants and accounts stay; id counters restart at the clock, so ids issued
+        before the reset never come back.
+        """
         with self.model_lock:
             self.faults.clear()
             self.limiter.reset()
             self.drift_paused = False
+            self._generation += 1
             self._build()
         for ex in self.engines:
             self.books_changed(ex)
@@ -164,6 +192,7 @@ class SandboxWorld:
             "drift_paused": self.drift_paused,
             "rate_limits": self.limiter.enabled,
             "faults": self.faults.as_dict(),
+            "variants": self.variants.as_dict(),
             "time": iso(time.time()),
             "exchanges": {},
         }
@@ -177,6 +206,7 @@ class SandboxWorld:
                 engine.process_due()
                 out["exchanges"][ex] = {
                     "counters": engine.counters.as_dict(),
+                    "user_agents": sorted(getattr(self.wires[ex], "user_agents", ())),
                     "accounts": [
                         {"api_key": key, "balances": {
                             cur: {"total": fmt(w.total.get(cur, Decimal(0))),

@@ -1,6 +1,8 @@
 """``python manage.py run_sandbox``: the offline exchange sandbox, until Ctrl-C or SIGTERM.
 
-Needs no database, so it can start before migrations.
+Needs no database, so it can start before migrations. ``--state FILE`` keeps orders,
+fills, balances and id counters across restarts; ``--variant NAME=VALUE`` picks a reading
+of a point the exchanges' docs leave open (exchanges/sandbox/variants.py, WIRE.md).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from exchanges.sandbox.books import SCENARIOS
 from exchanges.sandbox.credentials import demo_accounts, ensure_credentials_file
 from exchanges.sandbox.faults import parse_spec
 from exchanges.sandbox.markets import EXCHANGES
+from exchanges.sandbox.state import StateError
 from exchanges.sandbox.streams.faults import STREAM_EXCHANGES, parse_stream_spec
+from exchanges.sandbox.variants import VARIANTS, parse_assignments
 
 
 class Command(BaseCommand):
@@ -40,11 +44,19 @@ class Command(BaseCommand):
                             help="e.g. nobitex:silence=1,wallex:duplicate=0.1 (WIRE.md)")
         parser.add_argument("--stream-ping", type=float, default=25.0,
                             help="seconds between Nobitex's {} pings (and the pong timeout)")
+        parser.add_argument("--state", default=None, metavar="FILE",
+                            help="keep orders, fills, balances and id counters in FILE "
+                                 "across restarts (e.g. var/sandbox-state.json)")
+        parser.add_argument(
+            "--variant", action="append", default=[], metavar="NAME=VALUE",
+            help="a reading of a point the docs leave open, repeatable; "
+                 + "; ".join(f"{k}={'|'.join(v)}" for k, v in VARIANTS.items()))
 
     def handle(self, *args, **options) -> None:
         try:
             parse_spec(options["faults"])
             parse_stream_spec(options["stream_faults"])
+            variants = parse_assignments(options["variant"])
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         stream_port = options["stream_port"]
@@ -53,15 +65,19 @@ class Command(BaseCommand):
         if options["stream_ping"] <= 0:
             raise CommandError("--stream-ping must be positive")
         creds = ensure_credentials_file(options["credentials"])
-        server = SandboxServer(
-            host=options["host"], port=options["port"], scenario=options["scenario"],
-            faults=options["faults"], seed=options["seed"], accounts=demo_accounts(creds),
-            rate_limits=not options["no_rate_limit"],
-            stream_port=None if stream_port < 0 else stream_port,
-            stream_options={"faults": options["stream_faults"],
-                            "ping_interval": options["stream_ping"],
-                            "pong_timeout": options["stream_ping"]},
-        )
+        try:
+            server = SandboxServer(
+                host=options["host"], port=options["port"], scenario=options["scenario"],
+                faults=options["faults"], seed=options["seed"], accounts=demo_accounts(creds),
+                rate_limits=not options["no_rate_limit"], variants=variants,
+                state_path=options["state"],
+                stream_port=None if stream_port < 0 else stream_port,
+                stream_options={"faults": options["stream_faults"],
+                                "ping_interval": options["stream_ping"],
+                                "pong_timeout": options["stream_ping"]},
+            )
+        except StateError as exc:
+            raise CommandError(str(exc)) from exc
         try:
             server.start()
         except OSError as exc:
@@ -73,6 +89,12 @@ class Command(BaseCommand):
             signal.signal(sig, lambda *_: stop.set())
         self.stdout.write(f"Sandbox on {server.url} (scenario {options['scenario']}, "
                           f"credentials in {options['credentials']})")
+        if options["state"]:
+            told = "restored from" if server.restored else "new, kept in"
+            self.stdout.write(f"  state: {told} {options['state']}")
+        changed = server.world.variants.changed()
+        self.stdout.write("  variants: " + (", ".join(f"{k}={v}" for k, v in changed.items())
+                                            or "the docs' defaults"))
         for exchange in EXCHANGES:
             self.stdout.write(f"  {exchange.upper()}_BASE_URL={server.base_url(exchange)}")
         if server.streams is not None:

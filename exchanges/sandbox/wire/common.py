@@ -15,16 +15,21 @@ from urllib.parse import parse_qs
 class Request:
     method: str
     path: str  # below the exchange prefix, e.g. /market/orders/add
-    query: dict[str, str]
+    query: dict[str, str]  # first value of each name
     headers: dict[str, str]  # lower-cased names
     body: bytes
     client: str
+    query_items: list[tuple[str, str]] = field(default_factory=list)  # as sent, in order
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
 
     def json_body(self) -> dict[str, Any] | None:
-        """The body as a JSON object (numbers as Decimal), a form, or None if unreadable."""
+        """The body as a JSON object (numbers as Decimal), a form, or None if unreadable.
+
+        JSON is read whatever the Content-Type says: Invex's official example posts
+        ``data=json.dumps(params)`` with no Content-Type at all.
+        """
         if not self.body:
             return {}
         text = self.body.decode("utf-8", errors="replace")

@@ -1,10 +1,12 @@
 """A sandbox on a free port and thin HTTP clients that speak each exchange's wire format.
 
-The clients are deliberately naive (no adapters): the tests pin the wire format itself.
+The clients are deliberately naive (no adapters): the tests pin the wire format itself,
+as the exchanges' docs describe it. Each test says which doc section it follows.
 """
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -54,6 +56,7 @@ class NobitexClient:
         self.base = base
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Token {token}"
+        self.session.headers["User-Agent"] = "TraderBot/arbsite-tests"
 
     def get(self, path: str, **params) -> requests.Response:
         return self.session.get(self.base + path, params=params, timeout=5)
@@ -64,6 +67,7 @@ class NobitexClient:
     def place(self, **body) -> requests.Response:
         body.setdefault("srcCurrency", "btc")
         body.setdefault("dstCurrency", "rls")
+        body.setdefault("pro", "yes")  # tests place identical orders; DuplicateOrder apart
         return self.post("/market/orders/add", body)
 
 
@@ -79,22 +83,33 @@ class WallexClient:
     def post(self, path: str, body: dict) -> requests.Response:
         return self.session.post(self.base + path, json=body, timeout=5)
 
-    def delete(self, path: str, body: dict) -> requests.Response:
-        return self.session.delete(self.base + path, json=body, timeout=5)
+    def delete(self, path: str, **params) -> requests.Response:
+        return self.session.delete(self.base + path, params=params, timeout=5)
+
+    def place(self, **body) -> requests.Response:
+        body.setdefault("symbol", "BTCTMN")
+        body.setdefault("type", "LIMIT")
+        return self.post("/v1/account/orders", body)
 
 
 class InvexClient:
-    def __init__(self, base: str, private_key: str, key: str = INVEX_KEY) -> None:
+    """Signs as the official examples do (``examples/create_order.py``): ``expire_at`` is
+    local Tehran time, ``json.dumps(params)`` with default separators is signed, the POST
+    body is ``json.dumps`` of the parameters with the signature appended."""
+
+    def __init__(self, base: str, private_key: str, key: str = INVEX_KEY, *,
+                 fmt: str = "official", zone: str = "tehran") -> None:
         self.base = base
         self.private_key = private_key
+        self.fmt, self.zone = fmt, zone
         self.session = requests.Session()
         self.session.headers["X-API-Key-Invex"] = key
 
     def signed(self, params: dict, *, private_key: str | None = None,
                expires: str | None = None) -> dict:
-        params = {k: str(v) for k, v in params.items()}
-        params["expire_at"] = expires or expire_at(60)
-        params["signature"] = sign(params, private_key or self.private_key)
+        params = {k: v if isinstance(v, str) else str(v) for k, v in params.items()}
+        params["expire_at"] = expires or expire_at(60, zone=self.zone)
+        params["signature"] = sign(params, private_key or self.private_key, self.fmt)
         return params
 
     def get(self, path: str, **params) -> requests.Response:
@@ -104,11 +119,20 @@ class InvexClient:
         return self.session.get(self.base + path, params=params, timeout=5)
 
     def post(self, path: str, body: dict, **sign_kwargs) -> requests.Response:
-        return self.session.post(self.base + path, json=self.signed(body, **sign_kwargs),
+        return self.session.post(self.base + path, data=json.dumps(self.signed(body,
+                                                                               **sign_kwargs)),
                                  timeout=5)
 
     def delete(self, path: str, **params) -> requests.Response:
         return self.session.delete(self.base + path, params=self.signed(params), timeout=5)
+
+    def place(self, **body) -> requests.Response:
+        order = {"quantity": body.pop("quantity", "0.01"), "price": body.pop("price", None),
+                 "symbol": body.pop("symbol", "BTC_IRR"), "side": body.pop("side", "BUYER"),
+                 "type": body.pop("type", "LIMIT")}
+        order = {k: v for k, v in order.items() if v is not None}
+        order.update(body)
+        return self.post("/orders", order)
 
 
 @pytest.fixture

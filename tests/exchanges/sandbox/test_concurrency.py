@@ -19,7 +19,7 @@ def test_sixty_parallel_keep_alive_clients(sandbox):
             codes.append(wallex.get("/v1/depth", symbol="BTCTMN").status_code)
             resp = nobitex.post("/market/orders/add", {
                 "type": "buy", "srcCurrency": "usdt", "dstCurrency": "rls", "amount": "10",
-                "price": "1000000", "clientOrderId": f"c-{i}-{j}"})
+                "price": "1000000", "clientOrderId": f"c-{i}-{j}", "pro": "yes"})
             codes.append(resp.status_code if resp.json()["status"] == "ok" else 0)
         return codes
 

@@ -46,6 +46,10 @@ def test_state_faults_book_drift_accounts_reset(sandbox, wallex):
 
     wallex.post("/v1/account/orders", {"symbol": "BTCTMN", "type": "MARKET", "side": "BUY",
                                        "quantity": "0.01"})
+    assert control(sandbox, "accounts", {"exchange": "wallex", "api_key": "ro",
+                                         "permissions": ["read"]}).json()["ok"]
+    assert control(sandbox, "accounts", {"exchange": "wallex", "api_key": "x",
+                                         "permissions": ["fly"]}).status_code == 400
     assert control(sandbox, "state").json()["exchanges"]["wallex"]["orders"]
     assert control(sandbox, "reset", {}).json()["ok"]
     after = control(sandbox, "state").json()["exchanges"]["wallex"]
@@ -62,11 +66,25 @@ def test_state_reports_orders_with_fills(sandbox, nobitex):
     assert D(order["fee"]) == D("0.01") * D("99960000000") * D("0.0025")
 
 
-def test_signature_helper_matches_documented_message():
-    private, public = new_key_pair()
-    from exchanges.sandbox.signing import canonical_message, verify
+def test_signature_helper_matches_the_official_example():
+    """examples/create_order.py signs json.dumps(params) (default separators, insertion
+    order, expire_at included, signature left out); "compact" is the sorted variant."""
+    from exchanges.sandbox.signing import message, verify
 
+    private, public = new_key_pair()
     params = {"symbol": "BTC_IRR", "expire_at": "2030-01-01 00:00:00"}
-    assert canonical_message({**params, "signature": "x"}) == (
+    assert message({**params, "signature": "x"}) == (
+        b'{"symbol": "BTC_IRR", "expire_at": "2030-01-01 00:00:00"}')
+    assert message(params, "compact") == (
         b'{"expire_at":"2030-01-01 00:00:00","symbol":"BTC_IRR"}')
     assert verify(params, sign(params, private), public)
+    assert not verify(params, sign(params, private, "compact"), public)
+
+
+def test_variants_endpoint(sandbox):
+    listed = control(sandbox, "variants").json()
+    assert listed["allowed"]["invex-signing"] == ["official", "compact"]
+    assert control(sandbox, "variants", {"invex-signing": "compact"}).json()["variants"][
+        "invex-signing"] == "compact"
+    assert control(sandbox, "state").json()["variants"]["invex-signing"] == "compact"
+    assert control(sandbox, "variants", {"invex-signing": "x"}).status_code == 400

@@ -63,3 +63,68 @@ def test_run_sandbox_command_serves_and_stops_on_sigterm(tmp_path):
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+def _serve(tmp_path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "DEBUG": "true", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "run_sandbox", "--port", "0", "--scenario", "static",
+         "--credentials", str(tmp_path / "sandbox.env"), *extra],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _base_urls(proc: subprocess.Popen) -> tuple[dict[str, str], str]:
+    """The base URLs the sandbox printed, and everything it printed until then."""
+    urls, seen = {}, []
+    for line in proc.stdout:
+        seen.append(line)
+        if "_BASE_URL=" in line:
+            name, _, url = line.strip().partition("=")
+            urls[name] = url
+        if len(urls) == 3:
+            return urls, "".join(seen)
+    raise AssertionError("the sandbox printed no base URLs: " + "".join(seen))
+
+
+def test_run_sandbox_keeps_state_across_restarts_and_takes_variants(tmp_path):
+    state = tmp_path / "state.json"
+    ids = []
+    for run in range(2):
+        with _serve(tmp_path, "--state", str(state), "--variant", "wallex-client-id=lax",
+                    "--variant", "nobitex-not-found=drf") as proc:
+            try:
+                urls, banner = _base_urls(proc)
+                assert "wallex-client-id=lax" in banner
+                assert ("restored from" if run else "new, kept in") in banner
+                token = ensure_credentials_file(tmp_path / "sandbox.env")["NOBITEX_API_TOKEN"]
+                headers = {"Authorization": f"Token {token}"}
+                order = requests.post(urls["NOBITEX_BASE_URL"] + "/market/orders/add", json={
+                    "type": "buy", "srcCurrency": "btc", "dstCurrency": "rls",
+                    "amount": "0.01", "price": "99000000000", "clientOrderId": f"r{run}",
+                }, headers=headers, timeout=5).json()["order"]
+                ids.append(order["id"])
+                listed = requests.get(urls["NOBITEX_BASE_URL"] + "/market/orders/list",
+                                      params={"details": 2}, headers=headers, timeout=5)
+                assert sorted(r["id"] for r in listed.json()["orders"]) == ids
+                missing = requests.post(urls["NOBITEX_BASE_URL"] + "/market/orders/status",
+                                        json={"clientOrderId": "nope"}, headers=headers,
+                                        timeout=5)
+                assert missing.status_code == 404  # the drf variant
+                proc.send_signal(signal.SIGTERM)
+                proc.communicate(timeout=10)
+                assert proc.returncode == 0
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+    assert ids[1] > ids[0]
+
+
+def test_run_sandbox_refuses_a_bad_variant_or_state_file(tmp_path):
+    bad = _serve(tmp_path, "--variant", "invex-signing=sorted")
+    out, _ = bad.communicate(timeout=30)
+    assert bad.returncode != 0 and "invex-signing has no value 'sorted'" in out
+    state = tmp_path / "broken.json"
+    state.write_text("{")
+    broken = _serve(tmp_path, "--state", str(state))
+    out, _ = broken.communicate(timeout=30)
+    assert broken.returncode != 0 and "unreadable" in out and "run.sh reset" in out
