@@ -86,15 +86,15 @@ def test_reset(redis_prefix, clock):
     b.before_call()
 
 
-def test_adapter_fails_fast_when_open(sandbox, redis_prefix, clock):
+def test_adapter_fails_fast_when_open(shared_sandbox, redis_prefix, clock):
     b = breaker(redis_prefix, clock)
-    adapter = make_adapter("nobitex", sandbox.base_url("nobitex"), read_retries=0)
+    adapter = make_adapter("nobitex", shared_sandbox.base_url("nobitex"), read_retries=0)
     adapter.http.breaker = b
-    sandbox.set_faults("nobitex:error5xx=1")
+    shared_sandbox.set_faults("nobitex:error5xx=1")
     for _ in range(3):
         with pytest.raises(TransientError):
             adapter.get_order_book("BTC-IRR")
-    sandbox.clear_faults()
+    shared_sandbox.clear_faults()
     assert b.state().state == OPEN
     with pytest.raises(CircuitOpenError):
         adapter.get_order_book("BTC-IRR")
@@ -104,9 +104,9 @@ def test_adapter_fails_fast_when_open(sandbox, redis_prefix, clock):
     assert b.state().state == CLOSED
 
 
-def test_business_refusals_do_not_count(sandbox, redis_prefix, clock):
+def test_business_refusals_do_not_count(shared_sandbox, redis_prefix, clock):
     b = breaker(redis_prefix, clock)
-    adapter = make_adapter("nobitex", sandbox.base_url("nobitex"))
+    adapter = make_adapter("nobitex", shared_sandbox.base_url("nobitex"))
     adapter.http.breaker = b
     b.record_failure("an earlier timeout")
     for _ in range(4):
@@ -114,7 +114,7 @@ def test_business_refusals_do_not_count(sandbox, redis_prefix, clock):
             adapter.get_order(exchange_order_id="999999")
     # An answer, even a refusal, proves the exchange is up.
     assert b.state().state == CLOSED and b.state().failures == 0
-    wrong = make_adapter("nobitex", sandbox.base_url("nobitex"), api_key="wrong-token-xyz")
+    wrong = make_adapter("nobitex", shared_sandbox.base_url("nobitex"), api_key="wrong-token-xyz")
     wrong.http.breaker = b
     for _ in range(4):
         with pytest.raises(AuthenticationError):

@@ -77,7 +77,7 @@ LAST_EXAMPLE_TTL_SECONDS = 24 * 3600
 class Reason(StrEnum):
     """Why a (market, buy exchange, sell exchange) gave no opportunity."""
 
-    BLOCKED = "blocked"  # kill switch or daily loss limit (trading_blocker)
+    BLOCKED = "blocked"  # kill switch or daily loss limit (risk_check)
     IN_FLIGHT = "in_flight"  # an opportunity of this pair is detected/executing
     NO_BOOK = "no_book"  # missing or empty book side
     STALE_BOOK = "stale_book"  # older than max_book_age_ms
@@ -589,8 +589,8 @@ def opportunities_detect(*, now: datetime | None = None) -> DetectionReport:
     quotes = sorted({m.quote for m in markets})
     # The risk settings and today's P&L, read from the database once per cycle
     # (an operator's change applies to the next cycle), used for all of it.
-    settings_row, pnl = risk.risk_read(quote_assets=quotes, at=now)
-    blocked = risk.trading_blockers(quote_assets=quotes, settings_row=settings_row, pnl=pnl)
+    checked = risk.risk_check(quote_assets=quotes, at=now)
+    settings_row, blocked = checked.settings, checked.blocked
     report.blocked = blocked
     if quotes and len(blocked) == len(quotes):
         logger.debug("detection: nothing to do, trading blocked: %s", blocked)

@@ -34,7 +34,7 @@ from trading.models import Opportunity, OpportunityStatus, Order, RiskSettings
 from trading.services import killpoints
 from trading.services.fills import fills_fetch_missing
 from trading.services.orders import order_transition, orders_record_created
-from trading.services.risk import risk_read, trading_blockers
+from trading.services.risk import risk_check
 from trading.services.settlement import (
     new_client_order_id,
     opportunity_reconcile,
@@ -81,12 +81,10 @@ def _claim_and_write_orders(opportunity_id: int) -> tuple[list[Order], str | Non
                        .get(pk=opportunity_id))
         # The risk settings and today's P&L, read from the database for this
         # decision (the kill switch an operator just set applies), once.
-        quote = opportunity.quote_asset
-        settings_row, pnl = risk_read(quote_assets=[quote])
-        blocker = trading_blockers(quote_assets=[quote], settings_row=settings_row,
-                                   pnl=pnl).get(quote)
+        risk = risk_check(quote_assets=[opportunity.quote_asset])
+        blocker = risk.blocked.get(opportunity.quote_asset)
         if blocker is None:
-            blocker = _execution_blocker(opportunity, settings_row)
+            blocker = _execution_blocker(opportunity, risk.settings)
         if blocker is not None:
             return [], blocker
         killpoints.reached("before_orders_written")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -44,6 +45,26 @@ def trading_day_bounds(day) -> tuple[datetime, datetime]:
 def risk_settings() -> RiskSettings:
     """The one row, read fresh: an operator's change applies to the next decision."""
     return RiskSettings.load()
+
+
+@dataclass(frozen=True)
+class RiskCheck:
+    """One decision's risk read: the settings row, today's realized P&L by
+    quote asset, and why trading is blocked in each blocked quote asset."""
+
+    settings: RiskSettings
+    pnl_today: dict[str, Decimal]
+    blocked: dict[str, str]
+
+
+def risk_check(*, quote_assets: Iterable[str], at: datetime | None = None) -> RiskCheck:
+    """What detection and execution read before each decision: the risk
+    settings and today's P&L in one query (``risk_read``), and what blocks
+    trading in these quote assets (``trading_blockers``)."""
+    quotes = sorted(set(quote_assets))
+    settings_row, pnl = risk_read(quote_assets=quotes, at=at)
+    return RiskCheck(settings_row, pnl, trading_blockers(quote_assets=quotes,
+                                                         settings_row=settings_row, pnl=pnl))
 
 
 def risk_read(*, quote_assets: Iterable[str], at: datetime | None = None
@@ -133,32 +154,14 @@ def min_profit_abs(settings_row: RiskSettings, quote_asset: str) -> Decimal:
     return ZERO
 
 
-def trading_blocker(*, quote_asset: str | None = None, at: datetime | None = None,
-                    settings_row: RiskSettings | None = None) -> str | None:
-    """Why no new order may be sent now, or None. Read on every decision.
-
-    ``settings_row``: the risk settings this decision has just read from the
-    database (so one decision reads them once); read here when not given."""
-    row = settings_row if settings_row is not None else risk_settings()
-    if row.kill_switch:
-        return f"kill switch on: {row.kill_switch_reason or 'no reason given'}"
-    pnl = realized_pnl_today(at)
-    for asset, total in pnl.items():
-        if quote_asset is not None and asset != quote_asset:
-            continue
-        why = _loss_blocker(row, asset, total)
-        if why:
-            return why
-    return None
-
-
 def trading_blockers(*, quote_assets: Iterable[str], settings_row: RiskSettings,
                      pnl: Mapping[str, Decimal] | None = None,
                      at: datetime | None = None) -> dict[str, str]:
-    """``trading_blocker`` for several quote assets at once: quote asset →
-    why, for those blocked. ``settings_row`` and ``pnl`` (today's realized
-    P&L by quote asset) as this decision has just read them (``risk_read``);
-    the P&L is read here when not given."""
+    """Why no new order may be sent now in each of these quote assets:
+    quote asset → why, for those blocked (kill switch, daily loss limit).
+    ``settings_row`` and ``pnl`` (today's realized P&L by quote asset) as
+    this decision has just read them (``risk_read``); the P&L is read here
+    when not given."""
     quote_assets = list(quote_assets)
     if not quote_assets:
         return {}
