@@ -32,11 +32,11 @@ from trading.services.fills import fills_fetch_missing
 from trading.services.orders import (
     ALLOWED_TRANSITIONS,
     TransitionResult,
+    order_apply_report,
     order_note_event,
     order_transition,
 )
 from trading.services.risk import kill_switch_set
-from trading.services.settlement import order_apply_report
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ opportunity is closed with its realized P&L computed from its Trades.
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
@@ -18,13 +17,18 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from exchanges.errors import AmbiguousOrderError, ExchangeError, RejectedError
 from exchanges.models import ExchangeMarket
+from exchanges.registry import get_adapter
 from exchanges.states import TERMINAL_STATES, OrderState
-from exchanges.types import ExchangeOrder, OrderRequest, OrderType, Side
+from exchanges.types import OrderRequest, OrderType, Side
 from trading.models import Opportunity, OpportunityStatus, Order, Trade
-from trading.services.fills import fills_fetch_missing, fills_missing, fills_record
-from trading.services.orders import IllegalTransition, order_record_created, order_transition
+from trading.services.fills import fills_fetch_missing, fills_missing
+from trading.services.orders import (
+    new_client_order_id,
+    order_apply_report,
+    order_submit,
+    orders_write,
+)
 from trading.services.risk import risk_settings
 
 logger = logging.getLogger(__name__)
@@ -33,43 +37,11 @@ ZERO = Decimal("0")
 OPEN_STATUSES = (OpportunityStatus.EXECUTING,)
 
 
-def new_client_order_id(prefix: str = "arb") -> str:
-    """Unique and never reused, even after a database reset: a random part,
-    so an old order on the exchange is never mistaken for a new one."""
-    return f"{prefix}-{uuid.uuid4().hex}"[:32]
-
-
 @dataclass(frozen=True)
 class ReconcileResult:
     opportunity_id: int
     status: str
     action: str  # waiting | unwinding | closed | nothing
-
-
-def order_apply_report(*, order: Order, report: ExchangeOrder, source: str) -> Order:
-    """Map an exchange's answer about ``order`` through the state machine and
-    record its fills. A stale report (status or fill going back) is logged
-    and ignored: the order already knows better."""
-    payload = {
-        "raw_status": report.raw_status,
-        "exchange_order_id": report.exchange_order_id,
-        "filled_quantity": str(report.filled_quantity),
-        "average_price": str(report.average_price) if report.average_price is not None else None,
-    }
-    try:
-        result = order_transition(
-            order_id=order.pk, to_status=report.state, source=source,
-            filled_quantity=report.filled_quantity,
-            average_price=report.average_price, fee=report.fee, fee_asset=report.fee_asset,
-            exchange_order_id=report.exchange_order_id, payload=payload,
-        )
-        order = result.order
-    except IllegalTransition as exc:
-        logger.warning("stale report ignored (%s): %s", source, exc)
-        order.refresh_from_db()
-    if report.fills:
-        fills_record(order=order, fills=report.fills)
-    return order
 
 
 def _unwind_request(opportunity: Opportunity, net_base: Decimal) -> tuple[int, OrderRequest] | None:
@@ -131,32 +103,17 @@ def realized_pnl(opportunity: Opportunity) -> Decimal:
 
 def _place_unwind(opportunity: Opportunity, exchange_id: int, request: OrderRequest,
                   source: str) -> Order:
-    from exchanges.registry import get_adapter
-
-    with transaction.atomic():
-        order = Order.objects.create(
-            opportunity=opportunity, exchange_id=exchange_id, market_id=opportunity.market_id,
-            client_order_id=request.client_order_id, purpose=Order.Purpose.UNWIND,
-            side=request.side.value, order_type=Order.Type.LIMIT, quantity=request.quantity,
-            price=request.price,
-        )
-        order_record_created(order=order, source=source,
-                             payload={"reason": "unwind one-sided fill"})
-    adapter = get_adapter(order.exchange)
-    try:
-        report = adapter.place_order(request)
-    except RejectedError as exc:
-        order_transition(order_id=order.pk, to_status=OrderState.REJECTED, source=source,
-                         reason=str(exc), payload={"code": exc.code})
-    except AmbiguousOrderError as exc:
-        order_transition(order_id=order.pk, to_status=OrderState.UNKNOWN, source=source,
-                         reason=str(exc))
-    except ExchangeError as exc:  # never sent (breaker, rate limit, refused connection)
-        order_transition(order_id=order.pk, to_status=OrderState.REJECTED, source=source,
-                         reason=f"not sent: {exc}")
-    else:
+    """Write the unwind order, send it and apply its answer at once."""
+    [order] = orders_write(orders=[Order(
+        opportunity=opportunity, exchange_id=exchange_id, market=opportunity.market,
+        client_order_id=request.client_order_id, purpose=Order.Purpose.UNWIND,
+        side=request.side.value, order_type=Order.Type.LIMIT, quantity=request.quantity,
+        price=request.price,
+    )], source=source, payload={"reason": "unwind one-sided fill"})
+    report = order_submit(order=order, source=source)
+    if report is not None:
         order = order_apply_report(order=order, report=report, source=source)
-        fills_fetch_missing(adapter=adapter, orders=[order])
+        fills_fetch_missing(adapter=get_adapter(order.exchange), orders=[order])
     order.refresh_from_db()
     return order
 

@@ -36,12 +36,14 @@ from exchanges.types import ExchangeOrder, OrderRef
 from trading.models import Opportunity, OpportunityStatus, Order, RiskSettings
 from trading.services import killpoints
 from trading.services.fills import fills_fetch_missing
-from trading.services.orders import IllegalTransition, order_record_created, order_transition
-from trading.services.settlement import (
+from trading.services.orders import (
+    IllegalTransition,
     new_client_order_id,
-    opportunity_reconcile,
     order_apply_report,
+    order_transition,
+    orders_write,
 )
+from trading.services.settlement import opportunity_reconcile
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +181,7 @@ def _import_external(exchange: Exchange, found: ExchangeOrder, report: ExchangeS
         client_id = new_client_order_id("ext")
     try:
         with transaction.atomic():
-            order = Order.objects.create(
+            [order] = orders_write(orders=[Order(
                 exchange=exchange, market=market, opportunity=None, is_external=True,
                 purpose=Order.Purpose.EXTERNAL, client_order_id=client_id,
                 exchange_order_id=found.exchange_order_id or found.client_order_id,
@@ -187,9 +189,7 @@ def _import_external(exchange: Exchange, found: ExchangeOrder, report: ExchangeS
                 quantity=found.quantity, price=found.price,
                 notes=f"found open on {exchange.name} by {source}; exchange client id "
                       f"{found.client_order_id or '-'}",
-            )
-            order_record_created(order=order, source=source,
-                                 payload={"raw_status": found.raw_status, "external": True})
+            )], source=source, payload={"raw_status": found.raw_status, "external": True})
     except IntegrityError:
         logger.info("sync %s: external order %s already imported", exchange.name, label)
         return
