@@ -65,6 +65,7 @@ from trading.services.arbitrage import (
 )
 from trading.services.balances import CachedBalances, balances_committed, balances_latest
 from trading.services.books import CachedBook, books_latest
+from trading.services.opportunities import IN_FLIGHT
 
 logger = logging.getLogger(__name__)
 
@@ -486,7 +487,7 @@ class InFlight:
 
 def _in_flight() -> InFlight:
     """Every in-flight opportunity: one query."""
-    rows = (Opportunity.objects.filter(status__in=risk.IN_FLIGHT)
+    rows = (Opportunity.objects.filter(status__in=IN_FLIGHT)
             .values_list("market__base", "market__quote", "buy_exchange__name",
                          "sell_exchange__name", "quantity"))
     pairs: set[tuple[str, str, str]] = set()

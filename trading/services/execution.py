@@ -1,12 +1,14 @@
 """Execution of an opportunity: exactly once, both legs at once, and
 nothing sent that is not first written down.
 
-1. Claim: a conditional update ``detected → executing``. Only one worker
-   wins, however often the task is delivered.
-2. In the same transaction: re-check the kill switch and risk limits, and
-   write both Orders as ``pending_submit`` with their client order ids.
-   Commit. (A crash from here on leaves orders that recovery looks up by
-   client order id; the task's redelivery finds the claim taken.)
+1. Claim (``opportunities.opportunity_claim``): a conditional update
+   ``detected → executing``. Only one worker wins, however often the task
+   is delivered.
+2. In the same transaction: re-check the kill switch and risk limits
+   (refused: ``executing → rejected``), and write both Orders as
+   ``pending_submit`` with their client order ids. Commit. (A crash from
+   here on leaves orders that recovery looks up by client order id; the
+   task's redelivery finds the claim taken.)
 3. Send both legs concurrently (``orders.order_submit``). Every answer goes
    through the state machine: accepted → its state; refused → ``rejected``;
    no answer → ``unknown`` (never re-sent; sync and recovery resolve it by
@@ -30,9 +32,10 @@ from exchanges.errors import ExchangeError, NotFoundError
 from exchanges.registry import get_adapter
 from exchanges.states import OrderState
 from exchanges.types import Side
-from trading.models import Opportunity, OpportunityStatus, Order, RiskSettings
+from trading.models import Opportunity, Order, RiskSettings
 from trading.services import killpoints
 from trading.services.fills import fills_fetch_missing
+from trading.services.opportunities import opportunity_claim, opportunity_refuse
 from trading.services.orders import (
     new_client_order_id,
     order_apply_report,
@@ -55,24 +58,13 @@ class ExecutionResult:
     detail: str = ""
 
 
-def _refuse(opportunity_id: int, reason: str) -> ExecutionResult:
-    Opportunity.objects.filter(pk=opportunity_id).update(
-        status=OpportunityStatus.REJECTED, reason=reason, closed_at=timezone.now()
-    )
-    logger.info("opportunity %s refused at execution: %s", opportunity_id, reason)
-    return ExecutionResult(opportunity_id, "refused", reason)
-
-
 def _claim_and_write_orders(opportunity_id: int) -> tuple[list[Order], str | None] | None:
     """Claim the opportunity and write its two legs, or say why not.
 
     Returns None when another worker already claimed it.
     """
     with transaction.atomic():
-        claimed = Opportunity.objects.filter(
-            pk=opportunity_id, status=OpportunityStatus.DETECTED
-        ).update(status=OpportunityStatus.EXECUTING, executed_at=timezone.now())
-        if not claimed:
+        if not opportunity_claim(opportunity_id=opportunity_id, source=SOURCE):
             return None
         opportunity = (Opportunity.objects
                        .select_related("market", "buy_exchange", "sell_exchange")
@@ -87,6 +79,7 @@ def _claim_and_write_orders(opportunity_id: int) -> tuple[list[Order], str | Non
         if blocker is None:
             blocker = _execution_blocker(opportunity, risk.settings)
         if blocker is not None:
+            opportunity_refuse(opportunity_id=opportunity_id, reason=blocker, source=SOURCE)
             return [], blocker
         killpoints.reached("before_orders_written")
         legs = orders_write(orders=[
@@ -149,7 +142,7 @@ def opportunity_execute(*, opportunity_id: int) -> ExecutionResult:
         return ExecutionResult(opportunity_id, "claimed-elsewhere")
     legs, blocker = written
     if blocker is not None:
-        return _refuse(opportunity_id, blocker)
+        return ExecutionResult(opportunity_id, "refused", blocker)
     killpoints.reached("after_orders_written")
 
     futures = [_pool.submit(order_submit, order=leg, source=SOURCE) for leg in legs]

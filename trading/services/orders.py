@@ -36,7 +36,7 @@ from exchanges.errors import AmbiguousOrderError, ExchangeError, RejectedError
 from exchanges.registry import get_adapter
 from exchanges.states import TERMINAL_STATES, OrderState
 from exchanges.types import ExchangeOrder, OrderRequest, OrderType, Side
-from trading.models import Order, OrderEvent
+from trading.models import Order, OrderEvent, OrderEventKind
 from trading.services import killpoints
 from trading.services.fills import fills_record
 
@@ -96,6 +96,7 @@ def order_transition(
     reason: str = "",
     payload: dict[str, Any] | None = None,
     at: datetime | None = None,
+    kind: str = OrderEventKind.UPDATE,
 ) -> TransitionResult:
     """Apply one report about an order; return whether anything changed.
 
@@ -162,6 +163,7 @@ def order_transition(
         order.save(update_fields=[*changes, "updated_at"])
         event = OrderEvent.objects.create(
             order=order,
+            kind=kind,
             from_status=current,
             to_status=order.status,
             filled_quantity=order.filled_quantity,
@@ -183,15 +185,15 @@ def new_client_order_id(prefix: str = "arb") -> str:
     return f"{prefix}-{uuid.uuid4().hex}"[:32]
 
 
-def orders_write(*, orders: list[Order], source: str,
-                 payload: dict[str, Any] | None = None) -> list[Order]:
+def orders_write(*, orders: list[Order], source: str, payload: dict[str, Any] | None = None,
+                 kind: str = OrderEventKind.CREATED) -> list[Order]:
     """Write new orders (``pending_submit``, or as found on an exchange)
     with their first event, in one INSERT each, before anything is sent.
     Joins the caller's transaction when there is one (no savepoint)."""
     with transaction.atomic(savepoint=False):
         written = Order.objects.bulk_create(orders)
         OrderEvent.objects.bulk_create([
-            OrderEvent(order=order, from_status="", to_status=order.status,
+            OrderEvent(order=order, kind=kind, from_status="", to_status=order.status,
                        filled_quantity=order.filled_quantity, source=source, message="created",
                        payload=payload or {})
             for order in written
@@ -226,22 +228,25 @@ def order_submit(*, order: Order, source: str) -> ExchangeOrder | None:
         report = adapter.place_order(order_request(order))
     except RejectedError as exc:
         order_transition(order_id=order.pk, to_status=OrderState.REJECTED, source=source,
-                         reason=str(exc), payload={"code": exc.code})
+                         reason=str(exc), payload={"code": exc.code},
+                         kind=OrderEventKind.SEND_REFUSED)
         return None
     except AmbiguousOrderError as exc:
         killpoints.reached("leg_ambiguous")
         order_transition(order_id=order.pk, to_status=OrderState.UNKNOWN, source=source,
-                         reason=str(exc))
+                         reason=str(exc), kind=OrderEventKind.SEND_AMBIGUOUS)
         return None
     except ExchangeError as exc:
         order_transition(order_id=order.pk, to_status=OrderState.REJECTED, source=source,
-                         reason=f"not sent: {exc}", payload={"error": type(exc).__name__})
+                         reason=f"not sent: {exc}", payload={"error": type(exc).__name__},
+                         kind=OrderEventKind.SEND_NOT_SENT)
         return None
     except Exception as exc:
         logger.exception("order %s on %s: unexpected error while placing",
                          order.client_order_id, order.exchange_id)
         order_transition(order_id=order.pk, to_status=OrderState.UNKNOWN, source=source,
-                         reason=f"unexpected {type(exc).__name__}: {exc}")
+                         reason=f"unexpected {type(exc).__name__}: {exc}",
+                         kind=OrderEventKind.SEND_FAILED)
         return None
     killpoints.reached("leg_sent")
     return report
@@ -263,6 +268,7 @@ def order_apply_report(*, order: Order, report: ExchangeOrder, source: str) -> O
             filled_quantity=report.filled_quantity,
             average_price=report.average_price, fee=report.fee, fee_asset=report.fee_asset,
             exchange_order_id=report.exchange_order_id, payload=payload,
+            kind=OrderEventKind.EXCHANGE_REPORT,
         )
         order = result.order
     except IllegalTransition as exc:
@@ -274,7 +280,8 @@ def order_apply_report(*, order: Order, report: ExchangeOrder, source: str) -> O
 
 
 def order_note_event(
-    *, order_id: int, source: str, message: str, payload: dict[str, Any] | None = None
+    *, order_id: int, source: str, message: str, payload: dict[str, Any] | None = None,
+    kind: str = OrderEventKind.NOTE,
 ) -> OrderEvent:
     """Record something said or asked about an order that changes nothing
     (an operator's cancel or resync request, a note): from = to = its status."""
@@ -282,6 +289,7 @@ def order_note_event(
         order = Order.objects.select_for_update().get(pk=order_id)
         return OrderEvent.objects.create(
             order=order,
+            kind=kind,
             from_status=order.status,
             to_status=order.status,
             filled_quantity=order.filled_quantity,

@@ -17,12 +17,12 @@ from django.db.models import Subquery, Sum
 from django.utils import timezone
 
 from exchanges.states import LIVE_STATES
-from trading.models import Opportunity, OpportunityStatus, Order, RiskSettings
+from trading.models import Opportunity, Order, RiskSettings
+from trading.services.opportunities import IN_FLIGHT
 
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal("0")
-IN_FLIGHT = (OpportunityStatus.DETECTED, OpportunityStatus.EXECUTING)
 
 
 def trading_tz() -> ZoneInfo:

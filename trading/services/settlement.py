@@ -13,9 +13,7 @@ import logging
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
-from django.db import transaction
 from django.db.models import Sum
-from django.utils import timezone
 
 from exchanges.models import ExchangeMarket
 from exchanges.registry import get_adapter
@@ -23,6 +21,7 @@ from exchanges.states import TERMINAL_STATES, OrderState
 from exchanges.types import OrderRequest, OrderType, Side
 from trading.models import Opportunity, OpportunityStatus, Order, Trade
 from trading.services.fills import fills_fetch_missing, fills_missing
+from trading.services.opportunities import opportunity_settle
 from trading.services.orders import (
     new_client_order_id,
     order_apply_report,
@@ -34,7 +33,6 @@ from trading.services.risk import risk_settings
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal("0")
-OPEN_STATUSES = (OpportunityStatus.EXECUTING,)
 
 
 @dataclass(frozen=True)
@@ -122,7 +120,7 @@ def opportunity_reconcile(*, opportunity_id: int, source: str,
                           allow_unwind: bool = True) -> ReconcileResult:
     """Advance an executing opportunity as far as its orders allow."""
     opportunity = Opportunity.objects.select_related("market").get(pk=opportunity_id)
-    if opportunity.status not in OPEN_STATUSES:
+    if opportunity.status != OpportunityStatus.EXECUTING:
         return ReconcileResult(opportunity.pk, opportunity.status, "nothing")
     orders = list(opportunity.orders.all())
     if any(o.status not in TERMINAL_STATES for o in orders) or any(
@@ -145,10 +143,11 @@ def opportunity_reconcile(*, opportunity_id: int, source: str,
                                          allow_unwind=False)
         if plan is not None and not allow_unwind:
             return ReconcileResult(opportunity.pk, opportunity.status, "waiting")
-    return _close(opportunity, orders, net)
+    return _close(opportunity, orders, net, source)
 
 
-def _close(opportunity: Opportunity, orders: list[Order], net: Decimal) -> ReconcileResult:
+def _close(opportunity: Opportunity, orders: list[Order], net: Decimal,
+           source: str) -> ReconcileResult:
     entries = [o for o in orders if o.purpose == Order.Purpose.ENTRY]
     filled = [o.filled_quantity for o in entries]
     unwound = any(o.purpose == Order.Purpose.UNWIND and o.filled_quantity > 0 for o in orders)
@@ -166,12 +165,8 @@ def _close(opportunity: Opportunity, orders: list[Order], net: Decimal) -> Recon
         reasons.append(f"residual {net} {opportunity.market.base} could not be unwound: "
                        "needs a human")
     pnl = realized_pnl(opportunity)
-    with transaction.atomic():
-        updated = Opportunity.objects.filter(
-            pk=opportunity.pk, status__in=OPEN_STATUSES
-        ).update(status=status, realized_pnl=pnl, closed_at=timezone.now(),
-                 reason="; ".join(reasons)[:2000])
-    if updated:
+    if opportunity_settle(opportunity_id=opportunity.pk, status=status, realized_pnl=pnl,
+                          reason="; ".join(reasons), source=source):
         logger.info("opportunity %s closed %s: realized %s %s", opportunity.pk, status, pnl,
                     opportunity.quote_asset)
         from trading.services.risk import daily_loss_enforce

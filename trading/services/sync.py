@@ -33,9 +33,10 @@ from exchanges.models import Exchange, Market
 from exchanges.registry import get_adapter
 from exchanges.states import LIVE_STATES, OrderState
 from exchanges.types import ExchangeOrder, OrderRef
-from trading.models import Opportunity, OpportunityStatus, Order, RiskSettings
+from trading.models import Opportunity, OpportunityStatus, Order, OrderEventKind
 from trading.services import killpoints
 from trading.services.fills import fills_fetch_missing
+from trading.services.opportunities import opportunities_expire
 from trading.services.orders import (
     IllegalTransition,
     new_client_order_id,
@@ -130,6 +131,7 @@ def _not_found(order: Order, report: ExchangeSyncReport, now: datetime, source: 
             order_id=order.pk, to_status=OrderState.REJECTED, source=source,
             reason=(f"never reached the exchange: not found at {order.not_found_since:%H:%M:%S} "
                     f"and again at {now:%H:%M:%S} UTC"),
+            kind=OrderEventKind.NOT_FOUND,
         )
         report.failed += 1
     except IllegalTransition as exc:
@@ -189,7 +191,8 @@ def _import_external(exchange: Exchange, found: ExchangeOrder, report: ExchangeS
                 quantity=found.quantity, price=found.price,
                 notes=f"found open on {exchange.name} by {source}; exchange client id "
                       f"{found.client_order_id or '-'}",
-            )], source=source, payload={"raw_status": found.raw_status, "external": True})
+            )], source=source, payload={"raw_status": found.raw_status, "external": True},
+                kind=OrderEventKind.IMPORTED)
     except IntegrityError:
         logger.info("sync %s: external order %s already imported", exchange.name, label)
         return
@@ -303,30 +306,9 @@ def exchange_sync(*, exchange: Exchange, adapter: ExchangeAdapter | None = None,
     return report
 
 
-def opportunities_expire(*, now: datetime | None = None) -> int:
-    """Close opportunities that were detected but never claimed in time.
-
-    Execution refuses an opportunity older than the maximum book age, so one
-    still ``detected`` past it (its task lost with a killed worker, or stuck
-    behind a backlog) can never trade; left open it would also keep its
-    market and exchange pair "in flight" and block detection there. The
-    conditional update cannot race a claim: either takes the row first.
-    """
-    now = now or timezone.now()
-    max_age = timedelta(milliseconds=RiskSettings.load().max_book_age_ms) + timedelta(seconds=5)
-    expired = Opportunity.objects.filter(
-        status=OpportunityStatus.DETECTED, created_at__lt=now - max_age
-    ).update(status=OpportunityStatus.REJECTED, closed_at=now,
-             reason=f"not executed within {max_age.total_seconds():g}s of detection "
-                    "(task lost or delayed); nothing was sent")
-    if expired:
-        logger.warning("%d detected opportunities expired unexecuted", expired)
-    return expired
-
-
 def opportunities_settle(*, source: str = "sync", limit: int = 500) -> int:
     """Reconcile executing opportunities; return how many closed."""
-    opportunities_expire()
+    opportunities_expire(source=source)
     closed = 0
     ids = list(Opportunity.objects.filter(status=OpportunityStatus.EXECUTING)
                .order_by("pk").values_list("pk", flat=True)[:limit])
