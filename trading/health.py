@@ -27,6 +27,7 @@ from exchanges.models import Exchange
 from exchanges.ratelimit import RateLimiter
 from exchanges.states import LIVE_STATES, OrderState
 from trading.models import Opportunity, Order, RiskSettings
+from trading.pnl import QUOTE_ASSETS
 from trading.services.heartbeat import heartbeat_last
 from trading.services.risk import daily_loss_limit, realized_pnl_today
 
@@ -36,7 +37,6 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_MAX_AGE = 60.0
 # A book older than this is not one detection would trade on.
 BOOK_MAX_AGE = 30.0
-TRADING_QUOTES = ("IRR", "USDT")
 
 
 @dataclass
@@ -242,7 +242,7 @@ def control_panel(*, now: datetime | None = None, recent: int = 15) -> ControlPa
     risk = RiskSettings.load()
     pnl_today = realized_pnl_today(now)
     pnl = [PnlLine(q, pnl_today.get(q, Decimal("0")), daily_loss_limit(risk, q))
-           for q in sorted(set(TRADING_QUOTES) | set(pnl_today))]
+           for q in sorted(set(QUOTE_ASSETS) | set(pnl_today))]
     live = Order.objects.filter(status__in=LIVE_STATES).select_related("exchange", "market")
     recovery: dict[str, dict[str, str]] = {}
     for exchange in health.exchanges:

@@ -320,7 +320,8 @@ class Trade(models.Model):
     quantity = MoneyField(help_text="Base amount.")
     quote_amount = MoneyField(help_text="price × quantity, in the quote asset.")
     fee = MoneyField(default=Decimal("0"))
-    fee_asset = models.CharField(max_length=16, blank=True)
+    fee_asset = models.CharField(max_length=16, blank=True,
+                                 help_text="Upper case; blank: the quote.")
     executed_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -365,8 +366,11 @@ class DailyRiskSnapshot(models.Model):
     volume_usdt = MoneyField(default=Decimal("0"))
     trade_count = models.PositiveIntegerField(default=0)
     round_trips = models.PositiveIntegerField(default=0)
-    max_drawdown_irr = MoneyField(default=Decimal("0"))
-    max_drawdown_usdt = MoneyField(default=Decimal("0"))
+    # Intraday: over the day's round trips in closing order (trading.pnl); the
+    # reports' drawdown over days is another figure.
+    max_drawdown_irr = MoneyField(default=Decimal("0"), verbose_name="max intraday drawdown IRR")
+    max_drawdown_usdt = MoneyField(default=Decimal("0"),
+                                   verbose_name="max intraday drawdown USDT")
     exposure = models.JSONField(default=dict, blank=True, help_text="Open exposure per asset.")
     balances = models.JSONField(default=dict, blank=True, help_text="Balances per exchange.")
     limits = models.JSONField(default=dict, blank=True, help_text="Limits in force.")

@@ -15,9 +15,9 @@ from trading.services.risk import (
     realized_pnl_today,
     risk_check,
     risk_read,
-    trading_day,
 )
 from trading.services.snapshots import snapshot_refresh
+from trading.tradingday import trading_day
 
 pytestmark = pytest.mark.django_db
 

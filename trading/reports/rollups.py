@@ -28,7 +28,7 @@ from trading.models import (
     TradeRollup,
 )
 from trading.reports.selectors import ZERO, _opportunity_groups, _trade_groups
-from trading.services.risk import trading_day_bounds, trading_tz
+from trading.tradingday import trading_day_bounds, trading_tz
 
 logger = logging.getLogger(__name__)
 

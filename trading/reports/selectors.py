@@ -23,21 +23,15 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.db.models import (
-    Case,
     Count,
-    DecimalField,
-    F,
     Max,
     Min,
     Q,
     QuerySet,
     Sum,
-    Value,
-    When,
 )
 from django.db.models.functions import TruncDate
 
-from exchanges.fields import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
 from exchanges.models import Exchange, Market
 from trading.models import (
     DailyRiskSnapshot,
@@ -48,15 +42,18 @@ from trading.models import (
     Trade,
     TradeRollup,
 )
+from trading.pnl import (
+    QUOTE_ASSETS,
+    base_fee_times_price,
+    fee_value,
+    max_drawdown_over_days,
+)
 from trading.reports.periods import Period
-from trading.services.risk import trading_day_bounds, trading_tz
+from trading.tradingday import trading_day_bounds, trading_tz
 
 ZERO = Decimal("0")
 HUNDRED = Decimal("100")
-QUOTES = ("IRR", "USDT")
 PROBLEM_STATUSES = (OpportunityStatus.PARTIAL, OpportunityStatus.UNWOUND, OpportunityStatus.FAILED)
-# Wide enough for a sum of products of two money fields.
-_PRODUCT = DecimalField(max_digits=MONEY_MAX_DIGITS * 2, decimal_places=MONEY_DECIMAL_PLACES * 2)
 
 
 # -- data shapes ---------------------------------------------------------------------
@@ -156,7 +153,7 @@ class QuoteFigures:
     trade_count: int
     stats: PnlStats
     median: Decimal | None
-    max_drawdown: Decimal
+    max_drawdown_over_days: Decimal
 
 
 @dataclass(frozen=True)
@@ -233,29 +230,19 @@ def _markets() -> dict[int, Market]:
     return {m.pk: m for m in Market.objects.all()}
 
 
-def _fee_value(market: Market, fee_asset: str, fee: Decimal, fee_times_price: Decimal,
-               ) -> Decimal | None:
-    """A group's fees in the quote asset: quote (or unnamed) fees as they are,
-    base-asset fees at each fill's price; None for any other asset."""
-    asset = fee_asset.upper()
-    if asset in (market.quote, ""):
-        return fee
-    if asset == market.base:
-        return fee_times_price
-    return None
+def _fee_value(market: Market, row: dict) -> Decimal | None:
+    """A group of fills' fees in the quote asset (``trading.pnl.fee_value``)."""
+    return fee_value(fee=row["fee_sum"] or ZERO, fee_times_price=row["fee_price"] or ZERO,
+                     fee_asset=row["fee_asset"], base=market.base, quote=market.quote)
 
 
 def _trade_groups(trades: QuerySet[Trade], *extra: str) -> list[dict]:
     """Fills grouped by market, fee asset and ``extra`` columns."""
-    # Only base-asset fees are multiplied (on SQLite a sum of large integer
-    # products overflows), matched per market id so no join is needed.
-    base_fee = [When(market_id=m.pk, fee_asset=m.base, then=F("fee") * F("price"))
-                for m in _markets().values()]
     return list(
         trades.values("market_id", "fee_asset", *extra)
         .annotate(n=Count("*"), volume=Sum("quote_amount"), quantity=Sum("quantity"),
                   fee_sum=Sum("fee"),
-                  fee_price=Sum(Case(*base_fee, default=Value(ZERO), output_field=_PRODUCT)))
+                  fee_price=Sum(base_fee_times_price(_markets().values())))
         .order_by()
     )
 
@@ -373,18 +360,16 @@ def _live_days(days: list[date]) -> dict[date, DayRow]:
     trades = Trade.objects.filter(trade_q).annotate(trading_day=_trading_date("executed_at"))
     for row in _trade_groups(trades, "trading_day"):
         market = markets[row["market_id"]]
-        if market.quote not in QUOTES:
+        if market.quote not in QUOTE_ASSETS:
             continue
         day, suffix = figures[row["trading_day"]], market.quote.lower()
         day["trade_count"] += row["n"]
         day[f"volume_{suffix}"] += row["volume"] or ZERO
-        value = _fee_value(market, row["fee_asset"], row["fee_sum"] or ZERO,
-                           row["fee_price"] or ZERO)
-        day[f"fees_{suffix}"] += value or ZERO
+        day[f"fees_{suffix}"] += _fee_value(market, row) or ZERO
     opportunities = (Opportunity.objects.filter(opp_q, realized_pnl__isnull=False)
                      .annotate(trading_day=_trading_date("closed_at")))
     for row in _opportunity_groups(opportunities, "trading_day", "quote_asset"):
-        if row["quote_asset"] not in QUOTES:
+        if row["quote_asset"] not in QUOTE_ASSETS:
             continue
         day = figures[row["trading_day"]]
         day[f"realized_pnl_{row['quote_asset'].lower()}"] += row["total"] or ZERO
@@ -414,17 +399,6 @@ def pnl_by_day(period: Period) -> list[DayRow]:
     live = _live_days(missing)
     return [closed.get(day) or live.get(day) or DayRow(day=day, source="live")
             for day in period.each_day()]
-
-
-def max_drawdown(daily: Iterable[Decimal]) -> Decimal:
-    """Largest fall of cumulative P&L from its running peak (peak starts at 0),
-    over daily totals."""
-    peak = cumulative = worst = ZERO
-    for pnl in daily:
-        cumulative += pnl
-        peak = max(peak, cumulative)
-        worst = max(worst, peak - cumulative)
-    return worst
 
 
 # -- opportunity statistics ------------------------------------------------------------
@@ -474,8 +448,7 @@ def _trade_stats_by_market(groups: list[dict], markets: dict[int, Market],
         stats = by_market.setdefault(market.pk, TradeStats(quote=market.quote))
         stats.trade_count += row["n"]
         stats.volume += row["volume"] or ZERO
-        value = _fee_value(market, row["fee_asset"], row["fee_sum"] or ZERO,
-                           row["fee_price"] or ZERO)
+        value = _fee_value(market, row)
         stats.fees += value or ZERO
         if row["fee_sum"]:
             asset = row["fee_asset"].upper() or market.quote
@@ -558,7 +531,7 @@ def overview(period: Period, *, convert: bool = False) -> Overview:
     trade_groups = _period_trade_groups(period, rolled)
     trade_stats, fee_rows = _trade_stats_by_market(trade_groups, markets)
     quotes = []
-    for quote in QUOTES:
+    for quote in QUOTE_ASSETS:
         quotes.append(QuoteFigures(
             quote=quote,
             realized_pnl=sum((d.pnl(quote) for d in days), ZERO),
@@ -567,7 +540,7 @@ def overview(period: Period, *, convert: bool = False) -> Overview:
             trade_count=sum(t.trade_count for t in trade_stats.values() if t.quote == quote),
             stats=by_quote.get(quote) or PnlStats(quote=quote),
             median=medians.get(quote),
-            max_drawdown=max_drawdown(d.pnl(quote) for d in days),
+            max_drawdown_over_days=max_drawdown_over_days(d.pnl(quote) for d in days),
         ))
     merged: dict[tuple[str, str], list] = {}
     for row in groups:

@@ -37,6 +37,7 @@ from exchanges.registry import get_adapter
 from exchanges.states import TERMINAL_STATES, OrderState
 from exchanges.types import ExchangeOrder, OrderRequest, OrderType, Side
 from trading.models import Order, OrderEvent, OrderEventKind
+from trading.pnl import fee_asset_normal
 from trading.services import killpoints
 from trading.services.fills import fills_record
 
@@ -147,6 +148,7 @@ def order_transition(
             changes["average_price"] = average_price
         if fee is not None and fee != order.fee:
             changes["fee"] = fee
+        fee_asset = fee_asset_normal(fee_asset)
         if fee_asset and fee_asset != order.fee_asset:
             changes["fee_asset"] = fee_asset
         if exchange_order_id and exchange_order_id != order.exchange_order_id:

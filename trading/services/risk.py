@@ -7,11 +7,9 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Subquery, Sum
 from django.utils import timezone
@@ -19,27 +17,11 @@ from django.utils import timezone
 from exchanges.states import LIVE_STATES
 from trading.models import Opportunity, Order, RiskSettings
 from trading.services.opportunities import IN_FLIGHT
+from trading.tradingday import trading_day, trading_day_bounds
 
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal("0")
-
-
-def trading_tz() -> ZoneInfo:
-    return ZoneInfo(settings.TRADING_DAY_TZ)
-
-
-def trading_day(at: datetime | None = None):
-    """The trading day (a date in TRADING_DAY_TZ) that ``at`` falls in."""
-    return (at or timezone.now()).astimezone(trading_tz()).date()
-
-
-def trading_day_bounds(day) -> tuple[datetime, datetime]:
-    """[start, end) of a trading day, as aware datetimes."""
-    tz = trading_tz()
-    start = datetime.combine(day, time.min, tzinfo=tz)
-    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
-    return start, end
 
 
 def risk_settings() -> RiskSettings:

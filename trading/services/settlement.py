@@ -20,6 +20,7 @@ from exchanges.registry import get_adapter
 from exchanges.states import TERMINAL_STATES, OrderState
 from exchanges.types import OrderRequest, OrderType, Side
 from trading.models import Opportunity, OpportunityStatus, Order, Trade
+from trading.pnl import realized_pnl
 from trading.services.fills import fills_fetch_missing, fills_missing
 from trading.services.opportunities import opportunity_settle
 from trading.services.orders import (
@@ -79,24 +80,6 @@ def net_base_position(opportunity: Opportunity) -> Decimal:
             .values("side").annotate(qty=Sum("quantity")))
     by_side = {row["side"]: row["qty"] or ZERO for row in rows}
     return by_side.get("buy", ZERO) - by_side.get("sell", ZERO)
-
-
-def realized_pnl(opportunity: Opportunity) -> Decimal:
-    """Proceeds − costs − fees, in the quote asset. A fee paid in the base
-    asset is valued at its fill's price."""
-    quote, base = opportunity.market.quote, opportunity.market.base
-    total = ZERO
-    for trade in Trade.objects.filter(order__opportunity=opportunity):
-        total += trade.quote_amount if trade.side == "sell" else -trade.quote_amount
-        if trade.fee:
-            if trade.fee_asset.upper() == base:
-                total -= trade.fee * trade.price
-            elif trade.fee_asset.upper() in (quote, ""):
-                total -= trade.fee
-            else:
-                logger.warning("fee of trade %s in %s: neither %s nor %s; left out of P&L",
-                               trade.exchange_trade_id, trade.fee_asset, base, quote)
-    return total
 
 
 def _place_unwind(opportunity: Opportunity, exchange_id: int, request: OrderRequest,
