@@ -23,9 +23,7 @@ def heartbeat() -> None:
 def poll_orderbooks() -> None:
     from trading.services.polling import orderbooks_poll
 
-    report = orderbooks_poll()
-    if report.ran and report.fetched:
-        detect_opportunities.delay()
+    orderbooks_poll(request_detection=detect_opportunities.delay)
 
 
 @shared_task(name="trading.detect_opportunities", ignore_result=True)
@@ -38,7 +36,7 @@ def detect_opportunities() -> None:
 
     with redis_lock("detect-opportunities", ttl_seconds=10) as acquired:
         if acquired:
-            report = opportunities_detect()
+            report = opportunities_detect(enqueue_execution=execute_opportunity.delay)
             if report.opportunities_created:
                 logger.info("detection: %d opportunities %s in %.1f ms",
                             report.opportunities_created, report.opportunity_ids,

@@ -113,8 +113,17 @@ def scene(db):
     return {"nobitex": nobitex, "invex": invex, "market": market}
 
 
+def enqueue_execution(opportunity_id: int) -> None:
+    """What the detection task passes: ``execute_opportunity.delay`` (looked
+    up at each call, so the ``sent`` fixture sees it)."""
+    from trading import tasks
+
+    tasks.execute_opportunity.delay(opportunity_id)
+
+
 def detect():
-    return opportunities_detect(now=NOW + timedelta(milliseconds=250))
+    return opportunities_detect(now=NOW + timedelta(milliseconds=250),
+                                enqueue_execution=enqueue_execution)
 
 
 # -- the optimum, fees, depth -------------------------------------------------------------
@@ -372,7 +381,8 @@ def test_below_minimum_after_caps_is_its_own_reason(scene):
 
 
 def test_stale_books_are_skipped_and_counted(scene):
-    report = opportunities_detect(now=NOW + timedelta(milliseconds=3001))
+    report = opportunities_detect(now=NOW + timedelta(milliseconds=3001),
+                                  enqueue_execution=enqueue_execution)
 
     assert not Opportunity.objects.exists()
     assert report.rejections == {"stale_book": 2}
@@ -382,7 +392,8 @@ def test_stale_books_are_skipped_and_counted(scene):
     assert example["figures"]["buy_age_ms"] == "3001"
     assert redis_client().ttl(key("detection", "last", "stale_book")) > 0
 
-    opportunities_detect(now=NOW + timedelta(milliseconds=3001))
+    opportunities_detect(now=NOW + timedelta(milliseconds=3001),
+                         enqueue_execution=enqueue_execution)
     assert counters() == {"stale_book": 4}
 
 
@@ -428,7 +439,8 @@ def test_queries_per_cycle_do_not_grow_with_pairs_or_in_flight_rows(scene,
     # and what was committed since the balances were read (fills, live orders,
     # detected opportunities).
     with django_assert_num_queries(6):
-        report = opportunities_detect(now=NOW + timedelta(milliseconds=3001))  # stale: no write
+        report = opportunities_detect(now=NOW + timedelta(milliseconds=3001),  # stale: no write
+                                      enqueue_execution=enqueue_execution)
     assert report.opportunities_created == 0
 
 

@@ -579,10 +579,13 @@ def _create(plan: Plan, exchanges: dict[str, Exchange], markets: dict[str, Marke
         return None
 
 
-def opportunities_detect(*, now: datetime | None = None) -> DetectionReport:
-    """One detection cycle on the latest books; returns what it did and why."""
-    from trading.tasks import execute_opportunity  # tasks import services: no cycle at load
+def opportunities_detect(*, enqueue_execution: Callable[[int], Any],
+                         now: datetime | None = None) -> DetectionReport:
+    """One detection cycle on the latest books; returns what it did and why.
 
+    ``enqueue_execution(opportunity_id)`` is called for each new opportunity
+    once its row is committed (the task passes ``execute_opportunity.delay``:
+    services never import tasks)."""
     started = time.perf_counter()
     now = now or timezone.now()
     report = DetectionReport()
@@ -620,7 +623,7 @@ def opportunities_detect(*, now: datetime | None = None) -> DetectionReport:
                      rejection.buy_exchange, rejection.sell_exchange, rejection.reason,
                      rejection.figures)
     if result.plans:
-        _plans_write(result, report, exchanges, market_rows, execute_opportunity.delay)
+        _plans_write(result, report, exchanges, market_rows, enqueue_execution)
     report.opportunities_created = len(report.opportunity_ids)
     _record(result, report, now)
     report.elapsed_ms = (time.perf_counter() - started) * 1000

@@ -1,5 +1,6 @@
 """Polling: fetch every enabled (exchange, market) book at once and keep
-the latest of each in Redis, then hand over to detection.
+the latest of each in Redis, then ask for detection (fresh books are what
+it works on).
 
 Runs from beat every second; a Redis lock with an expiry keeps runs from
 piling up (a run that finds the lock taken does nothing), and the schedule
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.utils import timezone
 
@@ -37,6 +40,7 @@ class PollReport:
     skipped_exchanges: list[str] = field(default_factory=list)
     throttled: int = 0  # books left for the next cycle to stay within rate limits
     elapsed_ms: float = 0.0
+    detection_requested: bool = False
 
 
 def enabled_listings() -> list[ExchangeMarket]:
@@ -53,8 +57,11 @@ def exchange_status_record(exchange: str, *, ok: bool, error: str = "") -> None:
     redis_client().hset(key("exchange", exchange, "status"), mapping=fields)
 
 
-def orderbooks_poll() -> PollReport:
-    """One polling cycle; does nothing if another is still running."""
+def orderbooks_poll(*, request_detection: Callable[[], Any]) -> PollReport:
+    """One polling cycle; does nothing if another is still running.
+
+    Fresh books are what detection works on: a cycle that stored any calls
+    ``request_detection()`` (the task passes ``detect_opportunities.delay``)."""
     started = time.perf_counter()
     with redis_lock("poll-orderbooks", ttl_seconds=POLL_LOCK_TTL) as acquired:
         if not acquired:
@@ -92,6 +99,9 @@ def orderbooks_poll() -> PollReport:
     if report.errors:
         logger.warning("poll: %d books, %d errors: %s", report.fetched, len(report.errors),
                        "; ".join(f"{k}: {v}" for k, v in list(report.errors.items())[:5]))
+    if report.fetched:
+        request_detection()
+        report.detection_requested = True
     return report
 
 
