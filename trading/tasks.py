@@ -28,19 +28,12 @@ def poll_orderbooks() -> None:
 
 @shared_task(name="trading.detect_opportunities", ignore_result=True)
 def detect_opportunities() -> None:
-    """One detection cycle at a time across all workers: two overlapping
-    cycles could each plan on the same balances. A cycle that finds the lock
-    taken does nothing; the next poll brings fresher books anyway."""
-    from arbsite.locks import redis_lock
     from trading.services.detection import opportunities_detect
 
-    with redis_lock("detect-opportunities", ttl_seconds=10) as acquired:
-        if acquired:
-            report = opportunities_detect(enqueue_execution=execute_opportunity.delay)
-            if report.opportunities_created:
-                logger.info("detection: %d opportunities %s in %.1f ms",
-                            report.opportunities_created, report.opportunity_ids,
-                            report.elapsed_ms)
+    report = opportunities_detect(enqueue_execution=execute_opportunity.delay)
+    if report.opportunities_created:
+        logger.info("detection: %d opportunities %s in %.1f ms", report.opportunities_created,
+                    report.opportunity_ids, report.elapsed_ms)
 
 
 @shared_task(name="trading.execute_opportunity", ignore_result=True)
@@ -52,12 +45,9 @@ def execute_opportunity(opportunity_id: int) -> None:
 
 @shared_task(name="trading.sync_orders", ignore_result=True)
 def sync_orders() -> None:
-    from arbsite.locks import redis_lock
     from trading.services.sync import orders_sync
 
-    with redis_lock("sync-orders", ttl_seconds=60) as acquired:
-        if acquired:
-            orders_sync()
+    orders_sync()
 
 
 @shared_task(name="trading.refresh_balances", ignore_result=True)

@@ -1,17 +1,15 @@
-"""Benchmarks behind ``python manage.py bench``: a registry of small functions.
+"""The registry behind ``python manage.py bench``.
 
 A benchmark is a function decorated with ``@bench("name")`` that returns a
-list of ``Figure``s; later issues add theirs (e.g. in ``trading/bench.py``,
-imported by ``BENCH_MODULES``) and the command prints them all as one table
-or JSON. Benchmarks start what they need themselves (the sandbox here), so
-a figure is reproducible on any machine.
+list of ``Figure``s; each lives in a module of this package named in
+``BENCH_MODULES``, and the command prints them all as one table or JSON.
+Benchmarks start what they need themselves (a sandbox, a database of their
+own), so a figure is reproducible on any machine.
 """
 
 from __future__ import annotations
 
 import importlib
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -20,8 +18,8 @@ BenchFunction = Callable[["BenchOptions"], list["Figure"]]
 REGISTRY: dict[str, BenchFunction] = {}
 # Modules whose import registers more benchmarks (missing ones are skipped).
 BENCH_MODULES = (
-    "exchanges.bench", "trading.bench", "trading.bench_pipeline",
-    "trading.bench_reports", "trading.bench_recovery",
+    "arbsite.bench.books", "arbsite.bench.detection", "arbsite.bench.pipeline",
+    "arbsite.bench.reports", "arbsite.bench.recovery",
 )
 
 
@@ -66,71 +64,3 @@ def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
     return ordered[index]
-
-
-# -- exchange layer ------------------------------------------------------------------
-
-BENCH_MARKETS = ("BTC-IRR", "ETH-IRR", "USDT-IRR", "BTC-USDT", "ETH-USDT")
-
-
-def _sandbox_adapters(server: Any) -> list[Any]:
-    from exchanges.catalog import default_listing
-    from exchanges.interface import AdapterConfig
-    from exchanges.markets import MarketSpec
-    from exchanges.registry import build_adapter
-
-    adapters = []
-    for kind in ("nobitex", "wallex", "invex"):
-        specs = {}
-        for code in BENCH_MARKETS:
-            base, quote = code.split("-")
-            d = default_listing(kind, base, quote)
-            specs[code] = MarketSpec(code, d.symbol, d.price_scale, d.amount_step,
-                                     d.price_tick, d.min_order_value)
-        # Rate limits off (as the sandbox's are): the figure is about concurrency.
-        adapters.append(build_adapter(kind, AdapterConfig(
-            name=kind, base_url=server.base_url(kind), markets=specs, read_retries=0,
-        )))
-    return adapters
-
-
-@bench("books")
-def books_concurrent(options: BenchOptions) -> list[Figure]:
-    """15 books (3 exchanges × 5 markets) fetched concurrently from the sandbox
-    with injected latency: a cycle should cost about one request, not fifteen."""
-    from exchanges.fetch import fetch_books
-    from exchanges.sandbox import SandboxServer
-    from exchanges.types import OrderBook
-
-    server = SandboxServer(scenario="static", seed=1, rate_limits=False,
-                           faults=f"all:latency={options.latency_ms}").start()
-    adapters = _sandbox_adapters(server)
-    pairs = [(adapter, market) for adapter in adapters for market in BENCH_MARKETS]
-    try:
-        fetch_books(pairs)  # warm-up: connections opened, pool threads started
-        singles = []
-        for _ in range(options.cycles):
-            started = time.perf_counter()
-            adapters[0].get_order_book("BTC-IRR")
-            singles.append(time.perf_counter() - started)
-        cycles, failures = [], 0
-        for _ in range(options.cycles):
-            started = time.perf_counter()
-            books = fetch_books(pairs)
-            cycles.append(time.perf_counter() - started)
-            failures += sum(not isinstance(b, OrderBook) for b in books.values())
-    finally:
-        for adapter in adapters:
-            adapter.close()
-        server.stop()
-    single = statistics.median(singles)
-    median = statistics.median(cycles)
-    context = (f"{len(pairs)} books, {options.latency_ms} ms injected latency, "
-               f"{options.cycles} cycles")
-    return [
-        Figure("books", "single request (median)", single * 1000, "ms", context),
-        Figure("books", "cycle of 15 books (median)", median * 1000, "ms", context),
-        Figure("books", "cycle of 15 books (p90)", percentile(cycles, 0.9) * 1000, "ms", context),
-        Figure("books", "cycle / single request", median / single, "×", context, goal="≤ 1.5"),
-        Figure("books", "failed fetches", failures, "books", context, goal="0"),
-    ]

@@ -494,7 +494,7 @@ def test_disabled_or_paused_exchange_is_not_traded(scene):
 def test_the_bench_books_cross_where_they_should():
     """The bench's synthetic cycle is meaningful: every 4th market crossed (the
     first exchange 1.5 % above the others), the rest quiet."""
-    from trading.bench import synthetic_cycle
+    from arbsite.bench.detection import synthetic_cycle
     from trading.services.detection import cycle_evaluate
 
     result = cycle_evaluate(synthetic_cycle())

@@ -45,6 +45,7 @@ import redis
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from arbsite.locks import DETECT_OPPORTUNITIES, redis_lock
 from arbsite.redis import key, redis_client
 from exchanges.markets import decimal_str
 from exchanges.models import Exchange, ExchangeMarket, Market
@@ -208,6 +209,7 @@ class DetectionReport:
     blocked: dict[str, str] = field(default_factory=dict)
     compute_ms: float = 0.0
     elapsed_ms: float = 0.0
+    locked_out: bool = False  # another cycle was running: nothing done
 
 
 # -- the pure cycle ---------------------------------------------------------------------
@@ -585,7 +587,16 @@ def opportunities_detect(*, enqueue_execution: Callable[[int], Any],
 
     ``enqueue_execution(opportunity_id)`` is called for each new opportunity
     once its row is committed (the task passes ``execute_opportunity.delay``:
-    services never import tasks)."""
+    services never import tasks). One cycle at a time across all workers
+    (``arbsite.locks.DETECT_OPPORTUNITIES``): a cycle that finds another
+    running does nothing (``locked_out``); the next poll brings fresher books."""
+    with redis_lock(DETECT_OPPORTUNITIES) as acquired:
+        if not acquired:
+            return DetectionReport(locked_out=True)
+        return _detect(enqueue_execution, now)
+
+
+def _detect(enqueue_execution: Callable[[int], Any], now: datetime | None) -> DetectionReport:
     started = time.perf_counter()
     now = now or timezone.now()
     report = DetectionReport()

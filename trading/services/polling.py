@@ -17,7 +17,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from arbsite.locks import redis_lock
+from arbsite.locks import POLL_ORDERBOOKS, redis_lock
 from arbsite.redis import key, redis_client
 from exchanges.errors import CircuitOpenError, ExchangeError, RateLimitedError
 from exchanges.fetch import fetch_books
@@ -28,7 +28,6 @@ from trading.services.books import books_store
 
 logger = logging.getLogger(__name__)
 
-POLL_LOCK_TTL = 5.0
 FETCH_TIMEOUT = 3.0
 
 
@@ -63,7 +62,7 @@ def orderbooks_poll(*, request_detection: Callable[[], Any]) -> PollReport:
     Fresh books are what detection works on: a cycle that stored any calls
     ``request_detection()`` (the task passes ``detect_opportunities.delay``)."""
     started = time.perf_counter()
-    with redis_lock("poll-orderbooks", ttl_seconds=POLL_LOCK_TTL) as acquired:
+    with redis_lock(POLL_ORDERBOOKS) as acquired:
         if not acquired:
             return PollReport(ran=False)
         report = PollReport(ran=True)

@@ -28,7 +28,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from arbsite.locks import redis_lock
+from arbsite.locks import RECOVER_ORDERS, redis_lock
 from exchanges.errors import ExchangeError
 from exchanges.models import Exchange
 from exchanges.states import TERMINAL_STATES
@@ -46,8 +46,6 @@ from trading.services.sync import (
 logger = logging.getLogger(__name__)
 
 SOURCE = "recovery"
-LOCK_NAME = "recover-orders"
-LOCK_TTL = 600.0
 # Rate limits are waited out this long per exchange: recovery must finish.
 PATIENCE = 120.0
 
@@ -146,7 +144,7 @@ def orders_recover(*, exchange_names: list[str] | None = None, dry_run: bool = F
     started = time.monotonic()
     grace = grace if grace is not None else configured_not_found_grace()
     report = RecoveryReport(dry_run=dry_run)
-    with redis_lock(LOCK_NAME, ttl_seconds=LOCK_TTL) as acquired:
+    with redis_lock(RECOVER_ORDERS) as acquired:
         if not acquired:
             report.locked_out = True
             logger.info("recovery already running elsewhere; skipped")

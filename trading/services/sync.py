@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from arbsite.locks import SYNC_ORDERS, redis_lock
 from exchanges.breaker import breaker_state
 from exchanges.errors import ExchangeError
 from exchanges.interface import ExchangeAdapter
@@ -88,6 +89,7 @@ class ExchangeSyncReport:
 class SyncReport:
     exchanges: list[ExchangeSyncReport] = field(default_factory=list)
     opportunities_closed: int = 0
+    locked_out: bool = False  # another sync was running: nothing done
 
     @property
     def complete(self) -> bool:
@@ -323,19 +325,27 @@ def opportunities_settle(*, source: str = "sync", limit: int = 500) -> int:
 
 
 def orders_sync(*, exchange_names: list[str] | None = None, source: str = "sync") -> SyncReport:
-    """Sync every enabled exchange (or those named), then settle opportunities."""
+    """Sync every enabled exchange (or those named), then settle opportunities.
+
+    One periodic sync at a time (``arbsite.locks.SYNC_ORDERS``): a sync that
+    finds another running does nothing and says so (``locked_out``)."""
     report = SyncReport()
-    exchanges = Exchange.objects.filter(enabled=True)
-    if exchange_names:
-        exchanges = exchanges.filter(name__in=exchange_names)
-    for exchange in exchanges.order_by("name"):
-        if breaker_state(exchange.name).state == "open":
-            report.exchanges.append(ExchangeSyncReport(exchange.name, skipped="breaker open"))
-            continue
-        try:
-            report.exchanges.append(exchange_sync(exchange=exchange, source=source))
-        except ExchangeError as exc:
-            report.exchanges.append(ExchangeSyncReport(exchange.name, skipped=str(exc)))
-    report.opportunities_closed = opportunities_settle(source=source)
+    with redis_lock(SYNC_ORDERS) as acquired:
+        if not acquired:
+            report.locked_out = True
+            return report
+        exchanges = Exchange.objects.filter(enabled=True)
+        if exchange_names:
+            exchanges = exchanges.filter(name__in=exchange_names)
+        for exchange in exchanges.order_by("name"):
+            if breaker_state(exchange.name).state == "open":
+                report.exchanges.append(ExchangeSyncReport(exchange.name,
+                                                           skipped="breaker open"))
+                continue
+            try:
+                report.exchanges.append(exchange_sync(exchange=exchange, source=source))
+            except ExchangeError as exc:
+                report.exchanges.append(ExchangeSyncReport(exchange.name, skipped=str(exc)))
+        report.opportunities_closed = opportunities_settle(source=source)
     return report
 
