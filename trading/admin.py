@@ -16,8 +16,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from arbsite.adminsite import Confirm, confirm_view
 from exchanges.states import OrderState
-from trading.adminsite import Confirm, confirm_view
 from trading.models import (
     DailyRiskSnapshot,
     Opportunity,

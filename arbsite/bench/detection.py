@@ -24,9 +24,9 @@ from django.utils import timezone
 
 from arbsite.bench.registry import BenchOptions, Figure, bench, percentile
 from exchanges.types import Balance, BookLevel, OrderBook
+from trading.detection.cycle import CycleInput, Limits, Listing, MarketListings, cycle_evaluate
 from trading.services.balances import CachedBalances, balances_latest, balances_store
 from trading.services.books import CachedBook, books_clear, books_latest, books_store
-from trading.services.detection import CycleInput, Limits, Listing, MarketListings, cycle_evaluate
 
 EXCHANGES = (("nobitex", Decimal("0.0025")), ("wallex", Decimal("0.0040")),
              ("invex", Decimal("0.0030")))

@@ -22,6 +22,7 @@ from arbsite.redis import key, redis_client
 from exchanges.models import ExchangeMarket
 from exchanges.types import Balance, BookLevel, OrderBook
 from tests.factories import make_exchange, make_market
+from trading.detection.rejections import rejections_recent
 from trading.models import Opportunity, RiskSettings
 from trading.services.balances import balances_store
 from trading.services.books import books_clear, books_store
@@ -66,8 +67,8 @@ def set_risk(**fields) -> None:
 
 
 def counters() -> dict[str, int]:
-    raw = redis_client().hgetall(key("detection", "rejections"))
-    return {reason: int(n) for reason, n in raw.items()}
+    """The rejections counted over the last hour, as the control panel reads them."""
+    return rejections_recent().counts
 
 
 @pytest.fixture(autouse=True)
@@ -495,7 +496,7 @@ def test_the_bench_books_cross_where_they_should():
     """The bench's synthetic cycle is meaningful: every 4th market crossed (the
     first exchange 1.5 % above the others), the rest quiet."""
     from arbsite.bench.detection import synthetic_cycle
-    from trading.services.detection import cycle_evaluate
+    from trading.detection.cycle import cycle_evaluate
 
     result = cycle_evaluate(synthetic_cycle())
 

@@ -36,6 +36,7 @@ from trading.services.orders import (
     order_note_event,
     order_transition,
 )
+from trading.services.recovery import recovery_last_summary
 from trading.services.risk import kill_switch_set
 
 logger = logging.getLogger(__name__)
@@ -290,21 +291,10 @@ def recovery_last_request(exchange: str) -> dict[str, str]:
 
 
 def recovery_summary(exchange: str) -> str:
-    """The summary the recovery service keeps of its last run on ``exchange``.
-
-    The recovery service (``trading.services.recovery``) owns where it keeps
-    it; it is read through its ``recovery_last_summary(exchange)`` when that
-    exists, and is empty until then.
-    """
+    """The summary the recovery service keeps of its last run on ``exchange``
+    ('' if none, or if Redis cannot say: the panel never fails on it)."""
     try:
-        from trading.services import recovery
-    except ImportError:
-        return ""
-    reader = getattr(recovery, "recovery_last_summary", None)
-    if reader is None:
-        return ""
-    try:
-        return str(reader(exchange) or "")
-    except Exception as exc:  # a panel never fails on it
+        return recovery_last_summary(exchange)
+    except Exception as exc:
         logger.warning("recovery summary of %s unavailable: %s", exchange, exc)
         return ""
