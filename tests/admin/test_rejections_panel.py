@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from trading.detection.rejections import Reason, Rejection, rejections_record, rejections_recent
+from trading.detection.rejections import Reason, Rejection, rejections_recent, rejections_record
 
 pytestmark = pytest.mark.django_db
 

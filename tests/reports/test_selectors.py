@@ -183,7 +183,7 @@ def test_snapshots_are_the_source_of_closed_days(history, closed_snapshots):
 
 def test_snapshots_equal_day_figures_for_the_fixture(history, closed_snapshots):
     """Closed-day figures and the live ones agree (the report may use either)."""
-    from trading.reports.selectors import _live_days
+    from trading.reports.aggregates import live_days as _live_days
 
     with freeze_time(NOW):
         live = _live_days([date(2025, 3, 9)])[date(2025, 3, 9)]

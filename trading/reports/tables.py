@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from trading.pnl import QUOTE_ASSETS
 from trading.reports.periods import Period
-from trading.reports.selectors import (
+from trading.reports.shapes import (
     DayRow,
     FeeRow,
     MarketRow,

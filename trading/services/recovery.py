@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from django.utils import timezone
@@ -38,8 +38,9 @@ from trading.services.sync import (
     UNRESOLVED,
     ExchangeSyncReport,
     Progress,
+    SyncMode,
     configured_not_found_grace,
-    exchange_sync,
+    exchange_sync_pass,
     opportunities_settle,
 )
 
@@ -74,11 +75,14 @@ class RecoveryReport:
 def _recover_exchange(exchange: Exchange, *, dry_run: bool, grace: timedelta,
                       wait_grace: bool, cancel_external: bool,
                       progress: Progress | None) -> ExchangeSyncReport:
-    options = dict(source=SOURCE, pending_grace=timedelta(0), not_found_grace=grace,
-                   import_external=True, cancel_external=cancel_external, dry_run=dry_run,
-                   patience=PATIENCE)
+    # Recovery looks up every unresolved order however young (no executor is
+    # sending it any more), waits out rate limits, and imports what it finds
+    # open on the exchange that this system never placed.
+    mode = SyncMode(source=SOURCE, pending_grace=timedelta(0), not_found_grace=grace,
+                patience=PATIENCE, import_external=True, cancel_external=cancel_external,
+                dry_run=dry_run)
     try:
-        report = exchange_sync(exchange=exchange, progress=progress, **options)
+        report = exchange_sync_pass(exchange=exchange, mode=mode, progress=progress)
     except ExchangeError as exc:
         return ExchangeSyncReport(exchange.name, skipped=str(exc))
     if report.skipped or dry_run or not wait_grace or not report.not_found_pending:
@@ -96,8 +100,8 @@ def _recover_exchange(exchange: Exchange, *, dry_run: bool, grace: timedelta,
                         exchange.name, len(waiting), pause)
             time.sleep(pause)
         try:
-            again = exchange_sync(exchange=exchange, only_ids=[pk for pk, _ in waiting],
-                                  **{**options, "import_external": False})
+            again = exchange_sync_pass(exchange=exchange, only_ids=[pk for pk, _ in waiting],
+                                       mode=replace(mode, import_external=False))
         except ExchangeError as exc:
             report.errors.append(f"confirmation of not-found orders: {exc}")
             return report

@@ -229,24 +229,54 @@ def _externals(exchange: Exchange, open_now: list[ExchangeOrder]) -> list[Exchan
             if r.client_order_id not in known_ids and r.exchange_order_id not in known_ids]
 
 
-def exchange_sync(*, exchange: Exchange, adapter: ExchangeAdapter | None = None,
-                  source: str = "sync", pending_grace: timedelta = PENDING_GRACE,
-                  not_found_grace: timedelta | None = None, progress: Progress | None = None,
-                  import_external: bool = False, cancel_external: bool = False,
-                  dry_run: bool = False, patience: float = LOOKUP_PATIENCE,
-                  only_ids: list[int] | None = None) -> ExchangeSyncReport:
-    """Sync every non-final order of one exchange (or those of ``only_ids``)."""
+@dataclass(frozen=True)
+class SyncMode:
+    """How one pass over an exchange's orders behaves; the periodic sync
+    (``exchange_sync``) and recovery (``trading.services.recovery``) differ
+    only here.
+
+    - ``pending_grace``: a ``pending_submit`` order younger than this belongs
+      to an executor that may be sending it right now, and is left alone;
+    - ``not_found_grace``: between the first and the confirming not-found;
+    - ``patience``: seconds spent waiting out rate limits while looking up;
+    - ``import_external`` / ``cancel_external``: orders open on the exchange
+      that this system never placed are imported (and cancelled);
+    - ``dry_run``: say what would be done, change nothing.
+    """
+
+    source: str
+    pending_grace: timedelta
+    not_found_grace: timedelta
+    patience: float
+    import_external: bool = False
+    cancel_external: bool = False
+    dry_run: bool = False
+
+
+def exchange_sync(*, exchange: Exchange, source: str = "sync") -> ExchangeSyncReport:
+    """The periodic sync of one exchange's orders that are not final."""
+    return exchange_sync_pass(exchange=exchange, mode=SyncMode(
+        source=source, pending_grace=PENDING_GRACE,
+        not_found_grace=configured_not_found_grace(), patience=LOOKUP_PATIENCE))
+
+
+def exchange_sync_pass(*, exchange: Exchange, mode: SyncMode,
+                       adapter: ExchangeAdapter | None = None, progress: Progress | None = None,
+                       only_ids: list[int] | None = None) -> ExchangeSyncReport:
+    """One pass over every non-final order of one exchange (or those of
+    ``only_ids``), as ``mode`` says."""
     report = ExchangeSyncReport(exchange=exchange.name)
-    grace = not_found_grace if not_found_grace is not None else configured_not_found_grace()
+    source, grace, dry_run = mode.source, mode.not_found_grace, mode.dry_run
     now = timezone.now()
     query = (Order.objects.filter(exchange=exchange, status__in=LIVE_STATES)
-             .filter(~Q(status=OrderState.PENDING_SUBMIT) | Q(created_at__lt=now - pending_grace)
+             .filter(~Q(status=OrderState.PENDING_SUBMIT)
+                     | Q(created_at__lt=now - mode.pending_grace)
                      # recovery already looked it up: confirm without waiting for its age
                      | Q(not_found_since__isnull=False)))
     if only_ids is not None:
         query = query.filter(pk__in=only_ids)
     orders = list(query.select_related("exchange", "market").order_by("pk"))
-    if not orders and not import_external and not Order.objects.filter(
+    if not orders and not mode.import_external and not Order.objects.filter(
             exchange=exchange, opportunity__status=OpportunityStatus.EXECUTING).exists():
         return report
     adapter = adapter or get_adapter(exchange)
@@ -270,7 +300,7 @@ def exchange_sync(*, exchange: Exchange, adapter: ExchangeAdapter | None = None,
     lookup = adapter.lookup_orders(
         [OrderRef(client_order_id=o.client_order_id, exchange_order_id=o.exchange_order_id,
                   market=o.market.code, created_at=o.created_at, quantity=o.quantity)
-         for o in missing], patience=patience)
+         for o in missing], patience=mode.patience)
     report.calls += lookup.calls
 
     touched: list[Order] = []
@@ -291,9 +321,10 @@ def exchange_sync(*, exchange: Exchange, adapter: ExchangeAdapter | None = None,
         if progress is not None and (number % 100 == 0 or number == len(orders)):
             progress(exchange.name, number, len(orders))
 
-    if import_external:
+    if mode.import_external:
         for found in _externals(exchange, open_now):
-            _import_external(exchange, found, report, source, dry_run, adapter, cancel_external)
+            _import_external(exchange, found, report, source, dry_run, adapter,
+                             mode.cancel_external)
     if dry_run:
         return report
     # Final orders of unsettled opportunities whose Trades fall short (a crash
@@ -301,7 +332,8 @@ def exchange_sync(*, exchange: Exchange, adapter: ExchangeAdapter | None = None,
     touched += list(Order.objects.filter(
         exchange=exchange, opportunity__status=OpportunityStatus.EXECUTING,
         filled_quantity__gt=0).exclude(status__in=LIVE_STATES).select_related("market"))
-    added, errors = fills_fetch_missing(adapter=adapter, orders=touched, patience=patience)
+    added, errors = fills_fetch_missing(adapter=adapter, orders=touched,
+                                        patience=mode.patience)
     report.fills_added += added
     report.errors.extend(errors)
     Order.objects.filter(pk__in=[o.pk for o in orders]).update(last_synced_at=timezone.now())
