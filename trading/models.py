@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
-from exchanges.fields import MoneyField
+from arbsite.fields import MoneyField
 from exchanges.models import Exchange, Market
 from exchanges.states import LIVE_STATES, OrderState
 

@@ -32,8 +32,8 @@ from exchanges.errors import ExchangeError, NotFoundError
 from exchanges.registry import get_adapter
 from exchanges.states import OrderState
 from exchanges.types import Side
+from trading import killpoints
 from trading.models import Opportunity, Order, RiskSettings
-from trading.services import killpoints
 from trading.services.fills import fills_fetch_missing
 from trading.services.opportunities import opportunity_claim, opportunity_refuse
 from trading.services.orders import (

@@ -36,9 +36,9 @@ from exchanges.errors import AmbiguousOrderError, ExchangeError, RejectedError
 from exchanges.registry import get_adapter
 from exchanges.states import TERMINAL_STATES, OrderState
 from exchanges.types import ExchangeOrder, OrderRequest, OrderType, Side
+from trading import killpoints
 from trading.models import Order, OrderEvent, OrderEventKind
 from trading.pnl import fee_asset_normal
-from trading.services import killpoints
 from trading.services.fills import fills_record
 
 logger = logging.getLogger(__name__)

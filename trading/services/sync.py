@@ -34,8 +34,8 @@ from exchanges.models import Exchange, Market
 from exchanges.registry import get_adapter
 from exchanges.states import LIVE_STATES, OrderState
 from exchanges.types import ExchangeOrder, OrderRef
+from trading import killpoints
 from trading.models import Opportunity, OpportunityStatus, Order, OrderEventKind
-from trading.services import killpoints
 from trading.services.fills import fills_fetch_missing
 from trading.services.opportunities import opportunities_expire
 from trading.services.orders import (
