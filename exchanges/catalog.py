@@ -32,7 +32,7 @@ EXCHANGES: dict[str, ExchangeDefaults] = {
         "wallex", "https://api.wallex.ir", "WALLEX_BASE_URL", "WALLEX_API_KEY", None,
         Decimal("0.0040"), Decimal("0.0030"),
     ),
-    # Base URL includes /trading/v1 (exchanges.md); api.invex.ir is what bots use [?].
+    # Base URL includes /trading/v1 (docs/EXCHANGES.md); api.invex.ir is what bots use [?].
     "invex": ExchangeDefaults(
         "invex", "https://api.invex.ir/trading/v1", "INVEX_BASE_URL", "INVEX_API_KEY",
         "INVEX_PRIVATE_KEY", Decimal("0.0030"), Decimal("0.0020"),

@@ -158,3 +158,19 @@ def test_the_walk_sees_the_code():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert TRADING_NAME.search("user.has_perm('trading.can_pause_trading')")
     assert not TRADING_NAME.search("https://api.invex.ir/trading/v1 and trading_enabled")
+
+
+def test_nothing_points_outside_the_repo():
+    """What the code relies on lives in the repo (docs/, WIRE.md), never in a
+    sibling folder a checkout does not have."""
+    outside = re.compile(r"\.\./shared|/work/shared|(?<![\w/])shared/(DESIGN|STYLE|exchanges)")
+    offences = []
+    for path in sorted(ROOT.rglob("*")):
+        relative = path.relative_to(ROOT)
+        if (not path.is_file() or relative.parts[0] in (".venv", "var", ".git")
+                or path.suffix not in (".py", ".md", ".html", ".sh", ".toml", ".txt", "")):
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if outside.search(line) and relative != Path(__file__).relative_to(ROOT):
+                offences.append(f"{relative}:{number}: {line.strip()}")
+    assert not offences, "\n".join(offences)

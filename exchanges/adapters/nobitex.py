@@ -1,6 +1,6 @@
 """Nobitex (docs: nobitex/docs-api). Token auth; IRT markets quote in rial.
 
-Wire facts from shared/exchanges.md: order book ``GET /v3/orderbook/{SYMBOL}``
+Wire facts from docs/EXCHANGES.md: order book ``GET /v3/orderbook/{SYMBOL}``
 (never /v2: bids and asks swapped), orders under ``/market/orders/…`` naming
 currencies in lower case (``btc``/``rls``), errors as HTTP 4xx or HTTP 200
 ``{"status":"failed","code","message"}``, 429 with ``backOff`` seconds.

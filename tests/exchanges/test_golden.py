@@ -1,4 +1,4 @@
-"""The exact example payloads of shared/exchanges.md, parsed by each adapter.
+"""The exact example payloads of docs/EXCHANGES.md, parsed by each adapter.
 
 The answers go through the real HTTP client (a canned transport stands in
 for the network) so envelopes, units and error classes are exercised too.

@@ -18,9 +18,10 @@ exchanges' side of the wire) are left out.
 
 from __future__ import annotations
 
+import inspect
 import sys
 import threading
-from collections import Counter
+from collections import Counter, defaultdict
 from decimal import Decimal
 
 import pytest
@@ -42,12 +43,18 @@ def _ours(module: str | None) -> bool:
     return bool(module) and module.split(".")[0] in OURS and not module.startswith(LEFT_OUT)
 
 
+GENERATORS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
 class Walk:
-    """A profile hook recording calls into our modules and who made them."""
+    """A profile hook recording, stage by stage, the calls into our modules
+    and the module of the nearest caller of ours."""
 
     def __init__(self) -> None:
-        self.modules: Counter[str] = Counter()
-        self.crossings: Counter[tuple[str, str]] = Counter()  # (caller, callee) functions
+        self.stage = ""
+        self.modules: dict[str, Counter[str]] = defaultdict(Counter)
+        # stage → (caller function, callee function) → calls
+        self.crossings: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
         self.lock = threading.Lock()
 
     def __call__(self, frame, event, arg):
@@ -55,39 +62,50 @@ class Walk:
             return
         module = frame.f_globals.get("__name__")
         code = frame.f_code
-        # Imports and generated dataclass methods (__init__, __eq__) are not steps.
-        if not _ours(module) or code.co_name == "<module>" or code.co_filename == "<string>":
+        # Not steps: imports, generated dataclass methods (__init__, __eq__),
+        # and generators' resumptions (each next() is a "call").
+        if (not _ours(module) or code.co_name == "<module>" or code.co_filename == "<string>"
+                or code.co_flags & GENERATORS):
             return
         caller = frame.f_back
         while caller is not None and not _ours(caller.f_globals.get("__name__")):
             caller = caller.f_back
         with self.lock:
-            self.modules[module] += 1
+            self.modules[self.stage][module] += 1
             if caller is not None:
                 caller_module = caller.f_globals["__name__"]
                 if caller_module != module:
-                    self.crossings[(f"{caller_module}.{_function(caller.f_code)}",
-                                    f"{module}.{_function(code)}")] += 1
+                    self.crossings[self.stage][(f"{caller_module}.{_function(caller.f_code)}",
+                                                f"{module}.{_function(code)}")] += 1
 
     def report(self) -> str:
-        by_modules: Counter[tuple[str, str]] = Counter()
-        for (caller, callee), n in self.crossings.items():
-            by_modules[(_module_of(caller), _module_of(callee))] += n
-        trading = {k: n for k, n in self.crossings.items() if "trading." in k[0] + k[1]}
-        lines = [
-            f"modules: {len(self.modules)} "
-            f"(trading: {sum(m.startswith('trading') for m in self.modules)})",
-            f"calls crossing modules, distinct caller → callee functions: {len(self.crossings)}"
-            f" (to, from or within trading: {len(trading)})",
-            f"calls crossing modules, counted each time: {sum(self.crossings.values())}"
-            f" (to, from or within trading: {sum(trading.values())})",
-            f"module → module pairs: {len(by_modules)}", "", "modules (calls into each):"]
-        lines += [f"  {m}: {n}" for m, n in sorted(self.modules.items())]
-        lines += ["", "module → module (calls):"]
-        lines += [f"  {a} → {b}: {n}" for (a, b), n in sorted(by_modules.items())]
-        lines += ["", "function → function:"]
-        lines += [f"  {a} → {b}" for a, b in sorted(self.crossings)]
+        lines = ["stage: modules (trading) | distinct calls crossing modules (to, from or "
+                 "within trading) | module → module pairs within trading"]
+        every_module: set[str] = set()
+        every_crossing: set[tuple[str, str]] = set()
+        for stage in self.modules:
+            modules, crossings = self.modules[stage], self.crossings[stage]
+            every_module |= set(modules)
+            every_crossing |= set(crossings)
+            lines.append(_summary(stage, set(modules), set(crossings)))
+        lines.append(_summary("whole walk", every_module, every_crossing))
+        pairs = sorted({(_module_of(a), _module_of(b)) for a, b in every_crossing
+                        if a.startswith("trading.") and b.startswith("trading.")})
+        lines += ["", "trading module → trading module:"]
+        lines += [f"  {a} → {b}: " + ", ".join(sorted(
+            f"{c.rsplit('.', 1)[-1]}→{d.rsplit('.', 1)[-1]}" for c, d in every_crossing
+            if _module_of(c) == a and _module_of(d) == b)) for a, b in pairs]
+        lines += ["", "modules:"] + [f"  {m}" for m in sorted(every_module)]
         return "\n".join(lines)
+
+
+def _summary(stage: str, modules: set[str], crossings: set[tuple[str, str]]) -> str:
+    trading_modules = {m for m in modules if m.startswith("trading.")}
+    trading_crossings = {c for c in crossings if "trading." in c[0] + c[1]}
+    pairs = {(_module_of(a), _module_of(b)) for a, b in crossings
+             if a.startswith("trading.") and b.startswith("trading.")}
+    return (f"{stage}: {len(modules)} ({len(trading_modules)}) | {len(crossings)} "
+            f"({len(trading_crossings)}) | {len(pairs)}")
 
 
 def _function(code) -> str:
@@ -121,9 +139,13 @@ def test_walk_one_order(trading_setup, client, django_user_model, settings):
     threading.setprofile(walk)
     sys.setprofile(walk)
     try:
+        walk.stage = "poll → detect → execute"
         poll_orderbooks()  # → detect_opportunities → execute_opportunity (eager)
+        walk.stage = "sync → settle"
         sync_orders()
+        walk.stage = "snapshot"
         refresh_risk_snapshot()
+        walk.stage = "report page"
         page = client.get("/reports/")
     finally:
         sys.setprofile(None)

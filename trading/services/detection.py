@@ -1,4 +1,4 @@
-"""Detection: from the latest books to Opportunity rows (DESIGN.md, the flow, step 2).
+"""Detection: from the latest books to Opportunity rows (docs/ARCHITECTURE.md, the flow, step 2).
 
 ``opportunities_detect`` gathers its inputs (books and balances from Redis;
 listings, limits and in-flight opportunities from the database:
