@@ -51,9 +51,9 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    # The admin with the control panel (trading/adminsite.py): django.contrib.admin's
+    # The admin with the control panel (arbsite/adminsite.py): django.contrib.admin's
     # own app, with arbsite's AdminSite as the default site.
-    "trading.adminsite.ArbsiteAdminConfig",
+    "arbsite.adminsite.ArbsiteAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

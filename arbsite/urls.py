@@ -1,11 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from trading.health import healthz
-
-admin.site.site_header = "arbsite"
-admin.site.site_title = "arbsite admin"
-admin.site.index_title = "Trading control"
+from trading.views import healthz
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -4,7 +4,8 @@ Credentials are write-only: the form never renders a stored value, a blank
 field keeps what is stored, and lists show only "set" / "not set". The
 circuit breaker's shared state is shown per exchange; pausing, resetting
 the breaker and recovery are confirmed actions of the control panel, linked
-from each row. Every change is kept in the row's history (simple-history;
+from each row by the controls the trading app registers
+(``exchanges.admin_controls``). Every change is kept in the row's history (simple-history;
 credentials excluded).
 """
 
@@ -15,10 +16,10 @@ import logging
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
-from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
+from exchanges.admin_controls import ControlLink, row_controls
 from exchanges.breaker import breaker_state
 from exchanges.models import Exchange, ExchangeMarket, Market
 from exchanges.ratelimit import backoff_state
@@ -75,15 +76,18 @@ class ExchangeMarketInline(admin.TabularInline):
     autocomplete_fields = ("market",)
 
 
-def control_link(url: str, label: str, *, danger: bool = False) -> str:
-    """A link to one of the control panel's confirmation pages (its site's URLs)."""
-    return format_html('<a class="button{}" href="{}">{}</a>',
-                       " arb-danger" if danger else "", url, label)
+def control_links(links: list[ControlLink]) -> str:
+    """The row's control links (confirmation pages registered by another app)."""
+    return format_html_join("", '<a class="button{}" href="{}">{}</a>',
+                            ((" arb-danger" if link.danger else "", link.url, link.label)
+                             for link in links))
 
 
 def _without_controls(request: HttpRequest, columns) -> tuple:
-    """The control column only for users who may pause (the links would 403)."""
-    if request.user.has_perm("trading.can_pause_trading"):
+    """The control column only for users the registered controls allow
+    (their links would refuse the others); none registered, none shown."""
+    controls = row_controls()
+    if controls is not None and controls.visible(request):
         return tuple(columns)
     return tuple(c for c in columns if c != "controls")
 
@@ -109,13 +113,8 @@ class ExchangeAdmin(SimpleHistoryAdmin):
 
     @admin.display(description="control")
     def controls(self, obj: Exchange) -> str:
-        def url(op: str) -> str:
-            return reverse("admin:control_exchange", args=[obj.pk, op])
-
-        pause = (control_link(url("pause"), "Pause…", danger=True) if obj.trading_enabled
-                 else control_link(url("resume"), "Resume…"))
-        return pause + control_link(url("reset-breaker"), "Reset breaker…") + control_link(
-            url("recover"), "Recover…")
+        controls = row_controls()
+        return control_links(controls.exchange_links(obj)) if controls else ""
 
     @admin.display(description="credentials")
     def credentials(self, obj: Exchange) -> str:
@@ -191,11 +190,8 @@ class MarketAdmin(SimpleHistoryAdmin):
 
     @admin.display(description="control")
     def controls(self, obj: Market) -> str:
-        if obj.enabled:
-            return control_link(reverse("admin:control_market", args=[obj.pk, "pause"]),
-                                "Pause…", danger=True)
-        return control_link(reverse("admin:control_market", args=[obj.pk, "resume"]),
-                            "Resume…")
+        controls = row_controls()
+        return control_links(controls.market_links(obj)) if controls else ""
 
 
 @admin.register(ExchangeMarket)

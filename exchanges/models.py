@@ -13,7 +13,7 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
-from exchanges.fields import EncryptedTextField, MoneyField
+from arbsite.fields import EncryptedTextField, MoneyField
 
 
 class Exchange(models.Model):

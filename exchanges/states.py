@@ -1,8 +1,8 @@
 """The order states every adapter maps the exchange's statuses onto.
 
-They are the states of the project's order state machine
-(``trading.services.orders``); they live here because adapters must speak
-them and ``exchanges`` does not import ``trading``.
+They are the states of the project's order state machine, which the app
+that records orders keeps; they live here because adapters must speak them,
+and ``exchanges`` knows nothing of that app.
 """
 
 from django.db import models

@@ -1,4 +1,10 @@
-"""Small builders for model rows; each argument has a sensible default."""
+"""Small builders for model rows; each argument has a sensible default.
+
+``make_exchange`` and ``make_market`` return the existing row of that name
+when there is one; ``make_exchange`` asked for fields that the existing row
+does not have fails (``BuilderConflict``) instead of handing back a row the
+test did not ask for.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +20,27 @@ from trading.models import Order, Trade
 _seq = itertools.count(1)
 
 
+class BuilderConflict(AssertionError):
+    """A builder was asked for a row that exists with other values."""
+
+
+def _existing_matches(row, fields: dict) -> None:
+    wrong = {name: (getattr(row, name), value) for name, value in fields.items()
+             if getattr(row, name) != value}
+    if wrong:
+        raise BuilderConflict(
+            f"{type(row).__name__} {row} already exists with "
+            + ", ".join(f"{name}={have!r} (asked for {want!r})"
+                        for name, (have, want) in wrong.items()))
+
+
 def make_exchange(name: str = "nobitex", **fields) -> Exchange:
+    explicit = dict(fields)
     adapter = fields.pop("adapter", name if name in EXCHANGES else "nobitex")
-    exchange, _ = Exchange.objects.get_or_create(name=name, defaults={"adapter": adapter, **fields})
+    exchange, created = Exchange.objects.get_or_create(
+        name=name, defaults={"adapter": adapter, **fields})
+    if not created:
+        _existing_matches(exchange, explicit)
     return exchange
 
 

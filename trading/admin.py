@@ -16,11 +16,12 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
+from arbsite.adminsite import Confirm, confirm_view
 from exchanges.states import OrderState
-from trading.adminsite import Confirm, confirm_view
 from trading.models import (
     DailyRiskSnapshot,
     Opportunity,
+    OpportunityEvent,
     OpportunityRollup,
     Order,
     OrderEvent,
@@ -67,11 +68,22 @@ class NoDeleteAdminMixin:
 
 class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = OrderEvent
-    fields = ("created_at", "from_status", "to_status", "filled_quantity", "source", "message")
+    fields = ("created_at", "kind", "from_status", "to_status", "filled_quantity", "source",
+              "message")
     readonly_fields = fields
     ordering = ("created_at", "id")
     extra = 0
     show_change_link = True
+
+
+class OpportunityEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """The opportunity's history: claimed, refused, expired, settled."""
+
+    model = OpportunityEvent
+    fields = ("created_at", "from_status", "to_status", "source", "message")
+    readonly_fields = fields
+    ordering = ("created_at", "id")
+    extra = 0
 
 
 class TradeInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -282,9 +294,9 @@ class OrderAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
 
 @admin.register(OrderEvent)
 class OrderEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("created_at", "order_link", "from_status", "to_status", "filled_quantity",
-                    "source", "message")
-    list_filter = ("to_status", "source", "created_at")
+    list_display = ("created_at", "order_link", "kind", "from_status", "to_status",
+                    "filled_quantity", "source", "message")
+    list_filter = ("kind", "to_status", "source", "created_at")
     search_fields = ("order__client_order_id", "order__exchange_order_id", "source", "message")
     list_select_related = ("order",)
     date_hierarchy = "created_at"
@@ -326,7 +338,7 @@ class OpportunityAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
     list_select_related = ("market", "buy_exchange", "sell_exchange")
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
-    inlines = (OrderInline,)
+    inlines = (OpportunityEventInline, OrderInline)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class TradingConfig(AppConfig):
     name = "trading"
     verbose_name = "Trading"
+
+    def ready(self) -> None:
+        from django.contrib import admin
+
+        from trading.control_panel import admin_controls_install, control_panel_urls
+
+        # The control panel's pages in the project's admin site, and its links
+        # on the exchange and market pages (exchanges never names this app).
+        admin.site.pages_register(control_panel_urls)
+        admin_controls_install()

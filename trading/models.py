@@ -1,7 +1,8 @@
 """The trading records. The database is the source of truth.
 
-Models are thin: status changes go through ``trading.services.orders``
-(the order state machine), which also writes the OrderEvent history.
+Models are thin: status changes go through the state machines, which also
+write the history: ``trading.services.orders`` (Order → OrderEvent) and
+``trading.services.opportunities`` (Opportunity → OpportunityEvent).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
-from exchanges.fields import MoneyField
+from arbsite.fields import MoneyField
 from exchanges.models import Exchange, Market
 from exchanges.states import LIVE_STATES, OrderState
 
@@ -50,7 +51,10 @@ class OrderPurpose(models.TextChoices):
 
 
 class Opportunity(models.Model):
-    """What detection saw, and what became of it."""
+    """What detection saw, and what became of it.
+
+    ``status`` changes only through ``trading.services.opportunities``.
+    """
 
     Status = OpportunityStatus
 
@@ -227,10 +231,53 @@ class Order(models.Model):
         return self.status in LIVE_STATES
 
 
+class OpportunityEvent(models.Model):
+    """Append-only history of an opportunity: every change of its status
+    (claimed, refused, expired, settled), by whom and why. Its detection is
+    the row itself (``created_at``, ``details``)."""
+
+    opportunity = models.ForeignKey(Opportunity, on_delete=models.PROTECT, related_name="events")
+    from_status = models.CharField(max_length=16, choices=OpportunityStatus.choices)
+    to_status = models.CharField(max_length=16, choices=OpportunityStatus.choices)
+    source = models.CharField(max_length=64, help_text="executor, sync, recovery …")
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["opportunity", "created_at"],
+                                name="opportunityevent_opp_created")]
+
+    def __str__(self) -> str:
+        return f"{self.opportunity_id}: {self.from_status} → {self.to_status} ({self.source})"
+
+
+class OrderEventKind(models.TextChoices):
+    """What an OrderEvent records, beside its free text (Saleor's ``OrderEvents``)."""
+
+    CREATED = "created", "written before sending"
+    IMPORTED = "imported", "imported from the exchange (external)"
+    EXCHANGE_REPORT = "exchange_report", "the exchange's report applied"
+    SEND_REFUSED = "send_refused", "refused by the exchange"
+    SEND_NOT_SENT = "send_not_sent", "could not be sent"
+    SEND_AMBIGUOUS = "send_ambiguous", "no answer to the send"
+    SEND_FAILED = "send_failed", "unexpected error while sending"
+    NOT_FOUND = "not_found", "not found on the exchange, twice"
+    CANCEL_REQUESTED = "cancel_requested", "cancel requested by an operator"
+    RESYNC_REQUESTED = "resync_requested", "resync requested by an operator"
+    RESOLVED_BY_HAND = "resolved_by_hand", "resolved by hand"
+    NOTE = "note", "note"
+    UPDATE = "update", "other change"
+
+
 class OrderEvent(models.Model):
     """Append-only history of an order: every status or fill change."""
 
+    Kind = OrderEventKind
+
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=24, choices=OrderEventKind.choices,
+                            default=OrderEventKind.UPDATE)
     from_status = models.CharField(max_length=20, choices=OrderState.choices, blank=True)
     to_status = models.CharField(max_length=20, choices=OrderState.choices)
     filled_quantity = MoneyField(default=Decimal("0"), help_text="Filled amount after the event.")
@@ -243,7 +290,15 @@ class OrderEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["order", "created_at"], name="orderevent_order_created")]
+        indexes = [
+            models.Index(fields=["order", "created_at"], name="orderevent_order_created"),
+            # "Every cancel requested by an operator", newest first.
+            models.Index(fields=["kind", "created_at"], name="orderevent_kind_created"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=_in("kind", OrderEventKind),
+                                   name="orderevent_kind_valid"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.from_status or '∅'} → {self.to_status} ({self.source})"
@@ -265,7 +320,8 @@ class Trade(models.Model):
     quantity = MoneyField(help_text="Base amount.")
     quote_amount = MoneyField(help_text="price × quantity, in the quote asset.")
     fee = MoneyField(default=Decimal("0"))
-    fee_asset = models.CharField(max_length=16, blank=True)
+    fee_asset = models.CharField(max_length=16, blank=True,
+                                 help_text="Upper case; blank: the quote.")
     executed_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -310,8 +366,11 @@ class DailyRiskSnapshot(models.Model):
     volume_usdt = MoneyField(default=Decimal("0"))
     trade_count = models.PositiveIntegerField(default=0)
     round_trips = models.PositiveIntegerField(default=0)
-    max_drawdown_irr = MoneyField(default=Decimal("0"))
-    max_drawdown_usdt = MoneyField(default=Decimal("0"))
+    # Intraday: over the day's round trips in closing order (trading.pnl); the
+    # reports' drawdown over days is another figure.
+    max_drawdown_irr = MoneyField(default=Decimal("0"), verbose_name="max intraday drawdown IRR")
+    max_drawdown_usdt = MoneyField(default=Decimal("0"),
+                                   verbose_name="max intraday drawdown USDT")
     exposure = models.JSONField(default=dict, blank=True, help_text="Open exposure per asset.")
     balances = models.JSONField(default=dict, blank=True, help_text="Balances per exchange.")
     limits = models.JSONField(default=dict, blank=True, help_text="Limits in force.")

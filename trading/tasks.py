@@ -21,12 +21,9 @@ def heartbeat() -> None:
 
 @shared_task(name="trading.poll_orderbooks", ignore_result=True)
 def poll_orderbooks() -> None:
-    from trading.services.detection_trigger import detection_request
     from trading.services.polling import orderbooks_poll
 
-    report = orderbooks_poll()
-    if report.ran and report.fetched:
-        detection_request(enqueue=detect_opportunities.delay)
+    orderbooks_poll(request_detection=detect_opportunities.delay)
 
 
 @shared_task(name="trading.detect_opportunities", ignore_result=True)
@@ -35,13 +32,12 @@ def detect_opportunities() -> None:
     could each plan on the same balances), again at once if books changed
     during it (trading/services/detection_trigger.py)."""
     from trading.services.detection import opportunities_detect
-    from trading.services.detection_trigger import detection_run
 
-    for report in detection_run(detect=opportunities_detect):
-        if report.opportunities_created:
-            logger.info("detection: %d opportunities %s in %.1f ms",
-                        report.opportunities_created, report.opportunity_ids,
-                        report.elapsed_ms)
+    report = opportunities_detect(enqueue_execution=execute_opportunity.delay)
+    if report.opportunities_created:
+        logger.info("detection: %d opportunities %s in %.1f ms (%d runs)",
+                    report.opportunities_created, report.opportunity_ids, report.elapsed_ms,
+                    report.runs)
 
 
 @shared_task(name="trading.execute_opportunity", ignore_result=True)
@@ -53,12 +49,9 @@ def execute_opportunity(opportunity_id: int) -> None:
 
 @shared_task(name="trading.sync_orders", ignore_result=True)
 def sync_orders() -> None:
-    from arbsite.locks import redis_lock
     from trading.services.sync import orders_sync
 
-    with redis_lock("sync-orders", ttl_seconds=60) as acquired:
-        if acquired:
-            orders_sync()
+    orders_sync()
 
 
 @shared_task(name="trading.refresh_balances", ignore_result=True)

@@ -20,7 +20,6 @@ from .markets import (
     LEVEL_LOT,
     USDT_IRR,
     Market,
-    market_for,
 )
 
 LEVELS = 25
@@ -165,9 +164,3 @@ class PriceModel:
 
     def _gauss(self, sigma: Decimal) -> Decimal:
         return Decimal(str(round(self.rng.gauss(0.0, 1.0), 6))) * sigma
-
-
-def market_book(model: PriceModel, exchange: str, canonical: tuple[str, str],
-                now_ms: int) -> Book:
-    mkt = market_for(exchange, canonical)
-    return build_book(mkt, model.price(mkt), now_ms)

@@ -1,6 +1,6 @@
 """The sandbox's market catalogue: what each exchange lists, how it spells it, in what units.
 
-Everything below is the sandbox's own table, written from ``shared/exchanges.md`` and
+Everything below is the sandbox's own table, written from ``docs/EXCHANGES.md`` and
 deliberately independent of the adapters' symbol table, so that a unit mistake in one is
 not mirrored in the other.
 

@@ -6,7 +6,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from tests.trading.conftest import sandbox, sandbox_credentials, trading_setup  # noqa: F401
+from tests.trading.conftest import (  # noqa: F401 - fixtures
+    sandbox_credentials,
+    trading_sandbox,
+    trading_setup,
+)
 from trading.services.roles import OPERATOR, VIEWER, groups_install
 
 PASSWORD = "a-Long-pass-4-tests"

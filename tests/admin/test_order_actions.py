@@ -14,7 +14,7 @@ from exchanges.registry import get_adapter
 from exchanges.states import OrderState
 from exchanges.types import OrderRequest, OrderType, Side
 from tests.factories import make_order
-from trading.services.settlement import order_apply_report
+from trading.services.orders import order_apply_report
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -167,15 +167,16 @@ def sandbox_server(invex_keys):
 
 
 @pytest.fixture
-def sandbox(sandbox_server):
-    """The shared sandbox, fresh: books, orders and balances reset, no faults."""
+def shared_sandbox(sandbox_server):
+    """The session's shared sandbox, fresh: books, orders and balances reset,
+    no faults. (The sandbox's own tests use a private ``sandbox`` each.)"""
     sandbox_server.reset()
     yield sandbox_server
     sandbox_server.clear_faults()
 
 
 @pytest.fixture
-def sandbox_adapter(sandbox, invex_keys):
+def sandbox_adapter(shared_sandbox, invex_keys):
     """``sandbox_adapter("wallex", **config)``: an adapter pointed at the sandbox."""
     built: list[ExchangeAdapter] = []
 
@@ -183,7 +184,7 @@ def sandbox_adapter(sandbox, invex_keys):
         if kind == "invex":
             config.setdefault("api_secret", invex_keys[0])
         config.setdefault("variants", sandbox_variants(kind))
-        adapter = make_adapter(kind, sandbox.base_url(kind), **config)
+        adapter = make_adapter(kind, shared_sandbox.base_url(kind), **config)
         built.append(adapter)
         return adapter
 

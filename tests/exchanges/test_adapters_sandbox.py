@@ -43,8 +43,8 @@ def wait_for(adapter: ExchangeAdapter, order_id: str, state: OrderState) -> Exch
         time.sleep(0.05)
 
 
-def orders_placed(sandbox, kind: str) -> int:
-    return sandbox.state()["exchanges"][kind]["counters"]["orders_placed"]
+def orders_placed(shared_sandbox, kind: str) -> int:
+    return shared_sandbox.state()["exchanges"][kind]["counters"]["orders_placed"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -128,14 +128,14 @@ def test_crossing_order_fills_with_fees(sandbox_adapter, kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_sell_order_in_toman_on_wallex(sandbox_adapter, sandbox, kind):
+def test_sell_order_in_toman_on_wallex(sandbox_adapter, shared_sandbox, kind):
     adapter = sandbox_adapter(kind)
     request = OrderRequest("BTC-IRR", Side.SELL, OrderType.LIMIT, D("0.001"), cid(),
                            price=D("105000000001"))
     placed = adapter.place_order(request)
     assert placed.price == D("105000000010") or kind == "invex"  # Invex answers only an id
     assert adapter.get_order(client_order_id=request.client_order_id).price == D("105000000010")
-    native = sandbox.state()["exchanges"][kind]["orders"][-1]["price"]
+    native = shared_sandbox.state()["exchanges"][kind]["orders"][-1]["price"]
     assert D(native) == (D("10500000001") if kind == "wallex" else D("105000000010"))
 
 
@@ -150,13 +150,13 @@ def test_market_order(sandbox_adapter, kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_small_order_refused_locally_before_http(sandbox_adapter, sandbox, kind):
+def test_small_order_refused_locally_before_http(sandbox_adapter, shared_sandbox, kind):
     adapter = sandbox_adapter(kind)
-    requests_before = sandbox.state()["exchanges"][kind]["counters"]["requests"]
+    requests_before = shared_sandbox.state()["exchanges"][kind]["counters"]["requests"]
     with pytest.raises(RejectedError) as caught:
         adapter.place_order(buy(FAIR_BTC, qty="0.00002"))
     assert caught.value.code == "LocalSmallOrder"
-    assert sandbox.state()["exchanges"][kind]["counters"]["requests"] == requests_before
+    assert shared_sandbox.state()["exchanges"][kind]["counters"]["requests"] == requests_before
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -194,51 +194,52 @@ def test_unknown_order_is_not_found(sandbox_adapter, kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_lost_answer_is_ambiguous_then_found_by_client_order_id(sandbox_adapter, sandbox, kind):
+def test_lost_answer_is_ambiguous_then_found_by_client_order_id(sandbox_adapter, shared_sandbox,
+                                                                kind):
     adapter = sandbox_adapter(kind)
-    sandbox.set_faults(f"{kind}:lost_answer=1")
+    shared_sandbox.set_faults(f"{kind}:lost_answer=1")
     request = buy(D("95000000000"))
 
     with pytest.raises(AmbiguousOrderError) as caught:
         adapter.place_order(request)
 
     assert caught.value.client_order_id == request.client_order_id
-    assert orders_placed(sandbox, kind) == 1  # sent once, never re-sent
-    sandbox.clear_faults()
+    assert orders_placed(shared_sandbox, kind) == 1  # sent once, never re-sent
+    shared_sandbox.clear_faults()
     found = adapter.find_order(request.client_order_id)
     assert found is not None and found.state is OrderState.OPEN
     assert found.client_order_id == request.client_order_id
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_lost_answer_of_a_filled_order_is_found(sandbox_adapter, sandbox, kind):
+def test_lost_answer_of_a_filled_order_is_found(sandbox_adapter, shared_sandbox, kind):
     adapter = sandbox_adapter(kind)
-    sandbox.set_faults(f"{kind}:lost_answer=1")
+    shared_sandbox.set_faults(f"{kind}:lost_answer=1")
     request = buy(D("101000000000"))
     with pytest.raises(AmbiguousOrderError):
         adapter.place_order(request)
-    sandbox.clear_faults()
+    shared_sandbox.clear_faults()
     found = adapter.find_order(request.client_order_id)
     assert found is not None and found.state is OrderState.FILLED
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_server_error_on_place_is_ambiguous_and_resolves_to_absent(sandbox_adapter, sandbox,
+def test_server_error_on_place_is_ambiguous_and_resolves_to_absent(sandbox_adapter, shared_sandbox,
                                                                    kind):
     adapter = sandbox_adapter(kind)
-    sandbox.set_faults(f"{kind}:error5xx=1")
+    shared_sandbox.set_faults(f"{kind}:error5xx=1")
     request = buy(D("95000000000"))
     with pytest.raises(AmbiguousOrderError):
         adapter.place_order(request)
-    sandbox.clear_faults()
+    shared_sandbox.clear_faults()
     assert adapter.find_order(request.client_order_id) is None
 
 
 @pytest.mark.parametrize("fault", ["error5xx", "malformed"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_read_faults_are_transient(sandbox_adapter, sandbox, kind, fault):
+def test_read_faults_are_transient(sandbox_adapter, shared_sandbox, kind, fault):
     adapter = sandbox_adapter(kind, read_retries=1)
-    sandbox.set_faults(f"{kind}:{fault}=1")
+    shared_sandbox.set_faults(f"{kind}:{fault}=1")
     with pytest.raises(TransientError) as caught:
         adapter.get_order_book("BTC-IRR")
     assert not isinstance(caught.value, AmbiguousOrderError)
@@ -246,9 +247,9 @@ def test_read_faults_are_transient(sandbox_adapter, sandbox, kind, fault):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_timeouts(sandbox_adapter, sandbox, kind):
+def test_timeouts(sandbox_adapter, shared_sandbox, kind):
     adapter = sandbox_adapter(kind, read_timeout=0.3, read_retries=0)
-    sandbox.set_faults(f"{kind}:timeout=1")
+    shared_sandbox.set_faults(f"{kind}:timeout=1")
     with pytest.raises(TransientError,
                        match=r"no answer from http://127.0.0.1:\d+/\S+ within 0.3s"):
         adapter.get_order_book("BTC-IRR")
@@ -257,19 +258,20 @@ def test_timeouts(sandbox_adapter, sandbox, kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_rate_limited_answer(sandbox_adapter, sandbox, kind):
+def test_rate_limited_answer(sandbox_adapter, shared_sandbox, kind):
     adapter = sandbox_adapter(kind)
-    sandbox.set_faults(f"{kind}:ratelimit=1")
+    shared_sandbox.set_faults(f"{kind}:ratelimit=1")
     with pytest.raises(RateLimitedError) as caught:
         adapter.get_order_book("BTC-IRR")
     assert 1 <= caught.value.retry_after <= 3
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_connection_refused_place_is_not_ambiguous(kind):
+def test_connection_refused_place_is_not_ambiguous(kind, invex_keys):
     from tests.exchanges.conftest import make_adapter
 
-    adapter = make_adapter(kind, "http://127.0.0.1:9", api_secret="")
+    adapter = make_adapter(kind, "http://127.0.0.1:9",
+                           api_secret=invex_keys[0] if kind == "invex" else "")
     with pytest.raises(TransientError, match="not sent") as caught:
-        adapter.get_order_book("BTC-IRR")
+        adapter.place_order(buy(FAIR_BTC))
     assert not isinstance(caught.value, AmbiguousOrderError)

@@ -86,15 +86,15 @@ def test_reset(redis_prefix, clock):
     b.before_call()
 
 
-def test_adapter_fails_fast_when_open(sandbox, redis_prefix, clock):
+def test_adapter_fails_fast_when_open(shared_sandbox, redis_prefix, clock):
     b = breaker(redis_prefix, clock)
-    adapter = make_adapter("nobitex", sandbox.base_url("nobitex"), read_retries=0)
+    adapter = make_adapter("nobitex", shared_sandbox.base_url("nobitex"), read_retries=0)
     adapter.http.breaker = b
-    sandbox.set_faults("nobitex:error5xx=1")
+    shared_sandbox.set_faults("nobitex:error5xx=1")
     for _ in range(3):
         with pytest.raises(TransientError):
             adapter.get_order_book("BTC-IRR")
-    sandbox.clear_faults()
+    shared_sandbox.clear_faults()
     assert b.state().state == OPEN
     with pytest.raises(CircuitOpenError):
         adapter.get_order_book("BTC-IRR")
@@ -104,9 +104,9 @@ def test_adapter_fails_fast_when_open(sandbox, redis_prefix, clock):
     assert b.state().state == CLOSED
 
 
-def test_business_refusals_do_not_count(sandbox, redis_prefix, clock):
+def test_business_refusals_do_not_count(shared_sandbox, redis_prefix, clock):
     b = breaker(redis_prefix, clock)
-    adapter = make_adapter("nobitex", sandbox.base_url("nobitex"))
+    adapter = make_adapter("nobitex", shared_sandbox.base_url("nobitex"))
     adapter.http.breaker = b
     b.record_failure("an earlier timeout")
     for _ in range(4):
@@ -116,13 +116,13 @@ def test_business_refusals_do_not_count(sandbox, redis_prefix, clock):
     assert b.state().state == CLOSED and b.state().failures == 0
 
 
-def test_refused_credentials_stop_private_calls_not_books(sandbox, redis_prefix, clock):
+def test_refused_credentials_stop_private_calls_not_books(shared_sandbox, redis_prefix, clock):
     """Nobitex blocks an IP after 100 failed-auth requests in 30 minutes: one
     refusal stops private calls, with the reason in the breaker's state."""
     b = breaker(redis_prefix, clock, auth_cooldown=600)
-    wrong = make_adapter("nobitex", sandbox.base_url("nobitex"), api_key="wrong-token-xyz")
+    wrong = make_adapter("nobitex", shared_sandbox.base_url("nobitex"), api_key="wrong-token-xyz")
     wrong.http.breaker = b
-    requests_before = sandbox.state()["exchanges"]["nobitex"]["counters"]["requests"]
+    requests_before = shared_sandbox.state()["exchanges"]["nobitex"]["counters"]["requests"]
 
     with pytest.raises(AuthenticationError):
         wrong.balances()
@@ -131,7 +131,7 @@ def test_refused_credentials_stop_private_calls_not_books(sandbox, redis_prefix,
                                                    "refused.*HTTP 401"):
             wrong.balances()
 
-    sent = sandbox.state()["exchanges"]["nobitex"]["counters"]["requests"] - requests_before
+    sent = shared_sandbox.state()["exchanges"]["nobitex"]["counters"]["requests"] - requests_before
     assert sent == 1  # the retries never reached the exchange
     state = b.state()
     assert state.state == OPEN and state.scope == "private" and state.private_stopped
@@ -145,7 +145,7 @@ def test_refused_credentials_stop_private_calls_not_books(sandbox, redis_prefix,
         wrong.balances()
     assert b.state().state == OPEN
     b.reset()  # what an operator does after fixing the credentials
-    right = make_adapter("nobitex", sandbox.base_url("nobitex"))
+    right = make_adapter("nobitex", shared_sandbox.base_url("nobitex"))
     right.http.breaker = b
     assert right.balances()["IRR"].total > 0
     assert b.state().state == CLOSED

@@ -17,10 +17,10 @@ KEYS = {"nobitex": NOBITEX_TOKEN, "wallex": WALLEX_KEY, "invex": INVEX_KEY}
 
 
 @pytest.fixture
-def configured(db, sandbox, invex_keys):
+def configured(db, shared_sandbox, invex_keys):
     for kind in KEYS:
         exchange = Exchange.objects.create(
-            name=kind, adapter=kind, base_url=sandbox.base_url(kind), api_key=KEYS[kind],
+            name=kind, adapter=kind, base_url=shared_sandbox.base_url(kind), api_key=KEYS[kind],
             api_secret=invex_keys[0] if kind == "invex" else "",
         )
         for code in MARKETS:
@@ -33,7 +33,7 @@ def configured(db, sandbox, invex_keys):
                 min_order_value=d.min_order_value,
             )
         breaker_reset(kind)
-    yield sandbox
+    yield shared_sandbox
     clear_cache()
 
 

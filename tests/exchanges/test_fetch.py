@@ -10,9 +10,9 @@ from exchanges.types import OrderBook
 from tests.exchanges.conftest import MARKETS
 
 
-def test_books_are_fetched_concurrently(sandbox, sandbox_adapter):
+def test_books_are_fetched_concurrently(shared_sandbox, sandbox_adapter):
     adapters = [sandbox_adapter(kind) for kind in ("nobitex", "wallex", "invex")]
-    sandbox.set_faults("all:latency=100")
+    shared_sandbox.set_faults("all:latency=100")
     pairs = [(adapter, market) for adapter in adapters for market in MARKETS]
 
     started = time.monotonic()
@@ -26,9 +26,9 @@ def test_books_are_fetched_concurrently(sandbox, sandbox_adapter):
     assert elapsed < 0.6  # sequentially it would be at least 1.5 s
 
 
-def test_one_failing_exchange_does_not_spoil_the_others(sandbox, sandbox_adapter):
+def test_one_failing_exchange_does_not_spoil_the_others(shared_sandbox, sandbox_adapter):
     adapters = [sandbox_adapter("nobitex", read_retries=0), sandbox_adapter("invex")]
-    sandbox.set_faults("nobitex:down=1")
+    shared_sandbox.set_faults("nobitex:down=1")
     books = fetch_books([(a, "BTC-IRR") for a in adapters])
     assert isinstance(books[("nobitex", "BTC-IRR")], TransientError)
     assert isinstance(books[("invex", "BTC-IRR")], OrderBook)

@@ -51,11 +51,11 @@ def test_filled_resting_and_absent_orders_in_one_lookup(sandbox_adapter, kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_a_failing_exchange_is_an_error_never_a_not_found(sandbox_adapter, sandbox, kind):
+def test_a_failing_exchange_is_an_error_never_a_not_found(sandbox_adapter, shared_sandbox, kind):
     adapter = sandbox_adapter(kind, read_retries=0)
     ref = OrderRef(client_order_id="maybe-" + kind, market="BTC-IRR",
                    created_at=datetime.now(tz=UTC), quantity=QTY)
-    sandbox.set_faults(f"{kind}:error5xx=1")
+    shared_sandbox.set_faults(f"{kind}:error5xx=1")
 
     result = adapter.lookup_orders([ref])
 

@@ -193,9 +193,9 @@ SANDBOX_CALLS = {
 
 @pytest.mark.parametrize("call", sorted(SANDBOX_CALLS))
 @pytest.mark.parametrize("kind", ["nobitex", "wallex", "invex"])
-def test_sandbox_malformed_body_fault(sandbox_adapter, sandbox, kind, call):
+def test_sandbox_malformed_body_fault(sandbox_adapter, shared_sandbox, kind, call):
     adapter = sandbox_adapter(kind, read_retries=0)
-    sandbox.set_faults(f"{kind}:malformed=1")
+    shared_sandbox.set_faults(f"{kind}:malformed=1")
     expected = AmbiguousOrderError if call == "place" else TransientError
     with pytest.raises(expected) as caught:
         SANDBOX_CALLS[call](adapter)

@@ -207,14 +207,14 @@ def test_find_order_and_get_order_use_the_same_resolution(replay, nobitex):
         nobitex.find_order("NE_LOST", ref=ref())
 
 
-def test_against_the_sandbox_a_lost_answer_that_filled_is_found(sandbox_adapter, sandbox):
+def test_against_the_sandbox_a_lost_answer_that_filled_is_found(sandbox_adapter, shared_sandbox):
     adapter = sandbox_adapter("nobitex")
-    sandbox.set_faults("nobitex:lost_answer=1")
+    shared_sandbox.set_faults("nobitex:lost_answer=1")
     request = OrderRequest("BTC-IRR", Side.BUY, OrderType.LIMIT, D("0.001"), "NE_SANDBOX_LOST",
                            price=D("101000000000"))
     with pytest.raises(AmbiguousOrderError):
         adapter.place_order(request)
-    sandbox.clear_faults()
+    shared_sandbox.clear_faults()
     result = adapter.lookup_orders([OrderRef(
         client_order_id="NE_SANDBOX_LOST", market="BTC-IRR", created_at=datetime.now(tz=UTC),
         quantity=D("0.001"), side=Side.BUY, price=D("101000000000"))], known_exchange_ids=set())

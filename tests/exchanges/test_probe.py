@@ -16,8 +16,8 @@ from exchanges.ratelimit import BOOK, DEFAULT_LIMITS, LocalRateLimiter, RateLimi
 from tests.exchanges.conftest import make_adapter
 
 
-def requests_seen(sandbox, kind: str) -> int:
-    return sandbox.state()["exchanges"][kind]["counters"]["requests"]
+def requests_seen(shared_sandbox, kind: str) -> int:
+    return shared_sandbox.state()["exchanges"][kind]["counters"]["requests"]
 
 
 def shared_window_size(exchange: str, endpoint: str) -> int:
@@ -25,21 +25,21 @@ def shared_window_size(exchange: str, endpoint: str) -> int:
     return redis_client().zcard(limiter._key("rl", exchange, endpoint))
 
 
-def probe(sandbox, kind="nobitex", **config):
-    return make_adapter(kind, sandbox.base_url(kind), probe=True, breaker=True,
+def probe(shared_sandbox, kind="nobitex", **config):
+    return make_adapter(kind, shared_sandbox.base_url(kind), probe=True, breaker=True,
                         rate_limits=DEFAULT_LIMITS[kind], read_retries=0, **config)
 
 
-def test_probe_looks_past_an_open_breaker_and_leaves_it_as_it_was(sandbox):
+def test_probe_looks_past_an_open_breaker_and_leaves_it_as_it_was(shared_sandbox):
     shared = CircuitBreaker("nobitex", threshold=1, cooldown=600)
     shared.record_failure("nobitex: HTTP 503 (an outage seen by trading)")
     before = breaker_state("nobitex")
     assert before.state == OPEN
 
-    adapter = probe(sandbox)
+    adapter = probe(shared_sandbox)
     assert adapter.http.breaker is None
     assert adapter.get_order_book("BTC-IRR").best_ask is not None  # the exchange is back
-    sandbox.set_faults("nobitex:error5xx=1")
+    shared_sandbox.set_faults("nobitex:error5xx=1")
     with pytest.raises(TransientError):
         adapter.get_order_book("BTC-IRR")
 
@@ -49,13 +49,13 @@ def test_probe_looks_past_an_open_breaker_and_leaves_it_as_it_was(sandbox):
     breaker_reset("nobitex")
 
 
-def test_probe_spends_its_own_budget_not_the_shared_one(sandbox):
-    trading = make_adapter("nobitex", sandbox.base_url("nobitex"),
+def test_probe_spends_its_own_budget_not_the_shared_one(shared_sandbox):
+    trading = make_adapter("nobitex", shared_sandbox.base_url("nobitex"),
                            rate_limits=DEFAULT_LIMITS["nobitex"])
     trading.get_order_book("BTC-IRR")
     assert shared_window_size("nobitex", BOOK) == 1
 
-    adapter = probe(sandbox)
+    adapter = probe(shared_sandbox)
     assert isinstance(adapter.http.limiter, LocalRateLimiter)
     for _ in range(3):
         adapter.get_order_book("BTC-IRR")
@@ -64,27 +64,27 @@ def test_probe_spends_its_own_budget_not_the_shared_one(sandbox):
     assert adapter.http.limiter.limits[BOOK].calls == 60
 
 
-def test_probe_budget_is_kept(sandbox):
-    adapter = probe(sandbox, rate_limit_max_wait=0.0)
+def test_probe_budget_is_kept(shared_sandbox):
+    adapter = probe(shared_sandbox, rate_limit_max_wait=0.0)
     adapter.http.limiter.limits[BOOK] = type(adapter.http.limiter.limits[BOOK])(2, 60)
     adapter.get_order_book("BTC-IRR")
     adapter.get_order_book("BTC-IRR")
-    sent = requests_seen(sandbox, "nobitex")
+    sent = requests_seen(shared_sandbox, "nobitex")
     with pytest.raises(RateLimitedError, match="probe's own rate limit"):
         adapter.get_order_book("BTC-IRR")
-    assert requests_seen(sandbox, "nobitex") == sent  # nothing sent
+    assert requests_seen(shared_sandbox, "nobitex") == sent  # nothing sent
 
 
-def test_probe_honours_a_shared_back_off_but_never_writes_one(sandbox):
+def test_probe_honours_a_shared_back_off_but_never_writes_one(shared_sandbox):
     RateLimiter("nobitex", {}).record_backoff(30, "HTTP 429 seen by trading")
-    adapter = probe(sandbox, rate_limit_max_wait=0.0)
-    sent = requests_seen(sandbox, "nobitex")
+    adapter = probe(shared_sandbox, rate_limit_max_wait=0.0)
+    sent = requests_seen(shared_sandbox, "nobitex")
     with pytest.raises(RateLimitedError):
         adapter.get_order_book("BTC-IRR")
-    assert requests_seen(sandbox, "nobitex") == sent
+    assert requests_seen(shared_sandbox, "nobitex") == sent
     RateLimiter("nobitex", {}).reset()
 
-    sandbox.set_faults("nobitex:ratelimit=1")
+    shared_sandbox.set_faults("nobitex:ratelimit=1")
     with pytest.raises(RateLimitedError):
         adapter.get_order_book("BTC-IRR")
     assert not backoff_state("nobitex").active  # the probe's 429 stays with the probe
@@ -92,14 +92,14 @@ def test_probe_honours_a_shared_back_off_but_never_writes_one(sandbox):
 
 
 @pytest.fixture
-def configured(db, sandbox, invex_keys):
+def configured(db, shared_sandbox, invex_keys):
     from exchanges.catalog import default_listing
     from exchanges.models import Exchange, ExchangeMarket, Market
     from exchanges.registry import clear_cache
     from tests.exchanges.conftest import NOBITEX_TOKEN
 
     exchange = Exchange.objects.create(name="nobitex", adapter="nobitex",
-                                       base_url=sandbox.base_url("nobitex"),
+                                       base_url=shared_sandbox.base_url("nobitex"),
                                        api_key=NOBITEX_TOKEN)
     market, _ = Market.objects.get_or_create(base="BTC", quote="IRR")
     d = default_listing("nobitex", "BTC", "IRR")

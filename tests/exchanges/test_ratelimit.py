@@ -70,18 +70,19 @@ def test_backoff_is_seen_by_every_limiter(redis_prefix):
     other.acquire("book")
 
 
-def test_a_429_from_the_exchange_backs_off_all_processes(sandbox, sandbox_adapter, redis_prefix):
+def test_a_429_from_the_exchange_backs_off_all_processes(shared_sandbox, sandbox_adapter,
+                                                        redis_prefix):
     limiter = RateLimiter("nobitex", limits_for("nobitex"), max_wait=0, prefix=redis_prefix)
-    adapter = make_adapter("nobitex", sandbox.base_url("nobitex"))
+    adapter = make_adapter("nobitex", shared_sandbox.base_url("nobitex"))
     adapter.http.limiter = limiter
-    sandbox.set_faults("nobitex:ratelimit=1")
+    shared_sandbox.set_faults("nobitex:ratelimit=1")
     with pytest.raises(RateLimitedError):
         adapter.get_order_book("BTC-IRR")
-    sandbox.clear_faults()
-    requests_before = sandbox.state()["exchanges"]["nobitex"]["counters"]["requests"]
+    shared_sandbox.clear_faults()
+    requests_before = shared_sandbox.state()["exchanges"]["nobitex"]["counters"]["requests"]
     with pytest.raises(RateLimitedError, match="back-off"):
         adapter.get_order_book("BTC-IRR")  # refused locally: nothing sent
-    assert sandbox.state()["exchanges"]["nobitex"]["counters"]["requests"] == requests_before
+    assert shared_sandbox.state()["exchanges"]["nobitex"]["counters"]["requests"] == requests_before
 
 
 def test_documented_nobitex_limits():

@@ -14,14 +14,14 @@ from tests.exchanges.conftest import INVEX_KEY, NOBITEX_TOKEN, WALLEX_KEY
 
 
 @pytest.mark.parametrize("kind", ["nobitex", "wallex", "invex"])
-def test_no_secret_in_any_log_line(caplog, sandbox, sandbox_adapter, invex_keys, kind):
+def test_no_secret_in_any_log_line(caplog, shared_sandbox, sandbox_adapter, invex_keys, kind):
     caplog.set_level(logging.DEBUG)
     adapter = sandbox_adapter(kind, read_retries=1)
     secrets = [NOBITEX_TOKEN, WALLEX_KEY, INVEX_KEY, invex_keys[0]]
 
     adapter.balances()
     adapter.get_order_book("BTC-IRR")
-    sandbox.set_faults(f"{kind}:error5xx=1")
+    shared_sandbox.set_faults(f"{kind}:error5xx=1")
     for call in (adapter.balances,
                  lambda: adapter.place_order(OrderRequest(
                      "BTC-IRR", Side.BUY, OrderType.LIMIT, Decimal("0.001"), "redact-1",
@@ -29,7 +29,7 @@ def test_no_secret_in_any_log_line(caplog, sandbox, sandbox_adapter, invex_keys,
         with pytest.raises(ExchangeError) as caught:
             call()
         logging.getLogger("tests").exception("failure: %r", caught.value)
-    sandbox.clear_faults()
+    shared_sandbox.clear_faults()
     wrong = sandbox_adapter(kind, api_key="wrong-key-abcdef-123456")
     with pytest.raises(ExchangeError):
         wrong.balances()

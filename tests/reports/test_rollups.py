@@ -16,7 +16,7 @@ from trading.models import (
     ReportDay,
     TradeRollup,
 )
-from trading.reports import selectors
+from trading.reports import aggregates, selectors
 from trading.reports.periods import Period
 from trading.reports.rollups import report_rollup_write, report_rollups_backfill
 from trading.services.snapshots import snapshot_refresh
@@ -55,7 +55,7 @@ def test_closed_days_from_the_rollup_equal_the_live_computation(history, closed_
 
     # Then every figure is the same, over the period and over one closed day
     with freeze_time(NOW):
-        assert selectors._rolled_days(PERIOD) == {date(2025, 3, day) for day in rolled}
+        assert aggregates.rolled_days(PERIOD) == {date(2025, 3, day) for day in rolled}
     assert _everything(PERIOD) == live
     assert _everything(Period(date(2025, 3, 9), date(2025, 3, 9))) == one_day
 
@@ -160,7 +160,7 @@ def test_rollups_of_another_trading_time_zone_are_not_used(history, closed_rollu
     # Written for Tehran; read with UTC days they would split days wrongly.
     settings.TRADING_DAY_TZ = "UTC"
     with freeze_time(NOW):
-        assert selectors._rolled_days(PERIOD) == set()
+        assert aggregates.rolled_days(PERIOD) == set()
         irr = next(f for f in selectors.overview(PERIOD).quotes if f.quote == "IRR")
     # 03-07 … 03-10 UTC: O7 (03-07 20:29 UTC) and every later one.
     assert irr.stats.round_trips == 5

@@ -12,7 +12,7 @@ from django.db.models import Count, F
 from freezegun import freeze_time
 
 from trading.models import DailyRiskSnapshot, Opportunity, Order, Trade
-from trading.reports import selectors
+from trading.reports import aggregates, selectors
 from trading.reports.periods import Period, period_from_params
 from trading.reports.tables import money
 from trading.services.demo import demo_seed
@@ -43,7 +43,7 @@ def test_closed_snapshots_agree_with_the_live_figures(seeded):
     """Every past day is closed, and its snapshot equals the live aggregate."""
     days = list(DailyRiskSnapshot.objects.filter(closed=True).order_by("day"))
     assert len(days) == 29 and days[-1].day == date(2025, 5, 31)
-    live = selectors._live_days([d.day for d in days])
+    live = aggregates.live_days([d.day for d in days])
     exact = connection.vendor == "postgresql"  # SQLite keeps 15 significant digits
     for snapshot in days:
         row = live.get(snapshot.day)

@@ -67,14 +67,14 @@ def test_overview_figures(data):
     assert irr.median == D("-3934500")  # (−8,008,000 + 139,000) / 2
     assert (irr.stats.best, irr.stats.worst) == (D("7960000"), D("-8495000"))
     # Cumulative by day: 0, +7,960,000, −8,404,000.
-    assert irr.max_drawdown == D("16364000")
+    assert irr.max_drawdown_over_days == D("16364000")
 
     assert usdt.realized_pnl == D("21.45")
     assert usdt.fees == D("28.55")
     assert usdt.volume == D("19050")
     assert usdt.stats.round_trips == 1 and usdt.stats.win_rate == D("100.00")
     assert usdt.median == usdt.stats.best == usdt.stats.worst == D("21.45")
-    assert usdt.max_drawdown == 0
+    assert usdt.max_drawdown_over_days == 0
     assert result.trade_count == 11
 
 
@@ -148,7 +148,7 @@ def test_an_empty_period(history):
 
     assert len(result.days) == 5 and all(d.trade_count == 0 for d in result.days)
     for f in result.quotes:
-        assert f.realized_pnl == f.fees == f.volume == f.max_drawdown == 0
+        assert f.realized_pnl == f.fees == f.volume == f.max_drawdown_over_days == 0
         assert f.stats.round_trips == 0
         assert f.stats.win_rate is f.stats.average is f.median is f.stats.best is None
     assert result.fees_by_asset == result.problems == result.markets == []
@@ -183,7 +183,7 @@ def test_snapshots_are_the_source_of_closed_days(history, closed_snapshots):
 
 def test_snapshots_equal_day_figures_for_the_fixture(history, closed_snapshots):
     """Closed-day figures and the live ones agree (the report may use either)."""
-    from trading.reports.selectors import _live_days
+    from trading.reports.aggregates import live_days as _live_days
 
     with freeze_time(NOW):
         live = _live_days([date(2025, 3, 9)])[date(2025, 3, 9)]

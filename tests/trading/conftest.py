@@ -24,7 +24,8 @@ def sandbox_credentials(tmp_path_factory):
 
 
 @pytest.fixture
-def sandbox(sandbox_credentials):
+def trading_sandbox(sandbox_credentials):
+    """A sandbox of this test alone, holding the demo accounts (static books)."""
     server = SandboxServer(port=0, scenario="static", accounts=demo_accounts(sandbox_credentials),
                            rate_limits=False, invex_cancel_delay=0.05, hang_seconds=3).start()
     yield server
@@ -32,12 +33,12 @@ def sandbox(sandbox_credentials):
 
 
 @pytest.fixture
-def trading_setup(db, sandbox, sandbox_credentials, settings):
+def trading_setup(db, trading_sandbox, sandbox_credentials, settings):
     """The three exchanges pointed at the sandbox, and permissive risk settings."""
     settings.EXCHANGE_HTTP_TIMEOUT = (1.0, 2.0)
     settings.EXCHANGE_READ_RETRIES = 0
     exchanges_install(names=EXCHANGE_NAMES, market_codes=MARKETS)
-    exchanges_use_sandbox(base_url_of=sandbox.base_url, credentials=sandbox_credentials)
+    exchanges_use_sandbox(base_url_of=trading_sandbox.base_url, credentials=sandbox_credentials)
     for name in EXCHANGE_NAMES:
         breaker_reset(name)
     risk = RiskSettings.load()
@@ -48,7 +49,7 @@ def trading_setup(db, sandbox, sandbox_credentials, settings):
     risk.save()
     registry.clear_cache()
     books_clear()
-    yield sandbox
+    yield trading_sandbox
     registry.clear_cache()
     for name in EXCHANGE_NAMES:
         breaker_reset(name)

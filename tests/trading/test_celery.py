@@ -22,6 +22,7 @@ def test_celery_is_configured_for_safe_redelivery():
     assert conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_runs_a_task_through_the_redis_broker():
     assert not celery_app.conf.task_always_eager

@@ -36,7 +36,7 @@ from tests.processes import celery_worker
 from tests.trading.sandbox_checks import check_sandbox_agrees as _check
 from tests.trading.sandbox_checks import sandbox_balances as _balances
 from trading.models import Opportunity, Order
-from trading.services.sync import opportunities_expire
+from trading.services.opportunities import opportunities_expire
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -22,6 +22,7 @@ from arbsite.redis import key, redis_client
 from exchanges.models import ExchangeMarket
 from exchanges.types import Balance, BookLevel, OrderBook
 from tests.factories import make_exchange, make_market
+from trading.detection.rejections import rejections_recent
 from trading.models import Opportunity, RiskSettings
 from trading.services.balances import balances_store
 from trading.services.books import books_clear, books_store
@@ -66,8 +67,8 @@ def set_risk(**fields) -> None:
 
 
 def counters() -> dict[str, int]:
-    raw = redis_client().hgetall(key("detection", "rejections"))
-    return {reason: int(n) for reason, n in raw.items()}
+    """The rejections counted over the last hour, as the control panel reads them."""
+    return rejections_recent().counts
 
 
 @pytest.fixture(autouse=True)
@@ -113,8 +114,17 @@ def scene(db):
     return {"nobitex": nobitex, "invex": invex, "market": market}
 
 
+def enqueue_execution(opportunity_id: int) -> None:
+    """What the detection task passes: ``execute_opportunity.delay`` (looked
+    up at each call, so the ``sent`` fixture sees it)."""
+    from trading import tasks
+
+    tasks.execute_opportunity.delay(opportunity_id)
+
+
 def detect():
-    return opportunities_detect(now=NOW + timedelta(milliseconds=250))
+    return opportunities_detect(now=NOW + timedelta(milliseconds=250),
+                                enqueue_execution=enqueue_execution)
 
 
 # -- the optimum, fees, depth -------------------------------------------------------------
@@ -372,7 +382,8 @@ def test_below_minimum_after_caps_is_its_own_reason(scene):
 
 
 def test_stale_books_are_skipped_and_counted(scene):
-    report = opportunities_detect(now=NOW + timedelta(milliseconds=3001))
+    report = opportunities_detect(now=NOW + timedelta(milliseconds=3001),
+                                  enqueue_execution=enqueue_execution)
 
     assert not Opportunity.objects.exists()
     assert report.rejections == {"stale_book": 2}
@@ -382,7 +393,8 @@ def test_stale_books_are_skipped_and_counted(scene):
     assert example["figures"]["buy_age_ms"] == "3001"
     assert redis_client().ttl(key("detection", "last", "stale_book")) > 0
 
-    opportunities_detect(now=NOW + timedelta(milliseconds=3001))
+    opportunities_detect(now=NOW + timedelta(milliseconds=3001),
+                         enqueue_execution=enqueue_execution)
     assert counters() == {"stale_book": 4}
 
 
@@ -428,7 +440,8 @@ def test_queries_per_cycle_do_not_grow_with_pairs_or_in_flight_rows(scene,
     # and what was committed since the balances were read (fills, live orders,
     # detected opportunities).
     with django_assert_num_queries(6):
-        report = opportunities_detect(now=NOW + timedelta(milliseconds=3001))  # stale: no write
+        report = opportunities_detect(now=NOW + timedelta(milliseconds=3001),  # stale: no write
+                                      enqueue_execution=enqueue_execution)
     assert report.opportunities_created == 0
 
 
@@ -482,8 +495,8 @@ def test_disabled_or_paused_exchange_is_not_traded(scene):
 def test_the_bench_books_cross_where_they_should():
     """The bench's synthetic cycle is meaningful: every 4th market crossed (the
     first exchange 1.5 % above the others), the rest quiet."""
-    from trading.bench import synthetic_cycle
-    from trading.services.detection import cycle_evaluate
+    from arbsite.bench.detection import synthetic_cycle
+    from trading.detection.cycle import cycle_evaluate
 
     result = cycle_evaluate(synthetic_cycle())
 

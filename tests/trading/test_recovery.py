@@ -230,10 +230,9 @@ def test_an_opportunity_whose_legs_were_left_pending_is_closed(trading_setup, bt
 
 
 def test_only_one_recovery_runs_at_a_time(trading_setup):
-    from arbsite.locks import redis_lock
-    from trading.services.recovery import LOCK_NAME
+    from arbsite.locks import RECOVER_ORDERS, redis_lock
 
-    with redis_lock(LOCK_NAME, ttl_seconds=30) as held:
+    with redis_lock(RECOVER_ORDERS) as held:
         assert held
         report = orders_recover()
     assert report.locked_out and not report.complete

@@ -13,13 +13,18 @@ from trading.services.risk import (
     daily_loss_enforce,
     kill_switch_set,
     realized_pnl_today,
+    risk_check,
     risk_read,
-    trading_blocker,
-    trading_day,
 )
 from trading.services.snapshots import snapshot_refresh
+from trading.tradingday import trading_day
 
 pytestmark = pytest.mark.django_db
+
+
+def blocked_in(quote: str) -> str | None:
+    """Why no order may be sent in ``quote``, as detection and execution read it."""
+    return risk_check(quote_assets=[quote]).blocked.get(quote)
 
 
 def closed_opportunity(pnl: str, closed_at: datetime, quote: str = "IRR") -> Opportunity:
@@ -50,11 +55,11 @@ def test_the_daily_loss_limit_holds_across_a_restart(limit_10m_rial):
 
         # When the process restarts (nothing kept in memory: read it again)
         assert realized_pnl_today() == {"IRR": Decimal("-12000000"), "USDT": Decimal("1000")}
-        blocker = trading_blocker(quote_asset="IRR")
+        blocker = blocked_in("IRR")
 
         # Then trading in rial stays blocked, and enforcing trips the kill switch
         assert blocker and "daily loss limit" in blocker
-        assert trading_blocker(quote_asset="USDT") is None
+        assert blocked_in("USDT") is None
         reason = daily_loss_enforce()
     row = RiskSettings.load()
     assert row.kill_switch and row.kill_switch_set_by == "risk"
@@ -68,12 +73,12 @@ def test_the_trading_day_rolls_over_at_midnight_in_tehran(limit_10m_rial):
     closed_opportunity("-15000000", before_midnight)
     with freeze_time(before_midnight):
         assert str(trading_day()) == "2026-11-24"
-        assert trading_blocker(quote_asset="IRR") is not None
+        assert blocked_in("IRR") is not None
         snapshot_refresh()
     with freeze_time(after_midnight):
         assert str(trading_day()) == "2026-11-25"
         assert realized_pnl_today() == {}
-        assert trading_blocker(quote_asset="IRR") is None
+        assert blocked_in("IRR") is None
         today = snapshot_refresh()
     yesterday = DailyRiskSnapshot.objects.get(day="2026-11-24")
     assert yesterday.closed and yesterday.realized_pnl_irr == Decimal("-15000000")
@@ -86,7 +91,7 @@ def test_the_kill_switch_is_a_compare_and_set():
     assert not kill_switch_set(active=True, reason="second", actor="bob")
     row = RiskSettings.load()
     assert (row.kill_switch_reason, row.kill_switch_set_by) == ("first", "alice")
-    assert trading_blocker() == "kill switch on: first"
+    assert blocked_in("IRR") == "kill switch on: first"
 
 
 def test_snapshot_drawdown_is_the_worst_fall_from_a_peak(limit_10m_rial):

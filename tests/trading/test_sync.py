@@ -9,7 +9,7 @@ from django.utils import timezone
 from tests.factories import make_exchange, make_market, make_opportunity
 from trading.models import Opportunity, RiskSettings
 from trading.services.execution import opportunity_execute
-from trading.services.sync import opportunities_expire
+from trading.services.opportunities import opportunities_expire
 
 pytestmark = pytest.mark.django_db
 

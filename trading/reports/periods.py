@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 
 from django.utils import timezone
 
-from trading.services.risk import trading_day, trading_day_bounds
+from trading.tradingday import trading_day, trading_day_bounds
 
 PRESETS: dict[str, str] = {
     "today": "Today",

@@ -7,8 +7,8 @@ a past day (in the same transaction) and by ``seed_demo``;
 ``report_rollups_backfill()`` writes the missing ones for every closed day
 (a database from before rollups existed). Writing a day again replaces its
 rows, so both are idempotent. The groups are the same database aggregates the
-live report path uses (``selectors._opportunity_groups`` and
-``selectors._trade_groups``), so a rolled-up day adds up to exactly what the
+live report path uses (``aggregates.opportunity_groups`` and
+``aggregates.trade_groups``), so a rolled-up day adds up to exactly what the
 live computation gives.
 """
 
@@ -27,8 +27,9 @@ from trading.models import (
     Trade,
     TradeRollup,
 )
-from trading.reports.selectors import ZERO, _opportunity_groups, _trade_groups
-from trading.services.risk import trading_day_bounds, trading_tz
+from trading.reports.aggregates import opportunity_groups, trade_groups
+from trading.reports.shapes import ZERO
+from trading.tradingday import trading_day_bounds, trading_tz
 
 logger = logging.getLogger(__name__)
 
@@ -50,14 +51,14 @@ def report_rollup_write(*, day: date) -> ReportDay:
                               **{key: row[key] for key in OPPORTUNITY_KEYS},
                               count=row["n"], wins=row["wins"], realized_pnl=row["total"],
                               best=row["best"], worst=row["worst"])
-            for row in _opportunity_groups(opportunities, *OPPORTUNITY_KEYS)
+            for row in opportunity_groups(opportunities, *OPPORTUNITY_KEYS)
         ])
         TradeRollup.objects.bulk_create([
             TradeRollup(day=day, market_id=row["market_id"], fee_asset=row["fee_asset"],
                         count=row["n"], volume=row["volume"] or ZERO,
                         quantity=row["quantity"] or ZERO, fee=row["fee_sum"] or ZERO,
                         fee_times_price=row["fee_price"] or ZERO)
-            for row in _trade_groups(trades)
+            for row in trade_groups(trades)
         ])
         marker, _ = ReportDay.objects.update_or_create(
             day=day, defaults={"timezone": str(trading_tz())})

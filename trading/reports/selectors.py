@@ -17,385 +17,38 @@ Money is Decimal throughout; nothing passes through ``float``.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import date, datetime
 from decimal import Decimal
 
-from django.db.models import (
-    Case,
-    Count,
-    DecimalField,
-    F,
-    Max,
-    Min,
-    Q,
-    QuerySet,
-    Sum,
-    Value,
-    When,
-)
-from django.db.models.functions import TruncDate
+from django.db.models import Count
 
-from exchanges.fields import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
 from exchanges.models import Exchange, Market
-from trading.models import (
-    DailyRiskSnapshot,
-    Opportunity,
-    OpportunityRollup,
-    OpportunityStatus,
-    ReportDay,
-    Trade,
-    TradeRollup,
+from trading.models import DailyRiskSnapshot, OpportunityStatus
+from trading.pnl import QUOTE_ASSETS, max_drawdown_over_days
+from trading.reports.aggregates import (
+    admin_opportunities_url,
+    closed_between,
+    fee_value_of_group,
+    live_days,
+    markets_by_id,
+    period_opportunity_groups,
+    period_trade_groups,
+    rolled_days,
 )
 from trading.reports.periods import Period
-from trading.services.risk import trading_day_bounds, trading_tz
-
-ZERO = Decimal("0")
-HUNDRED = Decimal("100")
-QUOTES = ("IRR", "USDT")
-PROBLEM_STATUSES = (OpportunityStatus.PARTIAL, OpportunityStatus.UNWOUND, OpportunityStatus.FAILED)
-# Wide enough for a sum of products of two money fields.
-_PRODUCT = DecimalField(max_digits=MONEY_MAX_DIGITS * 2, decimal_places=MONEY_DECIMAL_PLACES * 2)
-
-
-# -- data shapes ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DayRow:
-    """One trading day; ``source`` is ``snapshot`` (closed day) or ``live``."""
-
-    day: date
-    source: str
-    realized_pnl_irr: Decimal = ZERO
-    realized_pnl_usdt: Decimal = ZERO
-    fees_irr: Decimal = ZERO
-    fees_usdt: Decimal = ZERO
-    volume_irr: Decimal = ZERO
-    volume_usdt: Decimal = ZERO
-    trade_count: int = 0
-    round_trips: int = 0
-
-    def pnl(self, quote: str) -> Decimal:
-        return getattr(self, f"realized_pnl_{quote.lower()}")
-
-    def fees(self, quote: str) -> Decimal:
-        return getattr(self, f"fees_{quote.lower()}")
-
-    def volume(self, quote: str) -> Decimal:
-        return getattr(self, f"volume_{quote.lower()}")
-
-
-@dataclass
-class PnlStats:
-    """Round-trip statistics of a group of closed opportunities, in one quote.
-
-    A round trip is a closed opportunity that traded (every status but
-    failed); failed ones count in ``closed`` and ``realized_pnl`` only.
-    """
-
-    quote: str
-    closed: int = 0
-    round_trips: int = 0
-    wins: int = 0
-    realized_pnl: Decimal = ZERO
-    round_trip_pnl: Decimal = ZERO
-    best: Decimal | None = None
-    worst: Decimal | None = None
-    problems: int = 0
-    problems_pnl: Decimal = ZERO
-
-    @property
-    def win_rate(self) -> Decimal | None:
-        """Percent of round trips with a positive realized P&L."""
-        if not self.round_trips:
-            return None
-        return (Decimal(self.wins) * HUNDRED / self.round_trips).quantize(Decimal("0.01"))
-
-    @property
-    def average(self) -> Decimal | None:
-        if not self.round_trips:
-            return None
-        return self.round_trip_pnl / self.round_trips
-
-    def add(self, row: dict) -> None:
-        """Fold one grouped row (one status) into the statistics."""
-        self.closed += row["n"]
-        self.realized_pnl += row["total"] or ZERO
-        if row["status"] in PROBLEM_STATUSES:
-            self.problems += row["n"]
-            self.problems_pnl += row["total"] or ZERO
-        if row["status"] == OpportunityStatus.FAILED:
-            return
-        self.round_trips += row["n"]
-        self.wins += row["wins"]
-        self.round_trip_pnl += row["total"] or ZERO
-        self.best = row["best"] if self.best is None else max(self.best, row["best"])
-        self.worst = row["worst"] if self.worst is None else min(self.worst, row["worst"])
-
-
-@dataclass
-class TradeStats:
-    """Fills of a group: volume, count and fees valued in the quote asset."""
-
-    quote: str
-    trade_count: int = 0
-    volume: Decimal = ZERO
-    fees: Decimal = ZERO
-
-
-@dataclass(frozen=True)
-class QuoteFigures:
-    """The headline figures of one quote asset over a period."""
-
-    quote: str
-    realized_pnl: Decimal
-    fees: Decimal
-    volume: Decimal
-    trade_count: int
-    stats: PnlStats
-    median: Decimal | None
-    max_drawdown: Decimal
-
-
-@dataclass(frozen=True)
-class FeeRow:
-    """Fees paid in one asset on one quote's markets."""
-
-    asset: str
-    quote: str
-    amount: Decimal
-    value: Decimal  # in the quote asset
-
-
-@dataclass(frozen=True)
-class ProblemRow:
-    status: str
-    quote: str
-    count: int
-    realized_pnl: Decimal
-    admin_url: str
-
-
-@dataclass
-class MarketRow:
-    market_id: int
-    market: str
-    quote: str
-    stats: PnlStats
-    trades: TradeStats
-    admin_url: str = ""
-
-
-@dataclass
-class PairRow:
-    buy_exchange: str
-    sell_exchange: str
-    quote: str
-    stats: PnlStats
-    admin_url: str = ""
-
-
-@dataclass(frozen=True)
-class Conversion:
-    """A USDT-IRR rate recorded by this system's own fills."""
-
-    rate: Decimal
-    fills: int
-    source: str
-
-
-@dataclass
-class Overview:
-    period: Period
-    quotes: list[QuoteFigures]
-    fees_by_asset: list[FeeRow]
-    problems: list[ProblemRow]
-    days: list[DayRow]
-    markets: list[MarketRow]
-    trade_count: int
-    conversion: Conversion | None = None
-    combined_pnl_irr: Decimal | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-# -- database helpers ----------------------------------------------------------------
-
-
-def _closed(period_start: datetime, period_end: datetime) -> QuerySet[Opportunity]:
-    return Opportunity.objects.filter(
-        closed_at__gte=period_start, closed_at__lt=period_end, realized_pnl__isnull=False
-    )
-
-
-def _markets() -> dict[int, Market]:
-    return {m.pk: m for m in Market.objects.all()}
-
-
-def _fee_value(market: Market, fee_asset: str, fee: Decimal, fee_times_price: Decimal,
-               ) -> Decimal | None:
-    """A group's fees in the quote asset: quote (or unnamed) fees as they are,
-    base-asset fees at each fill's price; None for any other asset."""
-    asset = fee_asset.upper()
-    if asset in (market.quote, ""):
-        return fee
-    if asset == market.base:
-        return fee_times_price
-    return None
-
-
-def _trade_groups(trades: QuerySet[Trade], *extra: str) -> list[dict]:
-    """Fills grouped by market, fee asset and ``extra`` columns."""
-    # Only base-asset fees are multiplied (on SQLite a sum of large integer
-    # products overflows), matched per market id so no join is needed.
-    base_fee = [When(market_id=m.pk, fee_asset=m.base, then=F("fee") * F("price"))
-                for m in _markets().values()]
-    return list(
-        trades.values("market_id", "fee_asset", *extra)
-        .annotate(n=Count("*"), volume=Sum("quote_amount"), quantity=Sum("quantity"),
-                  fee_sum=Sum("fee"),
-                  fee_price=Sum(Case(*base_fee, default=Value(ZERO), output_field=_PRODUCT)))
-        .order_by()
-    )
-
-
-def _opportunity_groups(opportunities: QuerySet[Opportunity], *columns: str) -> list[dict]:
-    """Closed opportunities grouped by status and ``columns``."""
-    return list(
-        opportunities.values("status", *columns)
-        .annotate(n=Count("*"), wins=Count("realized_pnl", filter=Q(realized_pnl__gt=0)),
-                  total=Sum("realized_pnl"), best=Max("realized_pnl"),
-                  worst=Min("realized_pnl"))
-        .order_by()
-    )
-
-
-def _rolled_days(period: Period) -> set[date]:
-    """The period's days whose rollup is written (in the current trading
-    time zone; rollups of another time zone are not used)."""
-    return set(ReportDay.objects.filter(day__gte=period.first, day__lte=period.last,
-                                        timezone=str(trading_tz()))
-               .values_list("day", flat=True))
-
-
-def _days_q(days: Iterable[date], column: str) -> Q | None:
-    """``column`` within any of ``days`` (contiguous runs become one range);
-    None when there are no days."""
-    q = None
-    for first, last in _day_ranges(days):
-        part = Q(**{f"{column}__gte": trading_day_bounds(first)[0],
-                    f"{column}__lt": trading_day_bounds(last)[1]})
-        q = part if q is None else q | part
-    return q
-
-
-def _rolled_q(rolled: set[date]) -> Q:
-    """The rolled-up days as a few day ranges (no list of thousands of dates)."""
-    q = Q(pk__in=[])
-    for first, last in _day_ranges(rolled):
-        q |= Q(day__gte=first, day__lte=last)
-    return q
-
-
-def _period_opportunity_groups(period: Period, rolled: set[date], *columns: str) -> list[dict]:
-    """Closed opportunities of the period grouped by status and ``columns``:
-    rolled-up days from OpportunityRollup, the other days live."""
-    groups: list[dict] = []
-    if rolled:
-        groups += list(
-            OpportunityRollup.objects.filter(_rolled_q(rolled))
-            .values("status", *columns)
-            .annotate(n=Sum("count"), wins=Sum("wins"), total=Sum("realized_pnl"),
-                      best=Max("best"), worst=Min("worst"))
-            .order_by()
-        )
-    live = _days_q([d for d in period.each_day() if d not in rolled], "closed_at")
-    if live is not None:
-        groups += _opportunity_groups(
-            Opportunity.objects.filter(live, realized_pnl__isnull=False), *columns)
-    return groups
-
-
-def _period_trade_groups(period: Period, rolled: set[date]) -> list[dict]:
-    """Fills of the period grouped by market and fee asset: rolled-up days
-    from TradeRollup, the other days live."""
-    groups: list[dict] = []
-    if rolled:
-        groups += list(
-            TradeRollup.objects.filter(_rolled_q(rolled))
-            .values("market_id", "fee_asset")
-            .annotate(n=Sum("count"), volume=Sum("volume"), quantity=Sum("quantity"),
-                      fee_sum=Sum("fee"), fee_price=Sum("fee_times_price"))
-            .order_by()
-        )
-    live = _days_q([d for d in period.each_day() if d not in rolled], "executed_at")
-    if live is not None:
-        groups += _trade_groups(Trade.objects.filter(live))
-    return groups
-
-
-def _trading_date(column: str) -> TruncDate:
-    return TruncDate(column, tzinfo=trading_tz())
-
-
-def _admin_opportunities(start: datetime, end: datetime, **filters: object) -> str:
-    from urllib.parse import urlencode
-
-    from django.urls import reverse
-
-    query = {"closed_at__gte": start.isoformat(), "closed_at__lt": end.isoformat(), **filters}
-    return f"{reverse('admin:trading_opportunity_changelist')}?{urlencode(query)}"
-
-
-# -- by day ----------------------------------------------------------------------------
-
-
-def _day_ranges(days: Iterable[date]) -> list[tuple[date, date]]:
-    """Contiguous runs of days as (first, last) pairs."""
-    ranges: list[tuple[date, date]] = []
-    for day in sorted(days):
-        if ranges and (day - ranges[-1][1]).days == 1:
-            ranges[-1] = (ranges[-1][0], day)
-        else:
-            ranges.append((day, day))
-    return ranges
-
-
-def _live_days(days: list[date]) -> dict[date, DayRow]:
-    """Figures of days without a closed snapshot, from Trades and Opportunities
-    (the same definitions as ``trading.services.snapshots.day_figures``)."""
-    if not days:
-        return {}
-    trade_q, opp_q = _days_q(days, "executed_at"), _days_q(days, "closed_at")
-    markets = _markets()
-    figures: dict[date, dict] = defaultdict(lambda: defaultdict(lambda: ZERO))
-    trades = Trade.objects.filter(trade_q).annotate(trading_day=_trading_date("executed_at"))
-    for row in _trade_groups(trades, "trading_day"):
-        market = markets[row["market_id"]]
-        if market.quote not in QUOTES:
-            continue
-        day, suffix = figures[row["trading_day"]], market.quote.lower()
-        day["trade_count"] += row["n"]
-        day[f"volume_{suffix}"] += row["volume"] or ZERO
-        value = _fee_value(market, row["fee_asset"], row["fee_sum"] or ZERO,
-                           row["fee_price"] or ZERO)
-        day[f"fees_{suffix}"] += value or ZERO
-    opportunities = (Opportunity.objects.filter(opp_q, realized_pnl__isnull=False)
-                     .annotate(trading_day=_trading_date("closed_at")))
-    for row in _opportunity_groups(opportunities, "trading_day", "quote_asset"):
-        if row["quote_asset"] not in QUOTES:
-            continue
-        day = figures[row["trading_day"]]
-        day[f"realized_pnl_{row['quote_asset'].lower()}"] += row["total"] or ZERO
-        if row["status"] != OpportunityStatus.FAILED:
-            day["round_trips"] += row["n"]
-    wanted = set(days)
-    return {
-        day: DayRow(day=day, source="live", **{k: v for k, v in values.items()})
-        for day, values in figures.items() if day in wanted
-    }
-
+from trading.reports.shapes import (
+    PROBLEM_STATUSES,
+    ZERO,
+    Conversion,
+    DayRow,
+    FeeRow,
+    MarketRow,
+    Overview,
+    PairRow,
+    PnlStats,
+    ProblemRow,
+    QuoteFigures,
+    TradeStats,
+)
 
 SNAPSHOT_FIELDS = ("day", "realized_pnl_irr", "realized_pnl_usdt", "fees_irr", "fees_usdt",
                    "volume_irr", "volume_usdt", "trade_count", "round_trips")
@@ -411,20 +64,9 @@ def pnl_by_day(period: Period) -> list[DayRow]:
         ).values(*SNAPSHOT_FIELDS)
     }
     missing = [day for day in period.each_day() if day not in closed]
-    live = _live_days(missing)
+    live = live_days(missing)
     return [closed.get(day) or live.get(day) or DayRow(day=day, source="live")
             for day in period.each_day()]
-
-
-def max_drawdown(daily: Iterable[Decimal]) -> Decimal:
-    """Largest fall of cumulative P&L from its running peak (peak starts at 0),
-    over daily totals."""
-    peak = cumulative = worst = ZERO
-    for pnl in daily:
-        cumulative += pnl
-        peak = max(peak, cumulative)
-        worst = max(worst, peak - cumulative)
-    return worst
 
 
 # -- opportunity statistics ------------------------------------------------------------
@@ -435,7 +77,7 @@ def median_pnl(period: Period, counts: dict[str, int] | None = None) -> dict[str
     one or two round trips read in P&L order (OFFSET/LIMIT, an index-only
     walk of ``opportunity_pnl_order`` on PostgreSQL, no sort). ``counts`` are
     the period's round trips per quote when the caller has them already."""
-    round_trips = _closed(period.start, period.end).exclude(status=OpportunityStatus.FAILED)
+    round_trips = closed_between(period.start, period.end).exclude(status=OpportunityStatus.FAILED)
     given = counts is not None
     if counts is None:
         counts = dict(round_trips.values("quote_asset").annotate(n=Count("*"))
@@ -474,8 +116,7 @@ def _trade_stats_by_market(groups: list[dict], markets: dict[int, Market],
         stats = by_market.setdefault(market.pk, TradeStats(quote=market.quote))
         stats.trade_count += row["n"]
         stats.volume += row["volume"] or ZERO
-        value = _fee_value(market, row["fee_asset"], row["fee_sum"] or ZERO,
-                           row["fee_price"] or ZERO)
+        value = fee_value_of_group(market, row)
         stats.fees += value or ZERO
         if row["fee_sum"]:
             asset = row["fee_asset"].upper() or market.quote
@@ -496,7 +137,7 @@ def _market_rows(period: Period, groups: list[dict], trade_stats: dict[int, Trad
             market_id=market_id, market=market.code, quote=market.quote,
             stats=stats.get(market_id) or PnlStats(quote=market.quote),
             trades=trade_stats.get(market_id) or TradeStats(quote=market.quote),
-            admin_url=_admin_opportunities(period.start, period.end,
+            admin_url=admin_opportunities_url(period.start, period.end,
                                            market__id__exact=market_id),
         ))
     return sorted(rows, key=lambda r: (r.quote, -r.stats.realized_pnl, r.market))
@@ -504,22 +145,22 @@ def _market_rows(period: Period, groups: list[dict], trade_stats: dict[int, Trad
 
 def pnl_by_market(period: Period) -> list[MarketRow]:
     """Round trips, P&L, volume and fees per market, best P&L first per quote."""
-    markets, rolled = _markets(), _rolled_days(period)
-    groups = _period_opportunity_groups(period, rolled, "quote_asset", "market_id")
-    trade_stats, _ = _trade_stats_by_market(_period_trade_groups(period, rolled), markets)
+    markets, rolled = markets_by_id(), rolled_days(period)
+    groups = period_opportunity_groups(period, rolled, "quote_asset", "market_id")
+    trade_stats, _ = _trade_stats_by_market(period_trade_groups(period, rolled), markets)
     return _market_rows(period, groups, trade_stats, markets)
 
 
 def pnl_by_pair(period: Period) -> list[PairRow]:
     """Round trips and P&L per (buy exchange → sell exchange, quote asset)."""
     names = dict(Exchange.objects.values_list("id", "name"))
-    groups = _period_opportunity_groups(period, _rolled_days(period), "quote_asset",
+    groups = period_opportunity_groups(period, rolled_days(period), "quote_asset",
                                         "buy_exchange_id", "sell_exchange_id")
     stats = _stats_by(groups, lambda r: (r["buy_exchange_id"], r["sell_exchange_id"],
                                          r["quote_asset"]))
     rows = [
         PairRow(buy_exchange=names[buy], sell_exchange=names[sell], quote=quote, stats=s,
-                admin_url=_admin_opportunities(period.start, period.end,
+                admin_url=admin_opportunities_url(period.start, period.end,
                                                buy_exchange__id__exact=buy,
                                                sell_exchange__id__exact=sell,
                                                quote_asset__exact=quote))
@@ -536,7 +177,7 @@ def usdt_irr_rate(period: Period, trade_groups: list[dict] | None = None) -> Con
     if market is None:
         return None
     if trade_groups is None:
-        trade_groups = _period_trade_groups(period, _rolled_days(period))
+        trade_groups = period_trade_groups(period, rolled_days(period))
     mine = [row for row in trade_groups if row["market_id"] == market.pk]
     value = sum((row["volume"] or ZERO for row in mine), ZERO)
     quantity = sum((row["quantity"] or ZERO for row in mine), ZERO)
@@ -550,15 +191,15 @@ def usdt_irr_rate(period: Period, trade_groups: list[dict] | None = None) -> Con
 
 def overview(period: Period, *, convert: bool = False) -> Overview:
     """Everything the overview page shows, per quote asset."""
-    markets, rolled = _markets(), _rolled_days(period)
+    markets, rolled = markets_by_id(), rolled_days(period)
     days = pnl_by_day(period)
-    groups = _period_opportunity_groups(period, rolled, "quote_asset", "market_id")
+    groups = period_opportunity_groups(period, rolled, "quote_asset", "market_id")
     by_quote = _stats_by(groups, lambda r: r["quote_asset"])
     medians = median_pnl(period, {q: s.round_trips for q, s in by_quote.items()})
-    trade_groups = _period_trade_groups(period, rolled)
+    trade_groups = period_trade_groups(period, rolled)
     trade_stats, fee_rows = _trade_stats_by_market(trade_groups, markets)
     quotes = []
-    for quote in QUOTES:
+    for quote in QUOTE_ASSETS:
         quotes.append(QuoteFigures(
             quote=quote,
             realized_pnl=sum((d.pnl(quote) for d in days), ZERO),
@@ -567,7 +208,7 @@ def overview(period: Period, *, convert: bool = False) -> Overview:
             trade_count=sum(t.trade_count for t in trade_stats.values() if t.quote == quote),
             stats=by_quote.get(quote) or PnlStats(quote=quote),
             median=medians.get(quote),
-            max_drawdown=max_drawdown(d.pnl(quote) for d in days),
+            max_drawdown_over_days=max_drawdown_over_days(d.pnl(quote) for d in days),
         ))
     merged: dict[tuple[str, str], list] = {}
     for row in groups:
@@ -577,7 +218,7 @@ def overview(period: Period, *, convert: bool = False) -> Overview:
             entry[1] += row["total"] or ZERO
     problem_rows = [
         ProblemRow(status=status, quote=quote, count=n, realized_pnl=total,
-                   admin_url=_admin_opportunities(period.start, period.end,
+                   admin_url=admin_opportunities_url(period.start, period.end,
                                                   status__exact=status,
                                                   quote_asset__exact=quote))
         for (status, quote), (n, total) in sorted(merged.items())

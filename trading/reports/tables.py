@@ -11,9 +11,9 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 
+from trading.pnl import QUOTE_ASSETS
 from trading.reports.periods import Period
-from trading.reports.selectors import (
-    QUOTES,
+from trading.reports.shapes import (
     DayRow,
     FeeRow,
     MarketRow,
@@ -23,7 +23,7 @@ from trading.reports.selectors import (
     ProblemRow,
     QuoteFigures,
 )
-from trading.services.risk import trading_day_bounds
+from trading.tradingday import trading_day_bounds
 
 # Decimal places shown per asset; anything else (BTC, ETH …) gets 8.
 PLACES = {"IRR": 0, "USDT": 4}
@@ -90,7 +90,7 @@ def _admin_day_url(day: date) -> str:
 def days_table(days: list[DayRow]) -> Table:
     """Newest day first; a total row at the foot."""
     columns = ["Day", "Source"]
-    for quote in QUOTES:
+    for quote in QUOTE_ASSETS:
         columns += [f"P&L {quote}", f"Fees {quote}", f"Volume {quote}"]
     columns += ["Trades", "Round trips"]
     table = Table("days", "P&L by day", columns,
@@ -98,7 +98,7 @@ def days_table(days: list[DayRow]) -> Table:
     totals: dict[str, Decimal] = {}
     for row in reversed(days):
         cells = [Cell(row.day.isoformat(), url=_admin_day_url(row.day)), Cell(row.source)]
-        for quote in QUOTES:
+        for quote in QUOTE_ASSETS:
             for name, value in (("pnl", row.pnl(quote)), ("fees", row.fees(quote)),
                                 ("volume", row.volume(quote))):
                 totals[f"{name}{quote}"] = totals.get(f"{name}{quote}", Decimal(0)) + value
@@ -106,7 +106,7 @@ def days_table(days: list[DayRow]) -> Table:
         cells += [num(row.trade_count), num(row.round_trips)]
         table.rows.append(cells)
     footer = [Cell("Total"), Cell("")]
-    for quote in QUOTES:
+    for quote in QUOTE_ASSETS:
         footer += [num(money(totals.get(f"{n}{quote}", Decimal(0)), quote))
                    for n in ("pnl", "fees", "volume")]
     footer += [num(sum(d.trade_count for d in days)), num(sum(d.round_trips for d in days))]
@@ -165,7 +165,7 @@ def summary_table(quotes: list[QuoteFigures]) -> Table:
         ("Median per round trip", lambda f: money(f.median, f.quote)),
         ("Best round trip", lambda f: money(f.stats.best, f.quote)),
         ("Worst round trip", lambda f: money(f.stats.worst, f.quote)),
-        ("Max drawdown (daily)", lambda f: money(f.max_drawdown, f.quote)),
+        ("Max drawdown (daily)", lambda f: money(f.max_drawdown_over_days, f.quote)),
         ("Partial/unwound/failed", lambda f: str(f.stats.problems)),
         ("Their realized P&L", lambda f: money(f.stats.problems_pnl, f.quote)),
     ]

@@ -13,10 +13,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse_lazy
 
+from trading.pnl import QUOTE_ASSETS
 from trading.reports import charts, selectors, tables
 from trading.reports.exports import csv_response
 from trading.reports.periods import PRESETS, Period, PeriodError, period_from_params
-from trading.services.risk import trading_tz
+from trading.tradingday import trading_tz
 
 READ_PERMISSIONS = ("trading.view_trade", "trading.view_opportunity")
 
@@ -54,7 +55,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         tables=[tables.with_csv(t, period) for t in (
             tables.summary_table(data.quotes), tables.fees_table(data.fees_by_asset),
             tables.problems_table(data.problems))],
-        charts=charts.overview_charts(data.days, data.markets, selectors.QUOTES),
+        charts=charts.overview_charts(data.days, data.markets, QUOTE_ASSETS),
     ))
 
 

@@ -80,6 +80,7 @@ def balances_committed(cached: dict[str, CachedBalances]) -> dict[str, CachedBal
     if not cached:
         return cached
     from trading.models import Opportunity, OpportunityStatus, Order, Trade
+    from trading.pnl import fee_paid_in
 
     delta: dict[tuple[str, str], Decimal] = {}
 
@@ -98,7 +99,7 @@ def balances_committed(cached: dict[str, CachedBalances]) -> dict[str, CachedBal
         if t["executed_at"] <= read_at:
             continue  # the read already saw it
         base, quote, fee = t["market__base"], t["market__quote"], t["fee"]
-        fee_in_base = t["fee_asset"].upper() == base
+        fee_in_base = fee_paid_in(fee_asset=t["fee_asset"], base=base, quote=quote) == "base"
         spent_by_order_after_read = (t["order__created_at"] is not None
                                      and t["order__created_at"] > read_at
                                      and t["order__status"] not in LIVE)

@@ -27,16 +27,17 @@ from exchanges.errors import ExchangeError, NotFoundError, RejectedError
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_adapter
 from exchanges.states import LIVE_STATES, OrderState
-from trading.models import Order
+from trading.models import Order, OrderEventKind
 from trading.services.fills import fills_fetch_missing
 from trading.services.orders import (
     ALLOWED_TRANSITIONS,
     TransitionResult,
+    order_apply_report,
     order_note_event,
     order_transition,
 )
+from trading.services.recovery import recovery_last_summary
 from trading.services.risk import kill_switch_set
-from trading.services.settlement import order_apply_report
 
 logger = logging.getLogger(__name__)
 
@@ -163,7 +164,8 @@ def order_cancel(*, order: Order, user: AbstractBaseUser, reason: str) -> OrderO
     apply it through the state machine. The request itself is recorded first
     (with the reason), so it is on the order's history whatever the exchange says."""
     source, before = actor(user), order.status
-    order_note_event(order_id=order.pk, source=source, message=f"cancel requested: {reason}")
+    order_note_event(order_id=order.pk, source=source, message=f"cancel requested: {reason}",
+                     kind=OrderEventKind.CANCEL_REQUESTED)
     if order.status not in LIVE_STATES:
         return _outcome(order, before, False, f"already {order.status}; nothing to cancel")
     adapter = get_adapter(order.exchange)
@@ -192,7 +194,8 @@ def order_resync(*, order: Order, user: AbstractBaseUser, reason: str) -> OrderO
     """Read one order from its exchange and apply what it says."""
     source, before = actor(user), order.status
     order_note_event(order_id=order.pk, source=source,
-                     message="resync requested" + (f": {reason}" if reason else ""))
+                     message="resync requested" + (f": {reason}" if reason else ""),
+                     kind=OrderEventKind.RESYNC_REQUESTED)
     try:
         order, errors = _refresh(order, source)
     except NotFoundError as exc:
@@ -249,7 +252,7 @@ def order_resolve(*, order_id: int, to_status: str, user: AbstractBaseUser, reas
     return order_transition(
         order_id=order.pk, to_status=to_status, source=actor(user), reason=reason,
         filled_quantity=filled_quantity, average_price=average_price,
-        payload={"resolved_by_hand": True},
+        payload={"resolved_by_hand": True}, kind=OrderEventKind.RESOLVED_BY_HAND,
     )
 
 
@@ -288,21 +291,10 @@ def recovery_last_request(exchange: str) -> dict[str, str]:
 
 
 def recovery_summary(exchange: str) -> str:
-    """The summary the recovery service keeps of its last run on ``exchange``.
-
-    The recovery service (``trading.services.recovery``) owns where it keeps
-    it; it is read through its ``recovery_last_summary(exchange)`` when that
-    exists, and is empty until then.
-    """
+    """The summary the recovery service keeps of its last run on ``exchange``
+    ('' if none, or if Redis cannot say: the panel never fails on it)."""
     try:
-        from trading.services import recovery
-    except ImportError:
-        return ""
-    reader = getattr(recovery, "recovery_last_summary", None)
-    if reader is None:
-        return ""
-    try:
-        return str(reader(exchange) or "")
-    except Exception as exc:  # a panel never fails on it
+        return recovery_last_summary(exchange)
+    except Exception as exc:
         logger.warning("recovery summary of %s unavailable: %s", exchange, exc)
         return ""

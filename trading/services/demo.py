@@ -4,7 +4,7 @@ Opportunities spread over the last ``days`` trading days on BTC, ETH and
 USDT against the rial and BTC, ETH against USDT, each with two entry legs on
 two exchanges; fees in the base asset on buys and in the quote asset on sells
 (as the sandbox charges them); about 4% partially filled, 5% unwound and 4%
-failed. Realized P&L follows ``trading.services.settlement.realized_pnl``.
+failed. Realized P&L follows ``trading.pnl`` (as settlement computes it).
 Past days get their closed DailyRiskSnapshot from
 ``trading.services.snapshots.day_figures`` and their report rollup, as the
 beat would have left them.
@@ -31,10 +31,11 @@ from django.utils import timezone
 
 from exchanges.models import Exchange, Market
 from trading.models import DailyRiskSnapshot, Opportunity, Order, OrderEvent, Trade
+from trading.pnl import fee_value
 from trading.reports.rollups import report_rollup_write, report_rollups_delete
-from trading.services.risk import trading_day, trading_tz
 from trading.services.setup import exchanges_install
 from trading.services.snapshots import day_figures
+from trading.tradingday import trading_day, trading_tz
 
 logger = logging.getLogger(__name__)
 
@@ -194,10 +195,11 @@ class _History:
             if side == "buy":  # fee in the base asset
                 fee, fee_asset = (filled * rate).quantize(BASE_FEE_STEP, ROUND_HALF_EVEN), \
                     market.base
-                fee_value = fee * price
             else:  # fee in the quote asset
                 fee = (filled * price * rate).quantize(FEE_STEP[market.quote], ROUND_HALF_EVEN)
-                fee_asset, fee_value = market.quote, fee
+                fee_asset = market.quote
+            valued = fee_value(fee=fee, fee_times_price=fee * price, fee_asset=fee_asset,
+                               base=market.base, quote=market.quote)
             executed = created + timedelta(milliseconds=rng.randint(100, 900))
             orders.append({
                 "id": order_id, "opportunity_id": opp_id, "exchange_id": exchange.pk,
@@ -216,7 +218,7 @@ class _History:
                 continue
             quote_amount = filled * price
             pnl += quote_amount if side == "sell" else -quote_amount
-            pnl -= fee_value
+            pnl -= valued or ZERO
             trades.append({
                 "id": ids["trade"], "exchange_id": exchange.pk, "order_id": order_id,
                 "market_id": market.pk, "exchange_trade_id": f"demo-{order_id}-1",

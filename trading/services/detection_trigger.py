@@ -1,13 +1,14 @@
 """Coalesced detection: a burst of changed books costs one detection run.
 
 Two Redis keys. ``detect:pending`` says "a run is wanted that has not read the
-books yet"; ``lock:detect-opportunities`` is held by the run in progress.
+books yet"; ``arbsite.locks.DETECT_OPPORTUNITIES`` is held by the run in progress (taken here
+with its registered name and TTL, in the same Lua step that clears ``pending``).
 
 * ``detection_request(enqueue=…)`` (the streamer on every stored change, the
   poller after every cycle): ``SET pending NX``; only the caller that set it
   enqueues a task. While one is pending, further requests cost one Redis call
   and enqueue nothing.
-* ``detection_run(detect=…)`` (the task): takes the lock and clears ``pending``
+* ``detection_run(detect=…)`` (``opportunities_detect``): takes the lock and clears ``pending``
   in one step, then reads the books and runs. On release (one step again) it
   looks whether a request came during the run; if so it runs again at once,
   because that run may have read the books before the change. A task that finds
@@ -25,13 +26,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from arbsite.locks import DETECT_OPPORTUNITIES
 from arbsite.redis import key, redis_client
 
 T = TypeVar("T")
 
 PENDING_TTL_MS = 2000
-LOCK_TTL_MS = 10_000
-LOCK_NAME = "detect-opportunities"
+LOCK_TTL_MS = int(DETECT_OPPORTUNITIES.ttl_seconds * 1000)
 
 _ACQUIRE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
@@ -51,7 +52,7 @@ def pending_key() -> str:
 
 
 def _lock_key() -> str:
-    return key("lock", LOCK_NAME)
+    return key("lock", DETECT_OPPORTUNITIES.name)
 
 
 def detection_request(*, enqueue: Callable[[], Any]) -> bool:

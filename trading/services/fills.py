@@ -16,6 +16,7 @@ from exchanges.errors import ExchangeError, RateLimitedError
 from exchanges.interface import ExchangeAdapter
 from exchanges.types import Fill
 from trading.models import Order, Trade
+from trading.pnl import fee_asset_normal
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def fills_record(*, order: Order, fills: Iterable[Fill]) -> int:
                         "quantity": fill.quantity,
                         "quote_amount": fill.price * fill.quantity,
                         "fee": fill.fee or ZERO,
-                        "fee_asset": fill.fee_asset or "",
+                        "fee_asset": fee_asset_normal(fill.fee_asset),
                         "executed_at": fill.timestamp or timezone.now(),
                     },
                 )

@@ -1,4 +1,9 @@
-"""The order state machine: the only code that changes ``Order.status``.
+"""The order lifecycle: the state machine, the only code that changes
+``Order.status``, and everything else that writes an order: minting client
+order ids, writing new orders with their first event, sending one to its
+exchange and mapping the answer (``order_submit``, used by execution and by
+unwinds), and applying an exchange's report (``order_apply_report``, used by
+execution, sync, recovery and the admin's actions).
 
 Every change is made under a row lock (``SELECT … FOR UPDATE`` on
 PostgreSQL; SQLite serialises writers itself) and writes an OrderEvent in
@@ -18,6 +23,7 @@ trade report on a cancelled order). The same report twice is a no-op.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -26,8 +32,14 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from exchanges.errors import AmbiguousOrderError, ExchangeError, RejectedError
+from exchanges.registry import get_adapter
 from exchanges.states import TERMINAL_STATES, OrderState
-from trading.models import Order, OrderEvent
+from exchanges.types import ExchangeOrder, OrderRequest, OrderType, Side
+from trading import killpoints
+from trading.models import Order, OrderEvent, OrderEventKind
+from trading.pnl import fee_asset_normal
+from trading.services.fills import fills_record
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +97,7 @@ def order_transition(
     reason: str = "",
     payload: dict[str, Any] | None = None,
     at: datetime | None = None,
+    kind: str = OrderEventKind.UPDATE,
 ) -> TransitionResult:
     """Apply one report about an order; return whether anything changed.
 
@@ -135,6 +148,7 @@ def order_transition(
             changes["average_price"] = average_price
         if fee is not None and fee != order.fee:
             changes["fee"] = fee
+        fee_asset = fee_asset_normal(fee_asset)
         if fee_asset and fee_asset != order.fee_asset:
             changes["fee_asset"] = fee_asset
         if exchange_order_id and exchange_order_id != order.exchange_order_id:
@@ -151,6 +165,7 @@ def order_transition(
         order.save(update_fields=[*changes, "updated_at"])
         event = OrderEvent.objects.create(
             order=order,
+            kind=kind,
             from_status=current,
             to_status=order.status,
             filled_quantity=order.filled_quantity,
@@ -166,28 +181,109 @@ def order_transition(
     return TransitionResult(order=order, changed=True, event=event)
 
 
-def orders_record_created(
-    *, orders: list[Order], source: str, payload: dict[str, Any] | None = None
-) -> list[OrderEvent]:
-    """The first event of each new order, in one INSERT, written in the
-    transaction that creates them."""
-    return OrderEvent.objects.bulk_create([
-        OrderEvent(order=order, from_status="", to_status=order.status,
-                   filled_quantity=order.filled_quantity, source=source, message="created",
-                   payload=payload or {})
-        for order in orders
-    ])
+def new_client_order_id(prefix: str = "arb") -> str:
+    """Unique and never reused, even after a database reset: a random part,
+    so an old order on the exchange is never mistaken for a new one."""
+    return f"{prefix}-{uuid.uuid4().hex}"[:32]
 
 
-def order_record_created(
-    *, order: Order, source: str, payload: dict[str, Any] | None = None
-) -> OrderEvent:
-    """The first event of one new order (see ``orders_record_created``)."""
-    return orders_record_created(orders=[order], source=source, payload=payload)[0]
+def orders_write(*, orders: list[Order], source: str, payload: dict[str, Any] | None = None,
+                 kind: str = OrderEventKind.CREATED) -> list[Order]:
+    """Write new orders (``pending_submit``, or as found on an exchange)
+    with their first event, in one INSERT each, before anything is sent.
+    Joins the caller's transaction when there is one (no savepoint)."""
+    with transaction.atomic(savepoint=False):
+        written = Order.objects.bulk_create(orders)
+        OrderEvent.objects.bulk_create([
+            OrderEvent(order=order, kind=kind, from_status="", to_status=order.status,
+                       filled_quantity=order.filled_quantity, source=source, message="created",
+                       payload=payload or {})
+            for order in written
+        ])
+    return written
+
+
+def order_request(order: Order) -> OrderRequest:
+    """What is sent to the exchange for a written order."""
+    return OrderRequest(
+        market=order.market.code, side=Side(order.side), type=OrderType(order.order_type),
+        quantity=order.quantity, client_order_id=order.client_order_id, price=order.price,
+    )
+
+
+def order_submit(*, order: Order, source: str) -> ExchangeOrder | None:
+    """Send a written order to its exchange. A refusal or a lost answer is
+    recorded at once through the state machine; the accepted order's report
+    is returned, not yet applied (execution stores both legs' answers once
+    both are back; an unwind applies its own at once).
+
+    - refused (``RejectedError``) → ``rejected``, with the exchange's code;
+    - no usable answer after sending (``AmbiguousOrderError``) → ``unknown``,
+      never re-sent: sync and recovery find it by client order id;
+    - not sent (breaker open, local rate limit, refused connection, an
+      explicit refusal such as a 429: any other ``ExchangeError``) → ``rejected``;
+    - anything else (a bug or an unexpected answer after sending: the order
+      may exist) → ``unknown``, logged with its traceback.
+    """
+    adapter = get_adapter(order.exchange)
+    try:
+        report = adapter.place_order(order_request(order))
+    except RejectedError as exc:
+        order_transition(order_id=order.pk, to_status=OrderState.REJECTED, source=source,
+                         reason=str(exc), payload={"code": exc.code},
+                         kind=OrderEventKind.SEND_REFUSED)
+        return None
+    except AmbiguousOrderError as exc:
+        killpoints.reached("leg_ambiguous")
+        order_transition(order_id=order.pk, to_status=OrderState.UNKNOWN, source=source,
+                         reason=str(exc), kind=OrderEventKind.SEND_AMBIGUOUS)
+        return None
+    except ExchangeError as exc:
+        order_transition(order_id=order.pk, to_status=OrderState.REJECTED, source=source,
+                         reason=f"not sent: {exc}", payload={"error": type(exc).__name__},
+                         kind=OrderEventKind.SEND_NOT_SENT)
+        return None
+    except Exception as exc:
+        logger.exception("order %s on %s: unexpected error while placing",
+                         order.client_order_id, order.exchange_id)
+        order_transition(order_id=order.pk, to_status=OrderState.UNKNOWN, source=source,
+                         reason=f"unexpected {type(exc).__name__}: {exc}",
+                         kind=OrderEventKind.SEND_FAILED)
+        return None
+    killpoints.reached("leg_sent")
+    return report
+
+
+def order_apply_report(*, order: Order, report: ExchangeOrder, source: str) -> Order:
+    """Map an exchange's answer about ``order`` through the state machine and
+    record its fills. A stale report (status or fill going back) is logged
+    and ignored: the order already knows better."""
+    payload = {
+        "raw_status": report.raw_status,
+        "exchange_order_id": report.exchange_order_id,
+        "filled_quantity": str(report.filled_quantity),
+        "average_price": str(report.average_price) if report.average_price is not None else None,
+    }
+    try:
+        result = order_transition(
+            order_id=order.pk, to_status=report.state, source=source,
+            filled_quantity=report.filled_quantity,
+            average_price=report.average_price, fee=report.fee, fee_asset=report.fee_asset,
+            exchange_order_id=report.exchange_order_id, payload=payload,
+            kind=OrderEventKind.EXCHANGE_REPORT,
+        )
+        order = result.order
+    except IllegalTransition as exc:
+        logger.warning("stale report ignored (%s): %s", source, exc)
+        order.refresh_from_db()
+    if report.fills:
+        fills_record(order=order, fills=report.fills)
+    return order
 
 
 def order_note_event(
-    *, order_id: int, source: str, message: str, payload: dict[str, Any] | None = None
+    *, order_id: int, source: str, message: str, payload: dict[str, Any] | None = None,
+    kind: str = OrderEventKind.NOTE,
 ) -> OrderEvent:
     """Record something said or asked about an order that changes nothing
     (an operator's cancel or resync request, a note): from = to = its status."""
@@ -195,6 +291,7 @@ def order_note_event(
         order = Order.objects.select_for_update().get(pk=order_id)
         return OrderEvent.objects.create(
             order=order,
+            kind=kind,
             from_status=order.status,
             to_status=order.status,
             filled_quantity=order.filled_quantity,

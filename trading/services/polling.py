@@ -1,5 +1,6 @@
 """Polling: fetch every enabled (exchange, market) book at once and keep
-the latest of each in Redis, then hand over to detection.
+the latest of each in Redis, then ask for detection (fresh books are what
+it works on).
 
 Runs from beat every second; a Redis lock with an expiry keeps runs from
 piling up (a run that finds the lock taken does nothing), and the schedule
@@ -10,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.utils import timezone
 
-from arbsite.locks import redis_lock
+from arbsite.locks import POLL_ORDERBOOKS, redis_lock
 from arbsite.redis import key, redis_client
 from exchanges.errors import CircuitOpenError, ExchangeError, RateLimitedError
 from exchanges.fetch import fetch_books
@@ -22,11 +25,11 @@ from exchanges.models import Exchange, ExchangeMarket
 from exchanges.registry import get_adapter
 from exchanges.types import OrderBook
 from trading.services.books import books_store
+from trading.services.detection_trigger import detection_request
 from trading.services.stream_status import books_kept_by_streams
 
 logger = logging.getLogger(__name__)
 
-POLL_LOCK_TTL = 5.0
 FETCH_TIMEOUT = 3.0
 
 
@@ -38,6 +41,7 @@ class PollReport:
     skipped_exchanges: list[str] = field(default_factory=list)
     throttled: int = 0  # books left for the next cycle to stay within rate limits
     elapsed_ms: float = 0.0
+    detection_requested: bool = False
 
 
 def enabled_listings() -> list[ExchangeMarket]:
@@ -54,10 +58,14 @@ def exchange_status_record(exchange: str, *, ok: bool, error: str = "") -> None:
     redis_client().hset(key("exchange", exchange, "status"), mapping=fields)
 
 
-def orderbooks_poll() -> PollReport:
-    """One polling cycle; does nothing if another is still running."""
+def orderbooks_poll(*, request_detection: Callable[[], Any]) -> PollReport:
+    """One polling cycle; does nothing if another is still running.
+
+    Fresh books are what detection works on: a cycle that stored any asks for
+    a detection run, coalesced (``detection_trigger.detection_request``): the
+    task passes ``detect_opportunities.delay`` as ``request_detection``."""
     started = time.perf_counter()
-    with redis_lock("poll-orderbooks", ttl_seconds=POLL_LOCK_TTL) as acquired:
+    with redis_lock(POLL_ORDERBOOKS) as acquired:
         if not acquired:
             return PollReport(ran=False)
         report = PollReport(ran=True)
@@ -96,6 +104,9 @@ def orderbooks_poll() -> PollReport:
     if report.errors:
         logger.warning("poll: %d books, %d errors: %s", report.fetched, len(report.errors),
                        "; ".join(f"{k}: {v}" for k, v in list(report.errors.items())[:5]))
+    if report.fetched:
+        detection_request(enqueue=request_detection)
+        report.detection_requested = True
     return report
 
 

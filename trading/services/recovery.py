@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from django.utils import timezone
 
-from arbsite.locks import redis_lock
+from arbsite.locks import RECOVER_ORDERS, redis_lock
 from exchanges.errors import ExchangeError
 from exchanges.models import Exchange
 from exchanges.states import TERMINAL_STATES
@@ -38,16 +38,15 @@ from trading.services.sync import (
     UNRESOLVED,
     ExchangeSyncReport,
     Progress,
+    SyncMode,
     configured_not_found_grace,
-    exchange_sync,
+    exchange_sync_pass,
     opportunities_settle,
 )
 
 logger = logging.getLogger(__name__)
 
 SOURCE = "recovery"
-LOCK_NAME = "recover-orders"
-LOCK_TTL = 600.0
 # Rate limits are waited out this long per exchange: recovery must finish.
 PATIENCE = 120.0
 
@@ -76,11 +75,14 @@ class RecoveryReport:
 def _recover_exchange(exchange: Exchange, *, dry_run: bool, grace: timedelta,
                       wait_grace: bool, cancel_external: bool,
                       progress: Progress | None) -> ExchangeSyncReport:
-    options = dict(source=SOURCE, pending_grace=timedelta(0), not_found_grace=grace,
-                   import_external=True, cancel_external=cancel_external, dry_run=dry_run,
-                   patience=PATIENCE)
+    # Recovery looks up every unresolved order however young (no executor is
+    # sending it any more), waits out rate limits, and imports what it finds
+    # open on the exchange that this system never placed.
+    mode = SyncMode(source=SOURCE, pending_grace=timedelta(0), not_found_grace=grace,
+                patience=PATIENCE, import_external=True, cancel_external=cancel_external,
+                dry_run=dry_run)
     try:
-        report = exchange_sync(exchange=exchange, progress=progress, **options)
+        report = exchange_sync_pass(exchange=exchange, mode=mode, progress=progress)
     except ExchangeError as exc:
         return ExchangeSyncReport(exchange.name, skipped=str(exc))
     if report.skipped or dry_run or not wait_grace or not report.not_found_pending:
@@ -98,8 +100,8 @@ def _recover_exchange(exchange: Exchange, *, dry_run: bool, grace: timedelta,
                         exchange.name, len(waiting), pause)
             time.sleep(pause)
         try:
-            again = exchange_sync(exchange=exchange, only_ids=[pk for pk, _ in waiting],
-                                  **{**options, "import_external": False})
+            again = exchange_sync_pass(exchange=exchange, only_ids=[pk for pk, _ in waiting],
+                                       mode=replace(mode, import_external=False))
         except ExchangeError as exc:
             report.errors.append(f"confirmation of not-found orders: {exc}")
             return report
@@ -146,7 +148,7 @@ def orders_recover(*, exchange_names: list[str] | None = None, dry_run: bool = F
     started = time.monotonic()
     grace = grace if grace is not None else configured_not_found_grace()
     report = RecoveryReport(dry_run=dry_run)
-    with redis_lock(LOCK_NAME, ttl_seconds=LOCK_TTL) as acquired:
+    with redis_lock(RECOVER_ORDERS) as acquired:
         if not acquired:
             report.locked_out = True
             logger.info("recovery already running elsewhere; skipped")

@@ -6,44 +6,47 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Subquery, Sum
 from django.utils import timezone
 
 from exchanges.states import LIVE_STATES
-from trading.models import Opportunity, OpportunityStatus, Order, RiskSettings
+from trading.models import Opportunity, Order, RiskSettings
+from trading.services.opportunities import IN_FLIGHT
+from trading.tradingday import trading_day, trading_day_bounds
 
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal("0")
-IN_FLIGHT = (OpportunityStatus.DETECTED, OpportunityStatus.EXECUTING)
-
-
-def trading_tz() -> ZoneInfo:
-    return ZoneInfo(settings.TRADING_DAY_TZ)
-
-
-def trading_day(at: datetime | None = None):
-    """The trading day (a date in TRADING_DAY_TZ) that ``at`` falls in."""
-    return (at or timezone.now()).astimezone(trading_tz()).date()
-
-
-def trading_day_bounds(day) -> tuple[datetime, datetime]:
-    """[start, end) of a trading day, as aware datetimes."""
-    tz = trading_tz()
-    start = datetime.combine(day, time.min, tzinfo=tz)
-    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
-    return start, end
 
 
 def risk_settings() -> RiskSettings:
     """The one row, read fresh: an operator's change applies to the next decision."""
     return RiskSettings.load()
+
+
+@dataclass(frozen=True)
+class RiskCheck:
+    """One decision's risk read: the settings row, today's realized P&L by
+    quote asset, and why trading is blocked in each blocked quote asset."""
+
+    settings: RiskSettings
+    pnl_today: dict[str, Decimal]
+    blocked: dict[str, str]
+
+
+def risk_check(*, quote_assets: Iterable[str], at: datetime | None = None) -> RiskCheck:
+    """What detection and execution read before each decision: the risk
+    settings and today's P&L in one query (``risk_read``), and what blocks
+    trading in these quote assets (``trading_blockers``)."""
+    quotes = sorted(set(quote_assets))
+    settings_row, pnl = risk_read(quote_assets=quotes, at=at)
+    return RiskCheck(settings_row, pnl, trading_blockers(quote_assets=quotes,
+                                                         settings_row=settings_row, pnl=pnl))
 
 
 def risk_read(*, quote_assets: Iterable[str], at: datetime | None = None
@@ -133,32 +136,14 @@ def min_profit_abs(settings_row: RiskSettings, quote_asset: str) -> Decimal:
     return ZERO
 
 
-def trading_blocker(*, quote_asset: str | None = None, at: datetime | None = None,
-                    settings_row: RiskSettings | None = None) -> str | None:
-    """Why no new order may be sent now, or None. Read on every decision.
-
-    ``settings_row``: the risk settings this decision has just read from the
-    database (so one decision reads them once); read here when not given."""
-    row = settings_row if settings_row is not None else risk_settings()
-    if row.kill_switch:
-        return f"kill switch on: {row.kill_switch_reason or 'no reason given'}"
-    pnl = realized_pnl_today(at)
-    for asset, total in pnl.items():
-        if quote_asset is not None and asset != quote_asset:
-            continue
-        why = _loss_blocker(row, asset, total)
-        if why:
-            return why
-    return None
-
-
 def trading_blockers(*, quote_assets: Iterable[str], settings_row: RiskSettings,
                      pnl: Mapping[str, Decimal] | None = None,
                      at: datetime | None = None) -> dict[str, str]:
-    """``trading_blocker`` for several quote assets at once: quote asset →
-    why, for those blocked. ``settings_row`` and ``pnl`` (today's realized
-    P&L by quote asset) as this decision has just read them (``risk_read``);
-    the P&L is read here when not given."""
+    """Why no new order may be sent now in each of these quote assets:
+    quote asset → why, for those blocked (kill switch, daily loss limit).
+    ``settings_row`` and ``pnl`` (today's realized P&L by quote asset) as
+    this decision has just read them (``risk_read``); the P&L is read here
+    when not given."""
     quote_assets = list(quote_assets)
     if not quote_assets:
         return {}

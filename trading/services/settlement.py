@@ -10,33 +10,30 @@ opportunity is closed with its realized P&L computed from its Trades.
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
-from django.db import transaction
 from django.db.models import Sum
-from django.utils import timezone
 
-from exchanges.errors import AmbiguousOrderError, ExchangeError, RejectedError
 from exchanges.models import ExchangeMarket
+from exchanges.registry import get_adapter
 from exchanges.states import TERMINAL_STATES, OrderState
-from exchanges.types import ExchangeOrder, OrderRequest, OrderType, Side
+from exchanges.types import OrderRequest, OrderType, Side
 from trading.models import Opportunity, OpportunityStatus, Order, Trade
-from trading.services.fills import fills_fetch_missing, fills_missing, fills_record
-from trading.services.orders import IllegalTransition, order_record_created, order_transition
+from trading.pnl import realized_pnl
+from trading.services.fills import fills_fetch_missing, fills_missing
+from trading.services.opportunities import opportunity_settle
+from trading.services.orders import (
+    new_client_order_id,
+    order_apply_report,
+    order_submit,
+    orders_write,
+)
 from trading.services.risk import risk_settings
 
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal("0")
-OPEN_STATUSES = (OpportunityStatus.EXECUTING,)
-
-
-def new_client_order_id(prefix: str = "arb") -> str:
-    """Unique and never reused, even after a database reset: a random part,
-    so an old order on the exchange is never mistaken for a new one."""
-    return f"{prefix}-{uuid.uuid4().hex}"[:32]
 
 
 @dataclass(frozen=True)
@@ -44,32 +41,6 @@ class ReconcileResult:
     opportunity_id: int
     status: str
     action: str  # waiting | unwinding | closed | nothing
-
-
-def order_apply_report(*, order: Order, report: ExchangeOrder, source: str) -> Order:
-    """Map an exchange's answer about ``order`` through the state machine and
-    record its fills. A stale report (status or fill going back) is logged
-    and ignored: the order already knows better."""
-    payload = {
-        "raw_status": report.raw_status,
-        "exchange_order_id": report.exchange_order_id,
-        "filled_quantity": str(report.filled_quantity),
-        "average_price": str(report.average_price) if report.average_price is not None else None,
-    }
-    try:
-        result = order_transition(
-            order_id=order.pk, to_status=report.state, source=source,
-            filled_quantity=report.filled_quantity,
-            average_price=report.average_price, fee=report.fee, fee_asset=report.fee_asset,
-            exchange_order_id=report.exchange_order_id, payload=payload,
-        )
-        order = result.order
-    except IllegalTransition as exc:
-        logger.warning("stale report ignored (%s): %s", source, exc)
-        order.refresh_from_db()
-    if report.fills:
-        fills_record(order=order, fills=report.fills)
-    return order
 
 
 def _unwind_request(opportunity: Opportunity, net_base: Decimal) -> tuple[int, OrderRequest] | None:
@@ -111,52 +82,19 @@ def net_base_position(opportunity: Opportunity) -> Decimal:
     return by_side.get("buy", ZERO) - by_side.get("sell", ZERO)
 
 
-def realized_pnl(opportunity: Opportunity) -> Decimal:
-    """Proceeds − costs − fees, in the quote asset. A fee paid in the base
-    asset is valued at its fill's price."""
-    quote, base = opportunity.market.quote, opportunity.market.base
-    total = ZERO
-    for trade in Trade.objects.filter(order__opportunity=opportunity):
-        total += trade.quote_amount if trade.side == "sell" else -trade.quote_amount
-        if trade.fee:
-            if trade.fee_asset.upper() == base:
-                total -= trade.fee * trade.price
-            elif trade.fee_asset.upper() in (quote, ""):
-                total -= trade.fee
-            else:
-                logger.warning("fee of trade %s in %s: neither %s nor %s; left out of P&L",
-                               trade.exchange_trade_id, trade.fee_asset, base, quote)
-    return total
-
-
 def _place_unwind(opportunity: Opportunity, exchange_id: int, request: OrderRequest,
                   source: str) -> Order:
-    from exchanges.registry import get_adapter
-
-    with transaction.atomic():
-        order = Order.objects.create(
-            opportunity=opportunity, exchange_id=exchange_id, market_id=opportunity.market_id,
-            client_order_id=request.client_order_id, purpose=Order.Purpose.UNWIND,
-            side=request.side.value, order_type=Order.Type.LIMIT, quantity=request.quantity,
-            price=request.price,
-        )
-        order_record_created(order=order, source=source,
-                             payload={"reason": "unwind one-sided fill"})
-    adapter = get_adapter(order.exchange)
-    try:
-        report = adapter.place_order(request)
-    except RejectedError as exc:
-        order_transition(order_id=order.pk, to_status=OrderState.REJECTED, source=source,
-                         reason=str(exc), payload={"code": exc.code})
-    except AmbiguousOrderError as exc:
-        order_transition(order_id=order.pk, to_status=OrderState.UNKNOWN, source=source,
-                         reason=str(exc))
-    except ExchangeError as exc:  # never sent (breaker, rate limit, refused connection)
-        order_transition(order_id=order.pk, to_status=OrderState.REJECTED, source=source,
-                         reason=f"not sent: {exc}")
-    else:
+    """Write the unwind order, send it and apply its answer at once."""
+    [order] = orders_write(orders=[Order(
+        opportunity=opportunity, exchange_id=exchange_id, market=opportunity.market,
+        client_order_id=request.client_order_id, purpose=Order.Purpose.UNWIND,
+        side=request.side.value, order_type=Order.Type.LIMIT, quantity=request.quantity,
+        price=request.price,
+    )], source=source, payload={"reason": "unwind one-sided fill"})
+    report = order_submit(order=order, source=source)
+    if report is not None:
         order = order_apply_report(order=order, report=report, source=source)
-        fills_fetch_missing(adapter=adapter, orders=[order])
+        fills_fetch_missing(adapter=get_adapter(order.exchange), orders=[order])
     order.refresh_from_db()
     return order
 
@@ -165,7 +103,7 @@ def opportunity_reconcile(*, opportunity_id: int, source: str,
                           allow_unwind: bool = True) -> ReconcileResult:
     """Advance an executing opportunity as far as its orders allow."""
     opportunity = Opportunity.objects.select_related("market").get(pk=opportunity_id)
-    if opportunity.status not in OPEN_STATUSES:
+    if opportunity.status != OpportunityStatus.EXECUTING:
         return ReconcileResult(opportunity.pk, opportunity.status, "nothing")
     orders = list(opportunity.orders.all())
     if any(o.status not in TERMINAL_STATES for o in orders) or any(
@@ -188,10 +126,11 @@ def opportunity_reconcile(*, opportunity_id: int, source: str,
                                          allow_unwind=False)
         if plan is not None and not allow_unwind:
             return ReconcileResult(opportunity.pk, opportunity.status, "waiting")
-    return _close(opportunity, orders, net)
+    return _close(opportunity, orders, net, source)
 
 
-def _close(opportunity: Opportunity, orders: list[Order], net: Decimal) -> ReconcileResult:
+def _close(opportunity: Opportunity, orders: list[Order], net: Decimal,
+           source: str) -> ReconcileResult:
     entries = [o for o in orders if o.purpose == Order.Purpose.ENTRY]
     filled = [o.filled_quantity for o in entries]
     unwound = any(o.purpose == Order.Purpose.UNWIND and o.filled_quantity > 0 for o in orders)
@@ -209,12 +148,8 @@ def _close(opportunity: Opportunity, orders: list[Order], net: Decimal) -> Recon
         reasons.append(f"residual {net} {opportunity.market.base} could not be unwound: "
                        "needs a human")
     pnl = realized_pnl(opportunity)
-    with transaction.atomic():
-        updated = Opportunity.objects.filter(
-            pk=opportunity.pk, status__in=OPEN_STATUSES
-        ).update(status=status, realized_pnl=pnl, closed_at=timezone.now(),
-                 reason="; ".join(reasons)[:2000])
-    if updated:
+    if opportunity_settle(opportunity_id=opportunity.pk, status=status, realized_pnl=pnl,
+                          reason="; ".join(reasons), source=source):
         logger.info("opportunity %s closed %s: realized %s %s", opportunity.pk, status, pnl,
                     opportunity.quote_asset)
         from trading.services.risk import daily_loss_enforce

@@ -9,32 +9,20 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Count, DecimalField, F, Q, Sum
+from django.db.models import Count, Sum
 from django.utils import timezone
 
-from exchanges.models import Exchange
-from trading.models import (
-    PRODUCT_DECIMAL_PLACES,
-    PRODUCT_MAX_DIGITS,
-    DailyRiskSnapshot,
-    Opportunity,
-    Trade,
-)
+from exchanges.models import Exchange, Market
+from trading.models import DailyRiskSnapshot, Opportunity, Trade
+from trading.pnl import QUOTE_ASSETS, base_fee_times_price, fees_in_quote, max_drawdown_intraday
 from trading.reports.rollups import report_rollup_write
-from trading.reports.selectors import max_drawdown
 from trading.services.balances import balances_latest
-from trading.services.risk import (
-    exposure_open,
-    risk_settings,
-    trading_day,
-    trading_day_bounds,
-    trading_tz,
-)
+from trading.services.risk import exposure_open, risk_settings
+from trading.tradingday import trading_day, trading_day_bounds, trading_tz
 
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal("0")
-QUOTES = ("IRR", "USDT")
 
 
 def day_figures(day: date) -> dict:
@@ -42,24 +30,22 @@ def day_figures(day: date) -> dict:
     figures: dict = {"trade_count": 0}
     closed = Opportunity.objects.filter(closed_at__gte=start, closed_at__lt=end,
                                         realized_pnl__isnull=False)
-    for quote in QUOTES:
+    base_fees = base_fee_times_price(Market.objects.all())
+    for quote in QUOTE_ASSETS:
         suffix = quote.lower()
         mine = closed.filter(quote_asset=quote)
         figures[f"realized_pnl_{suffix}"] = (
             mine.aggregate(total=Sum("realized_pnl"))["total"] or ZERO
         )
         pnls = list(mine.order_by("closed_at", "pk").values_list("realized_pnl", flat=True))
-        figures[f"max_drawdown_{suffix}"] = max_drawdown(pnls)
+        figures[f"max_drawdown_{suffix}"] = max_drawdown_intraday(pnls)
         trades = Trade.objects.filter(executed_at__gte=start, executed_at__lt=end,
                                       market__quote=quote)
-        # Fees as settlement counts them: in the quote (or unnamed: the
-        # quote), or in the base asset valued at its fill's price.
+        # Fees valued in the quote as trading.pnl says (settlement's rule).
         agg = trades.aggregate(
             volume=Sum("quote_amount"),
-            fees_quote=Sum("fee", filter=Q(fee_asset__in=(quote, ""))),
-            fees_base=Sum(F("fee") * F("price"), filter=Q(fee_asset=F("market__base")),
-                          output_field=DecimalField(max_digits=PRODUCT_MAX_DIGITS,
-                                                    decimal_places=PRODUCT_DECIMAL_PLACES)),
+            fees_quote=Sum("fee", filter=fees_in_quote(quote)),
+            fees_base=Sum(base_fees),
             count=Count("id"),
         )
         figures[f"volume_{suffix}"] = agg["volume"] or ZERO

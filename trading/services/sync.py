@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from arbsite.locks import SYNC_ORDERS, redis_lock
 from exchanges.breaker import breaker_state
 from exchanges.errors import ExchangeError
 from exchanges.interface import ExchangeAdapter
@@ -33,15 +34,18 @@ from exchanges.models import Exchange, Market
 from exchanges.registry import get_adapter
 from exchanges.states import LIVE_STATES, OrderState
 from exchanges.types import ExchangeOrder, OrderRef
-from trading.models import Opportunity, OpportunityStatus, Order, RiskSettings
-from trading.services import killpoints
+from trading import killpoints
+from trading.models import Opportunity, OpportunityStatus, Order, OrderEventKind
 from trading.services.fills import fills_fetch_missing
-from trading.services.orders import IllegalTransition, order_record_created, order_transition
-from trading.services.settlement import (
+from trading.services.opportunities import opportunities_expire
+from trading.services.orders import (
+    IllegalTransition,
     new_client_order_id,
-    opportunity_reconcile,
     order_apply_report,
+    order_transition,
+    orders_write,
 )
+from trading.services.settlement import opportunity_reconcile
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +89,7 @@ class ExchangeSyncReport:
 class SyncReport:
     exchanges: list[ExchangeSyncReport] = field(default_factory=list)
     opportunities_closed: int = 0
+    locked_out: bool = False  # another sync was running: nothing done
 
     @property
     def complete(self) -> bool:
@@ -128,6 +133,7 @@ def _not_found(order: Order, report: ExchangeSyncReport, now: datetime, source: 
             order_id=order.pk, to_status=OrderState.REJECTED, source=source,
             reason=(f"never reached the exchange: not found at {order.not_found_since:%H:%M:%S} "
                     f"and again at {now:%H:%M:%S} UTC"),
+            kind=OrderEventKind.NOT_FOUND,
         )
         report.failed += 1
     except IllegalTransition as exc:
@@ -179,7 +185,7 @@ def _import_external(exchange: Exchange, found: ExchangeOrder, report: ExchangeS
         client_id = new_client_order_id("ext")
     try:
         with transaction.atomic():
-            order = Order.objects.create(
+            [order] = orders_write(orders=[Order(
                 exchange=exchange, market=market, opportunity=None, is_external=True,
                 purpose=Order.Purpose.EXTERNAL, client_order_id=client_id,
                 exchange_order_id=found.exchange_order_id or found.client_order_id,
@@ -187,9 +193,8 @@ def _import_external(exchange: Exchange, found: ExchangeOrder, report: ExchangeS
                 quantity=found.quantity, price=found.price,
                 notes=f"found open on {exchange.name} by {source}; exchange client id "
                       f"{found.client_order_id or '-'}",
-            )
-            order_record_created(order=order, source=source,
-                                 payload={"raw_status": found.raw_status, "external": True})
+            )], source=source, payload={"raw_status": found.raw_status, "external": True},
+                kind=OrderEventKind.IMPORTED)
     except IntegrityError:
         logger.info("sync %s: external order %s already imported", exchange.name, label)
         return
@@ -224,24 +229,54 @@ def _externals(exchange: Exchange, open_now: list[ExchangeOrder]) -> list[Exchan
             if r.client_order_id not in known_ids and r.exchange_order_id not in known_ids]
 
 
-def exchange_sync(*, exchange: Exchange, adapter: ExchangeAdapter | None = None,
-                  source: str = "sync", pending_grace: timedelta = PENDING_GRACE,
-                  not_found_grace: timedelta | None = None, progress: Progress | None = None,
-                  import_external: bool = False, cancel_external: bool = False,
-                  dry_run: bool = False, patience: float = LOOKUP_PATIENCE,
-                  only_ids: list[int] | None = None) -> ExchangeSyncReport:
-    """Sync every non-final order of one exchange (or those of ``only_ids``)."""
+@dataclass(frozen=True)
+class SyncMode:
+    """How one pass over an exchange's orders behaves; the periodic sync
+    (``exchange_sync``) and recovery (``trading.services.recovery``) differ
+    only here.
+
+    - ``pending_grace``: a ``pending_submit`` order younger than this belongs
+      to an executor that may be sending it right now, and is left alone;
+    - ``not_found_grace``: between the first and the confirming not-found;
+    - ``patience``: seconds spent waiting out rate limits while looking up;
+    - ``import_external`` / ``cancel_external``: orders open on the exchange
+      that this system never placed are imported (and cancelled);
+    - ``dry_run``: say what would be done, change nothing.
+    """
+
+    source: str
+    pending_grace: timedelta
+    not_found_grace: timedelta
+    patience: float
+    import_external: bool = False
+    cancel_external: bool = False
+    dry_run: bool = False
+
+
+def exchange_sync(*, exchange: Exchange, source: str = "sync") -> ExchangeSyncReport:
+    """The periodic sync of one exchange's orders that are not final."""
+    return exchange_sync_pass(exchange=exchange, mode=SyncMode(
+        source=source, pending_grace=PENDING_GRACE,
+        not_found_grace=configured_not_found_grace(), patience=LOOKUP_PATIENCE))
+
+
+def exchange_sync_pass(*, exchange: Exchange, mode: SyncMode,
+                       adapter: ExchangeAdapter | None = None, progress: Progress | None = None,
+                       only_ids: list[int] | None = None) -> ExchangeSyncReport:
+    """One pass over every non-final order of one exchange (or those of
+    ``only_ids``), as ``mode`` says."""
     report = ExchangeSyncReport(exchange=exchange.name)
-    grace = not_found_grace if not_found_grace is not None else configured_not_found_grace()
+    source, grace, dry_run = mode.source, mode.not_found_grace, mode.dry_run
     now = timezone.now()
     query = (Order.objects.filter(exchange=exchange, status__in=LIVE_STATES)
-             .filter(~Q(status=OrderState.PENDING_SUBMIT) | Q(created_at__lt=now - pending_grace)
+             .filter(~Q(status=OrderState.PENDING_SUBMIT)
+                     | Q(created_at__lt=now - mode.pending_grace)
                      # recovery already looked it up: confirm without waiting for its age
                      | Q(not_found_since__isnull=False)))
     if only_ids is not None:
         query = query.filter(pk__in=only_ids)
     orders = list(query.select_related("exchange", "market").order_by("pk"))
-    if not orders and not import_external and not Order.objects.filter(
+    if not orders and not mode.import_external and not Order.objects.filter(
             exchange=exchange, opportunity__status=OpportunityStatus.EXECUTING).exists():
         return report
     adapter = adapter or get_adapter(exchange)
@@ -265,7 +300,7 @@ def exchange_sync(*, exchange: Exchange, adapter: ExchangeAdapter | None = None,
     lookup = adapter.lookup_orders(
         [OrderRef(client_order_id=o.client_order_id, exchange_order_id=o.exchange_order_id,
                   market=o.market.code, created_at=o.created_at, quantity=o.quantity)
-         for o in missing], patience=patience)
+         for o in missing], patience=mode.patience)
     report.calls += lookup.calls
 
     touched: list[Order] = []
@@ -286,9 +321,10 @@ def exchange_sync(*, exchange: Exchange, adapter: ExchangeAdapter | None = None,
         if progress is not None and (number % 100 == 0 or number == len(orders)):
             progress(exchange.name, number, len(orders))
 
-    if import_external:
+    if mode.import_external:
         for found in _externals(exchange, open_now):
-            _import_external(exchange, found, report, source, dry_run, adapter, cancel_external)
+            _import_external(exchange, found, report, source, dry_run, adapter,
+                             mode.cancel_external)
     if dry_run:
         return report
     # Final orders of unsettled opportunities whose Trades fall short (a crash
@@ -296,37 +332,17 @@ def exchange_sync(*, exchange: Exchange, adapter: ExchangeAdapter | None = None,
     touched += list(Order.objects.filter(
         exchange=exchange, opportunity__status=OpportunityStatus.EXECUTING,
         filled_quantity__gt=0).exclude(status__in=LIVE_STATES).select_related("market"))
-    added, errors = fills_fetch_missing(adapter=adapter, orders=touched, patience=patience)
+    added, errors = fills_fetch_missing(adapter=adapter, orders=touched,
+                                        patience=mode.patience)
     report.fills_added += added
     report.errors.extend(errors)
     Order.objects.filter(pk__in=[o.pk for o in orders]).update(last_synced_at=timezone.now())
     return report
 
 
-def opportunities_expire(*, now: datetime | None = None) -> int:
-    """Close opportunities that were detected but never claimed in time.
-
-    Execution refuses an opportunity older than the maximum book age, so one
-    still ``detected`` past it (its task lost with a killed worker, or stuck
-    behind a backlog) can never trade; left open it would also keep its
-    market and exchange pair "in flight" and block detection there. The
-    conditional update cannot race a claim: either takes the row first.
-    """
-    now = now or timezone.now()
-    max_age = timedelta(milliseconds=RiskSettings.load().max_book_age_ms) + timedelta(seconds=5)
-    expired = Opportunity.objects.filter(
-        status=OpportunityStatus.DETECTED, created_at__lt=now - max_age
-    ).update(status=OpportunityStatus.REJECTED, closed_at=now,
-             reason=f"not executed within {max_age.total_seconds():g}s of detection "
-                    "(task lost or delayed); nothing was sent")
-    if expired:
-        logger.warning("%d detected opportunities expired unexecuted", expired)
-    return expired
-
-
 def opportunities_settle(*, source: str = "sync", limit: int = 500) -> int:
     """Reconcile executing opportunities; return how many closed."""
-    opportunities_expire()
+    opportunities_expire(source=source)
     closed = 0
     ids = list(Opportunity.objects.filter(status=OpportunityStatus.EXECUTING)
                .order_by("pk").values_list("pk", flat=True)[:limit])
@@ -341,19 +357,27 @@ def opportunities_settle(*, source: str = "sync", limit: int = 500) -> int:
 
 
 def orders_sync(*, exchange_names: list[str] | None = None, source: str = "sync") -> SyncReport:
-    """Sync every enabled exchange (or those named), then settle opportunities."""
+    """Sync every enabled exchange (or those named), then settle opportunities.
+
+    One periodic sync at a time (``arbsite.locks.SYNC_ORDERS``): a sync that
+    finds another running does nothing and says so (``locked_out``)."""
     report = SyncReport()
-    exchanges = Exchange.objects.filter(enabled=True)
-    if exchange_names:
-        exchanges = exchanges.filter(name__in=exchange_names)
-    for exchange in exchanges.order_by("name"):
-        if breaker_state(exchange.name).state == "open":
-            report.exchanges.append(ExchangeSyncReport(exchange.name, skipped="breaker open"))
-            continue
-        try:
-            report.exchanges.append(exchange_sync(exchange=exchange, source=source))
-        except ExchangeError as exc:
-            report.exchanges.append(ExchangeSyncReport(exchange.name, skipped=str(exc)))
-    report.opportunities_closed = opportunities_settle(source=source)
+    with redis_lock(SYNC_ORDERS) as acquired:
+        if not acquired:
+            report.locked_out = True
+            return report
+        exchanges = Exchange.objects.filter(enabled=True)
+        if exchange_names:
+            exchanges = exchanges.filter(name__in=exchange_names)
+        for exchange in exchanges.order_by("name"):
+            if breaker_state(exchange.name).state == "open":
+                report.exchanges.append(ExchangeSyncReport(exchange.name,
+                                                           skipped="breaker open"))
+                continue
+            try:
+                report.exchanges.append(exchange_sync(exchange=exchange, source=source))
+            except ExchangeError as exc:
+                report.exchanges.append(ExchangeSyncReport(exchange.name, skipped=str(exc)))
+        report.opportunities_closed = opportunities_settle(source=source)
     return report
 

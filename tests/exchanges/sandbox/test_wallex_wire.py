@@ -1,7 +1,7 @@
 """Wallex as its docs describe it: developers.wallex.ir (spot-create-order, spot-cancel-order,
 spot-single-order-detail, spot-active-orders, spot-order-list, the error table), the 2022
 api-docs.wallex.ir edition and darhelm/go-wallex where the new pages are silent (page names
-as /work/shared/exchanges.md "Corrections and precisions" cites them)."""
+as docs/EXCHANGES.md (Wallex) cites them)."""
 
 from decimal import Decimal as D
 

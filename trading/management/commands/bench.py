@@ -1,6 +1,6 @@
 """``python manage.py bench [--json] [--only NAME …]``: the performance figures.
 
-Each figure comes from a function registered with ``exchanges.bench.bench``;
+Each figure comes from a function registered with ``arbsite.bench.registry.bench``;
 this command only runs them and prints a table (or JSON).
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from exchanges.bench import BenchOptions, Figure, load_benchmarks
+from arbsite.bench.registry import BenchOptions, Figure, load_benchmarks
 
 
 class Command(BaseCommand):

@@ -26,9 +26,9 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from django.conf import settings
 
-from exchanges.bench import BenchOptions, Figure, bench
+from arbsite.bench.registry import BenchOptions, Figure, bench
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def bench_env(*, database_url: str) -> dict[str, str]:
@@ -57,13 +57,15 @@ def bench_env(*, database_url: str) -> dict[str, str]:
 
 @bench("tick-to-trade")
 def tick_to_trade(options: BenchOptions) -> list[Figure]:
+    """Tick-to-trade: fresh books in Redis to both legs received by the sandbox,
+    through Redis and a real worker (p50, p99, and where the time goes)."""
     iterations = max(200, options.cycles)
     with tempfile.TemporaryDirectory(prefix="arbsite-bench-") as tmp:
         database_url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{tmp}/bench.sqlite3"
         out = Path(tmp) / "result.json"
         subprocess.run(
-            [sys.executable, "manage.py", "bench_tick_to_trade", "--iterations", str(iterations),
-             "--out", str(out)],
+            [sys.executable, "-m", "arbsite.bench.tick_to_trade", "--iterations",
+             str(iterations), "--out", str(out)],
             cwd=ROOT, env=bench_env(database_url=database_url), check=True, timeout=900,
         )
         result = json.loads(out.read_text())

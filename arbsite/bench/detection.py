@@ -1,5 +1,5 @@
-"""Trading benchmarks, registered in ``exchanges.bench`` (found through its
-``BENCH_MODULES``): figure (b), the cost of one detection cycle.
+"""Bench figure: the cost of one detection cycle (``manage.py bench --only
+detection``).
 
 The books are synthetic and built in memory — 3 exchanges × 20 markets × 50
 levels a side, rial prices around 10⁹ with 6-decimal amounts, so Decimal
@@ -22,11 +22,11 @@ from decimal import Decimal
 from django.test import override_settings
 from django.utils import timezone
 
-from exchanges.bench import BenchOptions, Figure, bench, percentile
+from arbsite.bench.registry import BenchOptions, Figure, bench, percentile
 from exchanges.types import Balance, BookLevel, OrderBook
+from trading.detection.cycle import CycleInput, Limits, Listing, MarketListings, cycle_evaluate
 from trading.services.balances import CachedBalances, balances_latest, balances_store
 from trading.services.books import CachedBook, books_clear, books_latest, books_store
-from trading.services.detection import CycleInput, Limits, Listing, MarketListings, cycle_evaluate
 
 EXCHANGES = (("nobitex", Decimal("0.0025")), ("wallex", Decimal("0.0040")),
              ("invex", Decimal("0.0030")))

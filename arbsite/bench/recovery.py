@@ -18,7 +18,7 @@ import uuid
 from decimal import Decimal
 from pathlib import Path
 
-from exchanges.bench import BenchOptions, Figure, bench
+from arbsite.bench.registry import BenchOptions, Figure, bench
 
 ORDERS = 10_000
 FILLED_SHARE = 0.01  # filled while down: their fills must be recorded

@@ -1,5 +1,5 @@
 """Model fields shared by both apps: one place for money precision and for
-encrypted secrets."""
+encrypted secrets (``arbsite.crypto``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import models
 
-from exchanges.crypto import decrypt, encrypt
+from arbsite.crypto import decrypt, encrypt
 
 # Wide enough for BTC priced in rial (above 10^12) and for 18-decimal crypto
 # amounts: 18 digits either side of the point.

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from exchanges.bench import BenchOptions, Figure, bench, percentile
+from arbsite.bench.registry import BenchOptions, Figure, bench, percentile
 
 logger = logging.getLogger(__name__)
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/arbsite_bench"

@@ -1,74 +1,13 @@
-"""Benchmarks behind ``python manage.py bench``: a registry of small functions.
-
-A benchmark is a function decorated with ``@bench("name")`` that returns a
-list of ``Figure``s; later issues add theirs (e.g. in ``trading/bench.py``,
-imported by ``BENCH_MODULES``) and the command prints them all as one table
-or JSON. Benchmarks start what they need themselves (the sandbox here), so
-a figure is reproducible on any machine.
-"""
+"""Bench figure: the exchange layer fetching books concurrently from the
+sandbox (``manage.py bench --only books``)."""
 
 from __future__ import annotations
 
-import importlib
 import statistics
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import Any
 
-BenchFunction = Callable[["BenchOptions"], list["Figure"]]
-REGISTRY: dict[str, BenchFunction] = {}
-# Modules whose import registers more benchmarks (missing ones are skipped).
-BENCH_MODULES = (
-    "exchanges.bench", "trading.bench", "trading.bench_pipeline",
-    "trading.bench_reports", "trading.bench_recovery",
-)
-
-
-@dataclass(frozen=True)
-class BenchOptions:
-    cycles: int = 20
-    latency_ms: int = 50
-
-
-@dataclass(frozen=True)
-class Figure:
-    bench: str
-    name: str
-    value: float
-    unit: str
-    note: str = ""
-    goal: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def bench(name: str) -> Callable[[BenchFunction], BenchFunction]:
-    def register(function: BenchFunction) -> BenchFunction:
-        REGISTRY[name] = function
-        return function
-
-    return register
-
-
-def load_benchmarks() -> dict[str, BenchFunction]:
-    for module in BENCH_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-    return dict(REGISTRY)
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
-    return ordered[index]
-
-
-# -- exchange layer ------------------------------------------------------------------
+from arbsite.bench.registry import BenchOptions, Figure, bench, percentile
 
 BENCH_MARKETS = ("BTC-IRR", "ETH-IRR", "USDT-IRR", "BTC-USDT", "ETH-USDT")
 

@@ -1,8 +1,10 @@
-"""Is the system able to trade, and what does the operator need to see?
+"""Trading's selectors for its faces: is the system able to trade, and what
+does the operator need to see?
 
-Selectors only (they read, never write): ``system_health`` answers
-``/healthz`` and heads the control panel; ``control_panel`` adds orders,
-today's P&L against its limits and the latest opportunities. Nothing here
+They read, never write: ``system_health`` answers ``/healthz``
+(``trading.views``) and heads the control panel; ``control_panel`` adds
+orders, today's P&L against its limits, the latest opportunities and why
+nothing traded (detection's rejections of the last hour). Nothing here
 carries a secret.
 """
 
@@ -16,17 +18,16 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
-from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
 
 from arbsite.redis import key, redis_client
 from exchanges.breaker import OPEN, breaker_state
 from exchanges.models import Exchange
 from exchanges.ratelimit import RateLimiter
 from exchanges.states import LIVE_STATES, OrderState
+from trading.detection.rejections import RejectionSummary, rejections_recent
 from trading.models import Opportunity, Order, RiskSettings
+from trading.pnl import QUOTE_ASSETS
 from trading.services.heartbeat import heartbeat_last
 from trading.services.risk import daily_loss_limit, realized_pnl_today
 
@@ -36,7 +37,6 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_MAX_AGE = 60.0
 # A book older than this is not one detection would trade on.
 BOOK_MAX_AGE = 30.0
-TRADING_QUOTES = ("IRR", "USDT")
 
 
 @dataclass
@@ -190,36 +190,6 @@ def system_health(*, now: datetime | None = None) -> SystemHealth:
     return health
 
 
-def health_json(health: SystemHealth) -> dict[str, Any]:
-    """The public, secret-free form of ``system_health`` for ``/healthz``."""
-    def plain(value: Any) -> Any:
-        return value.isoformat() if isinstance(value, datetime) else value
-
-    return {
-        "status": "ok" if health.can_trade else "unavailable",
-        "can_trade": health.can_trade,
-        "problems": health.problems,
-        "checked_at": plain(health.checked_at),
-        "database": health.database,
-        "broker": health.broker,
-        "redis": health.redis,
-        "heartbeat_age_seconds": health.heartbeat_age_seconds,
-        "kill_switch": health.kill_switch,
-        "exchanges": {
-            e.name: {
-                "enabled": e.enabled,
-                "trading_enabled": e.trading_enabled,
-                "book_age_seconds": e.book_age_seconds,
-                "breaker": e.breaker,
-                "backoff_seconds": e.backoff_seconds,
-                "can_trade": e.can_trade,
-            }
-            for e in health.exchanges
-        },
-        "streams": {s.exchange: s.as_json() for s in health.streams},
-    }
-
-
 @dataclass
 class PnlLine:
     quote_asset: str
@@ -242,6 +212,7 @@ class ControlPanel:
     open_orders: list[Order]
     opportunities: list[Opportunity]
     recovery: dict[str, dict[str, str]]
+    rejections: RejectionSummary | None  # None: Redis unavailable
 
 
 def control_panel(*, now: datetime | None = None, recent: int = 15) -> ControlPanel:
@@ -252,7 +223,7 @@ def control_panel(*, now: datetime | None = None, recent: int = 15) -> ControlPa
     risk = RiskSettings.load()
     pnl_today = realized_pnl_today(now)
     pnl = [PnlLine(q, pnl_today.get(q, Decimal("0")), daily_loss_limit(risk, q))
-           for q in sorted(set(TRADING_QUOTES) | set(pnl_today))]
+           for q in sorted(set(QUOTE_ASSETS) | set(pnl_today))]
     live = Order.objects.filter(status__in=LIVE_STATES).select_related("exchange", "market")
     recovery: dict[str, dict[str, str]] = {}
     for exchange in health.exchanges:
@@ -264,6 +235,11 @@ def control_panel(*, now: datetime | None = None, recent: int = 15) -> ControlPa
             request = {}
         if request:
             recovery[exchange.name] = request
+    try:
+        rejections = rejections_recent(now=now)
+    except Exception as exc:  # Redis down: the panel still renders
+        logger.warning("control panel: detection's rejections unavailable: %s", exc)
+        rejections = None
     return ControlPanel(
         health=health,
         pnl=pnl,
@@ -273,12 +249,5 @@ def control_panel(*, now: datetime | None = None, recent: int = 15) -> ControlPa
         opportunities=list(Opportunity.objects.select_related("market", "buy_exchange",
                                                               "sell_exchange")[:recent]),
         recovery=recovery,
+        rejections=rejections,
     )
-
-
-@never_cache
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    """``/healthz``: 200 when the system can trade, 503 (with why) when not."""
-    health = system_health()
-    return JsonResponse(health_json(health), status=200 if health.can_trade else 503)

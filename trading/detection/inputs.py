@@ -1,0 +1,81 @@
+"""What a detection cycle reads from the database: the enabled markets and
+their tradable listings, the in-flight opportunities, and the limits of the
+risk settings (books and balances come from Redis: ``trading.services.books``
+and ``trading.services.balances``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from exchanges.models import Exchange, ExchangeMarket, Market
+from trading.detection.cycle import Limits, Listing, MarketListings
+from trading.models import Opportunity, RiskSettings
+from trading.services import risk
+from trading.services.arbitrage import ZERO
+from trading.services.opportunities import IN_FLIGHT
+
+
+def listings_read() -> tuple[list[MarketListings], dict[str, Exchange], dict[str, Market]]:
+    """Enabled markets with their tradable listings (one query)."""
+    rows = (ExchangeMarket.objects
+            .filter(enabled=True, market__enabled=True,
+                    exchange__enabled=True, exchange__trading_enabled=True)
+            .select_related("exchange", "market")
+            # Detection never needs the credentials: not read, not decrypted.
+            .defer("exchange__api_key", "exchange__api_secret")
+            .order_by("market__base", "market__quote", "exchange__name"))
+    by_market: dict[str, list[Listing]] = {}
+    exchanges: dict[str, Exchange] = {}
+    markets: dict[str, Market] = {}
+    for row in rows:
+        code = row.market.code
+        markets[code] = row.market
+        exchanges[row.exchange.name] = row.exchange
+        by_market.setdefault(code, []).append(Listing(
+            row.exchange.name, row.exchange.taker_fee, row.amount_step, row.min_order_value))
+    result = [MarketListings(code, markets[code].base, markets[code].quote, tuple(listings))
+              for code, listings in by_market.items() if len(listings) > 1]
+    return result, exchanges, markets
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """The in-flight opportunities, read once per cycle: their pairs (not
+    detected again) and what they plan to trade (their exposure)."""
+
+    pairs: set[tuple[str, str, str]]  # market code, buy exchange, sell exchange
+    quantities: list[tuple[str, Decimal]]  # base asset, quantity
+
+
+def in_flight_read() -> InFlight:
+    """Every in-flight opportunity: one query."""
+    rows = (Opportunity.objects.filter(status__in=IN_FLIGHT)
+            .values_list("market__base", "market__quote", "buy_exchange__name",
+                         "sell_exchange__name", "quantity"))
+    pairs: set[tuple[str, str, str]] = set()
+    quantities: list[tuple[str, Decimal]] = []
+    for base, quote, buy, sell, quantity in rows:
+        pairs.add((f"{base}-{quote}", buy, sell))
+        quantities.append((base, quantity))
+    return InFlight(pairs, quantities)
+
+
+def limits_read(markets: list[MarketListings], row: RiskSettings, in_flight: InFlight) -> Limits:
+    quotes = {m.quote for m in markets}
+    bases = {m.base for m in markets}
+    exposure_room: dict[str, Decimal] = {}
+    limited = {base: limit for base in bases
+               if (limit := risk.exposure_limit(row, base)) is not None}
+    if limited:
+        open_now = risk.exposure_open(in_flight=in_flight.quantities)
+        exposure_room = {base: limit - open_now.get(base, ZERO) for base, limit in limited.items()}
+    return Limits(
+        max_book_age_ms=row.max_book_age_ms,
+        min_profit_pct=row.min_profit_pct,
+        min_profit_abs={q: risk.min_profit_abs(row, q) for q in quotes},
+        max_order_value={q: risk.max_order_value(row, q) for q in quotes},
+        exposure_room=exposure_room,
+    )
+
+
