@@ -14,7 +14,7 @@ import pytest
 
 from tests.processes import ROOT, celery_worker, process_env
 from tests.trading.streaming_helpers import eventually
-from tests.trading.test_streaming import sandbox, streaming  # noqa: F401 - fixtures
+from tests.trading.test_streaming import streaming, trading_sandbox  # noqa: F401 - fixtures
 from trading.models import Opportunity, RiskSettings
 from trading.services.books import STREAM, books_latest
 from trading.services.polling import balances_refresh

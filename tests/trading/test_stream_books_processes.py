@@ -12,7 +12,7 @@ import pytest
 from arbsite.redis import redis_client
 from tests.processes import ROOT, process_env
 from tests.trading.streaming_helpers import eventually
-from tests.trading.test_streaming import sandbox, streaming  # noqa: F401 - fixtures
+from tests.trading.test_streaming import streaming, trading_sandbox  # noqa: F401 - fixtures
 from trading.services.books import STREAM, books_latest
 from trading.services.streaming import lease_key, standby_key
 

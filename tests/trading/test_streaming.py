@@ -25,7 +25,7 @@ STREAMED = {(ex, m) for ex in ("nobitex", "wallex") for m in ("BTC-IRR", "ETH-IR
 
 
 @pytest.fixture
-def sandbox(sandbox_credentials):
+def trading_sandbox(sandbox_credentials):
     """The trading fixtures' sandbox, with its websockets (fast pings)."""
     server = SandboxServer(port=0, scenario="static", accounts=demo_accounts(sandbox_credentials),
                            rate_limits=False, invex_cancel_delay=0.05, hang_seconds=3,
@@ -50,7 +50,7 @@ def test_streamed_books_are_stored_and_polling_takes_over_while_a_stream_is_down
         # Given both streams up: their books are stored as streamed, the poller skips them
         eventually(lambda: streamed_books() == STREAMED, what="every streamed book stored")
         eventually(lambda: books_kept_by_streams() == STREAMED)
-        report = orderbooks_poll()
+        report = orderbooks_poll(request_detection=lambda: None)
         assert report.fetched == 3  # Invex only
         nobitex = books_latest()[("nobitex", "BTC-IRR")]
         assert nobitex.book.exchange_time is not None and nobitex.fetched_at is not None
@@ -62,7 +62,7 @@ def test_streamed_books_are_stored_and_polling_takes_over_while_a_stream_is_down
         [health] = [h for h in streams_status() if h.exchange == "nobitex"]
         assert not health.connected
         assert sorted(health.polled_books) == ["BTC-IRR", "ETH-IRR", "USDT-IRR"]
-        report = orderbooks_poll()
+        report = orderbooks_poll(request_detection=lambda: None)
         assert report.fetched == 6
         assert books_latest()[("nobitex", "BTC-IRR")].source == "poll"
 
@@ -72,7 +72,7 @@ def test_streamed_books_are_stored_and_polling_takes_over_while_a_stream_is_down
         streaming.set_book("nobitex", "BTCIRT", asks=[["100000000010", "1"]],
                            bids=[["99000000000", "1"]])
         eventually(lambda: books_latest()[("nobitex", "BTC-IRR")].source == STREAM)
-        assert orderbooks_poll().fetched == 3
+        assert orderbooks_poll(request_detection=lambda: None).fetched == 3
 
 
 def test_a_burst_of_changes_costs_one_detection_run(streaming):
