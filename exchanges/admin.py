@@ -17,8 +17,8 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
+from arbsite.admin_guards import GuardedHistoryAdmin
 from exchanges.breaker import breaker_state
 from exchanges.models import Exchange, ExchangeMarket, Market
 
@@ -91,7 +91,10 @@ def _set(value: str) -> str:
 
 
 @admin.register(Exchange)
-class ExchangeAdmin(SimpleHistoryAdmin):
+class ExchangeAdmin(GuardedHistoryAdmin):
+    # No history revert: it would move the base URL (and with it where the
+    # credentials go) without the base-URL confirmation.
+    history_revert = False
     form = ExchangeForm
     inlines = (ExchangeMarketInline,)
     list_display = ("name", "adapter", "enabled", "trading_enabled", "taker_fee", "maker_fee",
@@ -147,7 +150,7 @@ class ExchangeAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Market)
-class MarketAdmin(SimpleHistoryAdmin):
+class MarketAdmin(GuardedHistoryAdmin):
     list_display = ("code", "base", "quote", "enabled", "created_at", "controls")
     list_filter = ("enabled", "quote")
     search_fields = ("base", "quote")
@@ -167,7 +170,7 @@ class MarketAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(ExchangeMarket)
-class ExchangeMarketAdmin(SimpleHistoryAdmin):
+class ExchangeMarketAdmin(GuardedHistoryAdmin):
     list_display = ("exchange", "market", "symbol", "price_scale", "amount_step", "price_tick",
                     "min_order_value", "enabled")
     list_filter = ("exchange", "enabled")
