@@ -106,6 +106,29 @@ def env_redis_url(name: str, default: str) -> str:
     return value
 
 
+def env_base_url(name: str, *, sandbox_urls: list[str]) -> str:
+    """An exchange base URL from the environment, held to the admin's rule
+    (``exchanges.hosts``: https, or the sandbox); "" when unset."""
+    from exchanges.hosts import base_url_problem
+
+    value = _raw(name) or ""
+    if value:
+        problem = base_url_problem(value, sandbox_urls=sandbox_urls)
+        if problem:
+            raise ImproperlyConfigured(f"{name}: {problem}")
+    return value
+
+
+def env_url_list(name: str) -> list[str]:
+    """Comma-separated http(s) URLs with a host."""
+    urls = env_list(name, [])
+    for url in urls:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ImproperlyConfigured(f"{name}: {url!r} is not an http(s) URL with a host")
+    return urls
+
+
 def env_timezone(name: str, default: str) -> str:
     value = _raw(name) or default
     try:

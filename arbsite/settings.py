@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from arbsite.envconfig import (
     env,
+    env_base_url,
     env_bool,
     env_db,
     env_decimal,
@@ -24,6 +25,7 @@ from arbsite.envconfig import (
     env_redis_url,
     env_str,
     env_timezone,
+    env_url_list,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -180,6 +182,21 @@ for _code in ARBSITE_MARKETS:
         raise ImproperlyConfigured(
             f"ARBSITE_MARKETS: {_code!r} is not a market like BTC-IRR (BASE-QUOTE, upper case)"
         )
+
+# --- Exchange endpoints and credentials -------------------------------------
+# The Exchange rows in the admin win over these; these over the real hosts
+# (exchanges/registry.py). A base URL is https, or the project's sandbox:
+# http on 127.0.0.1/localhost, or an origin listed in EXCHANGE_SANDBOX_URL
+# (comma-separated, e.g. http://sandbox.internal:8800). Credentials from
+# the environment are only ever sent to the environment's (or the real) host.
+EXCHANGE_SANDBOX_URLS = env_url_list("EXCHANGE_SANDBOX_URL")
+NOBITEX_BASE_URL = env_base_url("NOBITEX_BASE_URL", sandbox_urls=EXCHANGE_SANDBOX_URLS)
+NOBITEX_API_TOKEN = env_str("NOBITEX_API_TOKEN", "")
+WALLEX_BASE_URL = env_base_url("WALLEX_BASE_URL", sandbox_urls=EXCHANGE_SANDBOX_URLS)
+WALLEX_API_KEY = env_str("WALLEX_API_KEY", "")
+INVEX_BASE_URL = env_base_url("INVEX_BASE_URL", sandbox_urls=EXCHANGE_SANDBOX_URLS)
+INVEX_API_KEY = env_str("INVEX_API_KEY", "")
+INVEX_PRIVATE_KEY = env_str("INVEX_PRIVATE_KEY", "")
 
 # --- Exchange HTTP ---------------------------------------------------------
 # (connect, read) timeouts in seconds for every exchange call.

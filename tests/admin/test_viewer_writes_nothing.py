@@ -165,6 +165,8 @@ CUSTOM_CASES = {
         lambda su, op=op: [reverse(f"admin:django_celery_beat_periodictask_{op}") + "?ids="
                            + ",".join(str(t.pk) for t in PeriodicTask.objects.all())])
        for op in ("enable", "disable", "run")},
+    "exchanges_exchange_base_url": lambda su: [
+        reverse("admin:exchanges_exchange_base_url", args=[_exchange_pk()])],
     "auth_user_password_change": lambda su: [reverse("admin:auth_user_password_change",
                                                      args=[su.pk])],
 }
