@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -63,6 +64,10 @@ INSTALLED_APPS = [
     "django_celery_beat",
     # History of configuration that changes trading (risk settings, exchanges, markets).
     "simple_history",
+    # Failed admin logins counted per username and per address (arbsite/login_throttle.py).
+    "axes",
+    # Project-wide admin and signals (after django_celery_beat, whose admin it replaces).
+    "arbsite.apps.ArbsiteConfig",
     "exchanges",
     "trading",
 ]
@@ -73,12 +78,20 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Failed admin logins are counted in Redis; too many and the login is refused a while.
-    "trading.login_limit.LoginRateLimitMiddleware",
+    # Admin logins of one username, or from one address, checked one at a time.
+    "arbsite.login_throttle.LoginSerializeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # Lets simple_history record which user made a change in the admin.
     "simple_history.middleware.HistoryRequestMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a refused login into the lockout page; axes wants it last.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # Refuses a locked-out username or address before the password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "arbsite.urls"
@@ -231,12 +244,36 @@ EXCHANGE_BREAKER_COOLDOWN = env_int("EXCHANGE_BREAKER_COOLDOWN", 30, minimum=1)
 # Threads fetching books concurrently in each process.
 EXCHANGE_FETCH_WORKERS = env_int("EXCHANGE_FETCH_WORKERS", 32, minimum=1)
 
-# --- Admin login rate limit (trading/login_limit.py) ------------------------
-# After LOGIN_FAILURE_LIMIT failures for one username or one client address
-# within LOGIN_FAILURE_WINDOW seconds, logins from it are refused until the
-# window has passed.
+# --- Admin login throttling (django-axes; arbsite/login_throttle.py) ---------
+# After LOGIN_FAILURE_LIMIT failures for one username, or from one client
+# address, within LOGIN_FAILURE_WINDOW seconds, logins for it are refused
+# (HTTP 429) until the window has passed since its last failure, or a
+# superuser deletes its attempts (admin › Axes › Access attempts).
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 900, minimum=1)
+# How long a login waits for another one of the same username or address.
+LOGIN_SERIALIZE_WAIT_SECONDS = 10
+# The client address behind reverse proxies (arbsite/client_address.py): how
+# many proxies in front of Django append to TRUSTED_PROXY_HEADER. 0 (the
+# default): REMOTE_ADDR, and the header is ignored (a client can forge it).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+TRUSTED_PROXY_HEADER = env_str("TRUSTED_PROXY_HEADER", "X-Forwarded-For")
+if not re.fullmatch(r"[A-Za-z0-9-]+", TRUSTED_PROXY_HEADER):
+    raise ImproperlyConfigured(
+        f"TRUSTED_PROXY_HEADER must be an HTTP header name (got {TRUSTED_PROXY_HEADER!r})")
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_FAILURE_WINDOW)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own
+AXES_CLIENT_IP_CALLABLE = "arbsite.client_address.client_address"
+AXES_USERNAME_CALLABLE = "arbsite.login_throttle.login_username"
+AXES_LOCKOUT_CALLABLE = "arbsite.login_throttle.lockout_response"
+# A success clears its username's failures only (arbsite.login_throttle).
+AXES_RESET_ON_SUCCESS = False
+AXES_HTTP_RESPONSE_CODE = 429
+# Successful logins are in Django's sessions and last_login; keep the table small.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password"]
+AXES_VERBOSE = False
 
 # --- Secrets at rest --------------------------------------------------------
 # Fernet key(s) for exchange credentials; comma-separated for key rotation

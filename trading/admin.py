@@ -15,7 +15,6 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from arbsite import periodic_admin
 from arbsite.admin_guards import GuardedHistoryAdmin
 from exchanges.states import OrderState
 from trading.adminsite import Confirm, confirm_view
@@ -449,7 +448,3 @@ class LogEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="change")
     def change_message_text(self, obj: LogEntry) -> str:
         return obj.get_change_message()
-
-
-# The periodic schedule: superusers change it, with a reason (arbsite/periodic_admin.py).
-periodic_admin.register(admin.site)

@@ -107,6 +107,15 @@ def _populate() -> None:
     LogEntry.objects.log_actions(user_id=boss.pk, queryset=[nobitex], action_flag=CHANGE,
                                  change_message="seeded")
     Group.objects.get_or_create(name="spare")
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
+    AccessAttempt.objects.create(username="olga", ip_address="203.0.113.7", user_agent="ua",
+                                 get_data="", post_data="", http_accept="", path_info="/",
+                                 failures_since_start=5)
+    AccessLog.objects.create(username="olga", ip_address="203.0.113.7", user_agent="ua",
+                             http_accept="", path_info="/")
+    AccessFailureLog.objects.create(username="olga", ip_address="203.0.113.7",
+                                    user_agent="ua", http_accept="", path_info="/")
 
 
 def _standard(name: str):
