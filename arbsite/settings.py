@@ -18,16 +18,22 @@ from arbsite.envconfig import (
     env,
     env_base_url,
     env_bool,
+    env_choice,
     env_db,
-    env_decimal,
+    env_fernet_keys,
+    env_float,
     env_int,
-    env_json,
     env_list,
+    env_name,
+    env_origins,
+    env_rate_limits,
     env_redis_url,
     env_str,
     env_timezone,
     env_url_list,
 )
+from exchanges.catalog import EXCHANGES
+from exchanges.ratelimit import DEFAULT_LIMITS as DEFAULT_RATE_LIMITS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -48,9 +54,15 @@ if not SECRET_KEY:
             "production, or DEBUG=true for development."
         )
     SECRET_KEY = _DEV_SECRET_KEY
+elif not DEBUG and len(SECRET_KEY) < 50:
+    raise ImproperlyConfigured("SECRET_KEY is too short for production: use 50+ random "
+                               "characters.")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+if not ALLOWED_HOSTS and not DEBUG:
+    raise ImproperlyConfigured("ALLOWED_HOSTS is not set: the host names this site answers "
+                               "to, comma-separated (arb.example.com).")
+CSRF_TRUSTED_ORIGINS = env_origins("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     # The admin with the control panel (trading/adminsite.py): django.contrib.admin's
@@ -113,6 +125,13 @@ TEMPLATES = [
 ]
 
 # --- Database ---------------------------------------------------------------
+# SQLite only by choice: production without DATABASE_URL refuses to start
+# rather than trade on a file nobody backs up.
+if not env_str("DATABASE_URL") and not DEBUG:
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not set. Production needs PostgreSQL (postgres://user@host/name); "
+        "the SQLite default is for development (DEBUG=true)."
+    )
 DATABASES = {"default": env_db("DATABASE_URL", f"sqlite:///{VAR_DIR / 'arbsite.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, beat) share the file: wait for locks
@@ -149,11 +168,11 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # --- Redis and Celery -------------------------------------------------------
 REDIS_URL = env_redis_url("REDIS_URL", "redis://127.0.0.1:6379/0")
-REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "arbsite")
+REDIS_KEY_PREFIX = env_name("REDIS_KEY_PREFIX", "arbsite")
 
 CELERY_BROKER_URL = REDIS_URL
 # The queue name lets several deployments (or test runs) share one Redis.
-CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "arbsite")
+CELERY_TASK_DEFAULT_QUEUE = env_name("CELERY_QUEUE", "arbsite")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
@@ -165,6 +184,11 @@ CELERY_TIMEZONE = "UTC"
 # and clean up, the hard limit kills the child that ignores it.
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 150, minimum=1)
+if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"CELERY_TASK_SOFT_TIME_LIMIT ({CELERY_TASK_SOFT_TIME_LIMIT}) must be below "
+        f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT}): the soft limit lets a task "
+        "clean up before the hard one kills it.")
 # One message at a time per worker process: a slow task never holds others.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # acks_late: a task is acknowledged after it ran, so a worker killed mid-task
@@ -188,8 +212,9 @@ CELERY_TASK_ALWAYS_EAGER = False
 ARBSITE_EXCHANGES = env_list("ARBSITE_EXCHANGES", ["nobitex", "wallex", "invex"])
 ARBSITE_MARKETS = env_list("ARBSITE_MARKETS", ["BTC-IRR", "USDT-IRR", "ETH-IRR"])
 for _name in ARBSITE_EXCHANGES:
-    if not re.fullmatch(r"[a-z][a-z0-9_-]*", _name):
-        raise ImproperlyConfigured(f"ARBSITE_EXCHANGES: {_name!r} is not an exchange name")
+    if _name not in EXCHANGES:
+        raise ImproperlyConfigured(f"ARBSITE_EXCHANGES: {_name!r} is not an exchange this "
+                                   f"project has an adapter for ({', '.join(EXCHANGES)})")
 for _code in ARBSITE_MARKETS:
     if not re.fullmatch(r"[A-Z0-9]+-[A-Z0-9]+", _code):
         raise ImproperlyConfigured(
@@ -214,8 +239,8 @@ INVEX_PRIVATE_KEY = env_str("INVEX_PRIVATE_KEY", "")
 # --- Exchange HTTP ---------------------------------------------------------
 # (connect, read) timeouts in seconds for every exchange call.
 EXCHANGE_HTTP_TIMEOUT = (
-    float(env_decimal("EXCHANGE_CONNECT_TIMEOUT", "3.05")),
-    float(env_decimal("EXCHANGE_READ_TIMEOUT", "10")),
+    env_float("EXCHANGE_CONNECT_TIMEOUT", 3.05, above=0),
+    env_float("EXCHANGE_READ_TIMEOUT", 10, above=0),
 )
 # Retries of reads (never of a place) on a transient error.
 EXCHANGE_READ_RETRIES = env_int("EXCHANGE_READ_RETRIES", 2, minimum=0)
@@ -223,20 +248,11 @@ EXCHANGE_READ_RETRIES = env_int("EXCHANGE_READ_RETRIES", 2, minimum=0)
 EXCHANGE_RATE_LIMITS_ENABLED = env_bool("EXCHANGE_RATE_LIMITS_ENABLED", True)
 # Overrides of the limits per exchange and endpoint class, as JSON:
 # {"wallex": {"book": [300, 60]}} = 300 calls per 60 s.
-EXCHANGE_RATE_LIMITS = env_json("EXCHANGE_RATE_LIMITS", {})
-if not isinstance(EXCHANGE_RATE_LIMITS, dict) or not all(
-    isinstance(limits, dict) and all(
-        isinstance(pair, list) and len(pair) == 2
-        and all(isinstance(n, int | float) and n > 0 for n in pair)
-        for pair in limits.values())
-    for limits in EXCHANGE_RATE_LIMITS.values()
-):
-    raise ImproperlyConfigured(
-        'EXCHANGE_RATE_LIMITS must look like {"wallex": {"book": [300, 60]}} '
-        f"(calls, seconds per endpoint class), got {EXCHANGE_RATE_LIMITS!r}"
-    )
+EXCHANGE_RATE_LIMITS = env_rate_limits(
+    "EXCHANGE_RATE_LIMITS", exchanges=set(EXCHANGES),
+    endpoints=set().union(*DEFAULT_RATE_LIMITS.values()))
 # How long a call may wait for a rate-limit slot before it fails as rate limited.
-EXCHANGE_RATE_LIMIT_MAX_WAIT = float(env_decimal("EXCHANGE_RATE_LIMIT_MAX_WAIT", "2.0"))
+EXCHANGE_RATE_LIMIT_MAX_WAIT = env_float("EXCHANGE_RATE_LIMIT_MAX_WAIT", 2.0, minimum=0)
 # Circuit breaker: opens after this many consecutive failures, probes after the cool-down.
 EXCHANGE_BREAKER_ENABLED = env_bool("EXCHANGE_BREAKER_ENABLED", True)
 EXCHANGE_BREAKER_THRESHOLD = env_int("EXCHANGE_BREAKER_THRESHOLD", 5, minimum=1)
@@ -275,10 +291,32 @@ AXES_DISABLE_ACCESS_LOG = True
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password"]
 AXES_VERBOSE = False
 
+# --- Orders, start-up and test hooks ----------------------------------------
+# An order the exchange says it does not have is failed only when it says so
+# again this many seconds later (trading/services/sync.py).
+ORDER_NOT_FOUND_GRACE_SECONDS = env_float("ORDER_NOT_FOUND_GRACE_SECONDS", 30, minimum=0)
+# Every worker reconciles with the exchanges once on start (trading/startup.py).
+ARBSITE_STARTUP_RECOVERY = env_bool("ARBSITE_STARTUP_RECOVERY", True)
+# The chaos test's kill point (trading/services/killpoints.py): a process that
+# reaches it SIGKILLs itself. Development only.
+ARBSITE_KILL_AT = env_str("ARBSITE_KILL_AT", "")
+ARBSITE_KILL_ONCE_FILE = env_str("ARBSITE_KILL_ONCE_FILE", "")
+if ARBSITE_KILL_AT and not re.fullmatch(r"[a-z_]+", ARBSITE_KILL_AT):
+    raise ImproperlyConfigured(f"ARBSITE_KILL_AT must be a kill point name such as leg_sent "
+                               f"(got {ARBSITE_KILL_AT!r})")
+if ARBSITE_KILL_AT and not DEBUG:
+    raise ImproperlyConfigured("ARBSITE_KILL_AT is a chaos-test hook that kills processes; "
+                               "it is refused in production (DEBUG=false).")
+# manage.py bench: the PostgreSQL database of the report figures and their size.
+BENCH_DATABASE_URL = env_str("BENCH_DATABASE_URL", "")
+if BENCH_DATABASE_URL:
+    env_db("BENCH_DATABASE_URL", BENCH_DATABASE_URL)  # refuses a malformed URL
+BENCH_REPORT_TRADES = env_int("BENCH_REPORT_TRADES", 1_000_000, minimum=1)
+
 # --- Secrets at rest --------------------------------------------------------
 # Fernet key(s) for exchange credentials; comma-separated for key rotation
 # (the first encrypts, all decrypt). Development derives one from SECRET_KEY.
-FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEY", [])
+FIELD_ENCRYPTION_KEYS = env_fernet_keys("FIELD_ENCRYPTION_KEY")
 if not FIELD_ENCRYPTION_KEYS and not DEBUG:
     raise ImproperlyConfigured(
         "FIELD_ENCRYPTION_KEY is not set. Generate one with: python -c \"from "
@@ -300,7 +338,7 @@ if not DEBUG:
     SECURE_REFERRER_POLICY = "same-origin"
 
 # --- Logging ----------------------------------------------------------------
-LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

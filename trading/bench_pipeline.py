@@ -59,7 +59,7 @@ def bench_env(*, database_url: str) -> dict[str, str]:
 def tick_to_trade(options: BenchOptions) -> list[Figure]:
     iterations = max(200, options.cycles)
     with tempfile.TemporaryDirectory(prefix="arbsite-bench-") as tmp:
-        database_url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{tmp}/bench.sqlite3"
+        database_url = settings.BENCH_DATABASE_URL or f"sqlite:///{tmp}/bench.sqlite3"
         out = Path(tmp) / "result.json"
         subprocess.run(
             [sys.executable, "manage.py", "bench_tick_to_trade", "--iterations", str(iterations),

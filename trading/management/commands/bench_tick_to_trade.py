@@ -45,7 +45,7 @@ class Command(BaseCommand):
         parser.add_argument("--out", required=True)
 
     def handle(self, *args, **options):
-        if not os.environ.get("REDIS_KEY_PREFIX", "").startswith("arbsite-bench-"):
+        if not settings.REDIS_KEY_PREFIX.startswith("arbsite-bench-"):
             raise CommandError("run through `manage.py bench`: it gives this run its own "
                                "database, Redis prefix and queue")
         call_command("migrate", verbosity=0)
