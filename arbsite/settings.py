@@ -202,7 +202,19 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # Redis redelivers an unacknowledged message after the visibility timeout;
 # it must exceed the hard time limit or a running task would be duplicated.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 4}
-CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# A broker blip (Redis restarted, a network cut) must not stop or lose work:
+# the task running when the connection drops goes on and finishes once (an
+# execution cut off between its two legs is the worst outcome there is).
+# Cancelling it instead (True) terminated it, and with a Redis that came
+# back empty its message was gone: the task was lost. When Redis keeps its
+# data the unacknowledged message comes back after the visibility timeout
+# and runs a second time, which every task here is written to survive.
+# tests/trading/test_broker_restart.py kills and restarts a real Redis under
+# a real worker. (celery 5.7.0 crashed there: see requirements.txt.)
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# Reconnect for as long as it takes (the default gives up after 100 tries,
+# about 50 minutes of a Redis outage, and the worker exits).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = False
