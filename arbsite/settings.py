@@ -215,7 +215,12 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Reconnect for as long as it takes (the default gives up after 100 tries,
 # about 50 minutes of a Redis outage, and the worker exits).
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's database scheduler behind a Redis lease: a second beat
+# (another host, a stray terminal) is refused instead of doubling every
+# schedule (arbsite/beat.py). A SIGKILLed beat's lease expires after
+# BEAT_LEASE_SECONDS; a beat stopped normally releases it at once.
+CELERY_BEAT_SCHEDULER = "arbsite.beat:LeasedDatabaseScheduler"
+BEAT_LEASE_SECONDS = env_int("BEAT_LEASE_SECONDS", 30, minimum=2)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = False
 
