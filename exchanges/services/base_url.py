@@ -106,7 +106,11 @@ def exchange_base_url_change(*, exchange_id: int, base_url: str, actor: str,
         row.base_url = change.stored
         if change.clears_credentials:
             row.api_key = row.api_secret = ""
-        row._change_reason = f"{change.describe()} Reason: {reason}"  # kept in its history
+        # Its history keeps a short line (100 characters at most); the full
+        # text with the reason goes to the caller's audit entry and the log.
+        row._change_reason = (f"base URL to {url_origin(change.new_url)}"
+                              + ("; credentials cleared" if change.clears_credentials else "")
+                              + f": {reason}")[:100]
         row.save()
     logger.warning("exchange %s: %s By %s: %s", row.name, change.describe(), actor, reason)
     return change
