@@ -9,23 +9,32 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
 from arbsite.envconfig import (
     env,
+    env_base_url,
     env_bool,
+    env_choice,
     env_db,
-    env_decimal,
+    env_fernet_keys,
+    env_float,
     env_int,
-    env_json,
     env_list,
+    env_name,
+    env_origins,
+    env_rate_limits,
     env_redis_url,
     env_str,
     env_timezone,
+    env_url_list,
     env_ws_url,
 )
+from exchanges.catalog import EXCHANGES
+from exchanges.ratelimit import DEFAULT_LIMITS as DEFAULT_RATE_LIMITS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -46,9 +55,15 @@ if not SECRET_KEY:
             "production, or DEBUG=true for development."
         )
     SECRET_KEY = _DEV_SECRET_KEY
+elif not DEBUG and len(SECRET_KEY) < 50:
+    raise ImproperlyConfigured("SECRET_KEY is too short for production: use 50+ random "
+                               "characters.")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+if not ALLOWED_HOSTS and not DEBUG:
+    raise ImproperlyConfigured("ALLOWED_HOSTS is not set: the host names this site answers "
+                               "to, comma-separated (arb.example.com).")
+CSRF_TRUSTED_ORIGINS = env_origins("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     # The admin with the control panel (arbsite/adminsite.py): django.contrib.admin's
@@ -62,6 +77,10 @@ INSTALLED_APPS = [
     "django_celery_beat",
     # History of configuration that changes trading (risk settings, exchanges, markets).
     "simple_history",
+    # Failed admin logins counted per username and per address (arbsite/login_throttle.py).
+    "axes",
+    # Project-wide admin and signals (after django_celery_beat, whose admin it replaces).
+    "arbsite.apps.ArbsiteConfig",
     "exchanges",
     "trading",
 ]
@@ -72,12 +91,20 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Failed admin logins are counted in Redis; too many and the login is refused a while.
-    "trading.login_limit.LoginRateLimitMiddleware",
+    # Admin logins of one username, or from one address, checked one at a time.
+    "arbsite.login_throttle.LoginSerializeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # Lets simple_history record which user made a change in the admin.
     "simple_history.middleware.HistoryRequestMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a refused login into the lockout page; axes wants it last.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # Refuses a locked-out username or address before the password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "arbsite.urls"
@@ -99,6 +126,13 @@ TEMPLATES = [
 ]
 
 # --- Database ---------------------------------------------------------------
+# SQLite only by choice: production without DATABASE_URL refuses to start
+# rather than trade on a file nobody backs up.
+if not env_str("DATABASE_URL") and not DEBUG:
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not set. Production needs PostgreSQL (postgres://user@host/name); "
+        "the SQLite default is for development (DEBUG=true)."
+    )
 DATABASES = {"default": env_db("DATABASE_URL", f"sqlite:///{VAR_DIR / 'arbsite.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, beat) share the file: wait for locks
@@ -135,11 +169,11 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # --- Redis and Celery -------------------------------------------------------
 REDIS_URL = env_redis_url("REDIS_URL", "redis://127.0.0.1:6379/0")
-REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "arbsite")
+REDIS_KEY_PREFIX = env_name("REDIS_KEY_PREFIX", "arbsite")
 
 CELERY_BROKER_URL = REDIS_URL
 # The queue name lets several deployments (or test runs) share one Redis.
-CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "arbsite")
+CELERY_TASK_DEFAULT_QUEUE = env_name("CELERY_QUEUE", "arbsite")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
@@ -151,6 +185,11 @@ CELERY_TIMEZONE = "UTC"
 # and clean up, the hard limit kills the child that ignores it.
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 150, minimum=1)
+if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        f"CELERY_TASK_SOFT_TIME_LIMIT ({CELERY_TASK_SOFT_TIME_LIMIT}) must be below "
+        f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT}): the soft limit lets a task "
+        "clean up before the hard one kills it.")
 # One message at a time per worker process: a slow task never holds others.
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # acks_late: a task is acknowledged after it ran, so a worker killed mid-task
@@ -164,8 +203,25 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # Redis redelivers an unacknowledged message after the visibility timeout;
 # it must exceed the hard time limit or a running task would be duplicated.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 4}
-CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# A broker blip (Redis restarted, a network cut) must not stop or lose work:
+# the task running when the connection drops goes on and finishes once (an
+# execution cut off between its two legs is the worst outcome there is).
+# Cancelling it instead (True) terminated it, and with a Redis that came
+# back empty its message was gone: the task was lost. When Redis keeps its
+# data the unacknowledged message comes back after the visibility timeout
+# and runs a second time, which every task here is written to survive.
+# tests/trading/test_broker_restart.py kills and restarts a real Redis under
+# a real worker. (celery 5.7.0 crashed there: see requirements.txt.)
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# Reconnect for as long as it takes (the default gives up after 100 tries,
+# about 50 minutes of a Redis outage, and the worker exits).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# django-celery-beat's database scheduler behind a Redis lease: a second beat
+# (another host, a stray terminal) is refused instead of doubling every
+# schedule (arbsite/beat.py). A SIGKILLed beat's lease expires after
+# BEAT_LEASE_SECONDS; a beat stopped normally releases it at once.
+CELERY_BEAT_SCHEDULER = "arbsite.beat:LeasedDatabaseScheduler"
+BEAT_LEASE_SECONDS = env_int("BEAT_LEASE_SECONDS", 30, minimum=2)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = False
 
@@ -174,19 +230,35 @@ CELERY_TASK_ALWAYS_EAGER = False
 ARBSITE_EXCHANGES = env_list("ARBSITE_EXCHANGES", ["nobitex", "wallex", "invex"])
 ARBSITE_MARKETS = env_list("ARBSITE_MARKETS", ["BTC-IRR", "USDT-IRR", "ETH-IRR"])
 for _name in ARBSITE_EXCHANGES:
-    if not re.fullmatch(r"[a-z][a-z0-9_-]*", _name):
-        raise ImproperlyConfigured(f"ARBSITE_EXCHANGES: {_name!r} is not an exchange name")
+    if _name not in EXCHANGES:
+        raise ImproperlyConfigured(f"ARBSITE_EXCHANGES: {_name!r} is not an exchange this "
+                                   f"project has an adapter for ({', '.join(EXCHANGES)})")
 for _code in ARBSITE_MARKETS:
     if not re.fullmatch(r"[A-Z0-9]+-[A-Z0-9]+", _code):
         raise ImproperlyConfigured(
             f"ARBSITE_MARKETS: {_code!r} is not a market like BTC-IRR (BASE-QUOTE, upper case)"
         )
 
+# --- Exchange endpoints and credentials -------------------------------------
+# The Exchange rows in the admin win over these; these over the real hosts
+# (exchanges/registry.py). A base URL is https, or the project's sandbox:
+# http on 127.0.0.1/localhost, or an origin listed in EXCHANGE_SANDBOX_URL
+# (comma-separated, e.g. http://sandbox.internal:8800). Credentials from
+# the environment are only ever sent to the environment's (or the real) host.
+EXCHANGE_SANDBOX_URLS = env_url_list("EXCHANGE_SANDBOX_URL")
+NOBITEX_BASE_URL = env_base_url("NOBITEX_BASE_URL", sandbox_urls=EXCHANGE_SANDBOX_URLS)
+NOBITEX_API_TOKEN = env_str("NOBITEX_API_TOKEN", "")
+WALLEX_BASE_URL = env_base_url("WALLEX_BASE_URL", sandbox_urls=EXCHANGE_SANDBOX_URLS)
+WALLEX_API_KEY = env_str("WALLEX_API_KEY", "")
+INVEX_BASE_URL = env_base_url("INVEX_BASE_URL", sandbox_urls=EXCHANGE_SANDBOX_URLS)
+INVEX_API_KEY = env_str("INVEX_API_KEY", "")
+INVEX_PRIVATE_KEY = env_str("INVEX_PRIVATE_KEY", "")
+
 # --- Exchange HTTP ---------------------------------------------------------
 # (connect, read) timeouts in seconds for every exchange call.
 EXCHANGE_HTTP_TIMEOUT = (
-    float(env_decimal("EXCHANGE_CONNECT_TIMEOUT", "3.05")),
-    float(env_decimal("EXCHANGE_READ_TIMEOUT", "10")),
+    env_float("EXCHANGE_CONNECT_TIMEOUT", 3.05, above=0),
+    env_float("EXCHANGE_READ_TIMEOUT", 10, above=0),
 )
 # Retries of reads (never of a place) on a transient error.
 EXCHANGE_READ_RETRIES = env_int("EXCHANGE_READ_RETRIES", 2, minimum=0)
@@ -194,20 +266,11 @@ EXCHANGE_READ_RETRIES = env_int("EXCHANGE_READ_RETRIES", 2, minimum=0)
 EXCHANGE_RATE_LIMITS_ENABLED = env_bool("EXCHANGE_RATE_LIMITS_ENABLED", True)
 # Overrides of the limits per exchange and endpoint class, as JSON:
 # {"wallex": {"book": [300, 60]}} = 300 calls per 60 s.
-EXCHANGE_RATE_LIMITS = env_json("EXCHANGE_RATE_LIMITS", {})
-if not isinstance(EXCHANGE_RATE_LIMITS, dict) or not all(
-    isinstance(limits, dict) and all(
-        isinstance(pair, list) and len(pair) == 2
-        and all(isinstance(n, int | float) and n > 0 for n in pair)
-        for pair in limits.values())
-    for limits in EXCHANGE_RATE_LIMITS.values()
-):
-    raise ImproperlyConfigured(
-        'EXCHANGE_RATE_LIMITS must look like {"wallex": {"book": [300, 60]}} '
-        f"(calls, seconds per endpoint class), got {EXCHANGE_RATE_LIMITS!r}"
-    )
+EXCHANGE_RATE_LIMITS = env_rate_limits(
+    "EXCHANGE_RATE_LIMITS", exchanges=set(EXCHANGES),
+    endpoints=set().union(*DEFAULT_RATE_LIMITS.values()))
 # How long a call may wait for a rate-limit slot before it fails as rate limited.
-EXCHANGE_RATE_LIMIT_MAX_WAIT = float(env_decimal("EXCHANGE_RATE_LIMIT_MAX_WAIT", "2.0"))
+EXCHANGE_RATE_LIMIT_MAX_WAIT = env_float("EXCHANGE_RATE_LIMIT_MAX_WAIT", 2.0, minimum=0)
 # Circuit breaker: opens after this many consecutive failures, probes after the cool-down.
 EXCHANGE_BREAKER_ENABLED = env_bool("EXCHANGE_BREAKER_ENABLED", True)
 EXCHANGE_BREAKER_THRESHOLD = env_int("EXCHANGE_BREAKER_THRESHOLD", 5, minimum=1)
@@ -223,17 +286,63 @@ STREAM_URLS = {
     "wallex": env_ws_url("WALLEX_WS_URL", "wss://api.wallex.ir/ws"),
 }
 
-# --- Admin login rate limit (trading/login_limit.py) ------------------------
-# After LOGIN_FAILURE_LIMIT failures for one username or one client address
-# within LOGIN_FAILURE_WINDOW seconds, logins from it are refused until the
-# window has passed.
+# --- Admin login throttling (django-axes; arbsite/login_throttle.py) ---------
+# After LOGIN_FAILURE_LIMIT failures for one username, or from one client
+# address, within LOGIN_FAILURE_WINDOW seconds, logins for it are refused
+# (HTTP 429) until the window has passed since its last failure, or a
+# superuser deletes its attempts (admin › Axes › Access attempts).
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 900, minimum=1)
+# How long a login waits for another one of the same username or address.
+LOGIN_SERIALIZE_WAIT_SECONDS = 10
+# The client address behind reverse proxies (arbsite/client_address.py): how
+# many proxies in front of Django append to TRUSTED_PROXY_HEADER. 0 (the
+# default): REMOTE_ADDR, and the header is ignored (a client can forge it).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
+TRUSTED_PROXY_HEADER = env_str("TRUSTED_PROXY_HEADER", "X-Forwarded-For")
+if not re.fullmatch(r"[A-Za-z0-9-]+", TRUSTED_PROXY_HEADER):
+    raise ImproperlyConfigured(
+        f"TRUSTED_PROXY_HEADER must be an HTTP header name (got {TRUSTED_PROXY_HEADER!r})")
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_FAILURE_WINDOW)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own
+AXES_CLIENT_IP_CALLABLE = "arbsite.client_address.client_address"
+AXES_USERNAME_CALLABLE = "arbsite.login_throttle.login_username"
+AXES_LOCKOUT_CALLABLE = "arbsite.login_throttle.lockout_response"
+# A success clears its username's failures only (arbsite.login_throttle).
+AXES_RESET_ON_SUCCESS = False
+AXES_HTTP_RESPONSE_CODE = 429
+# Successful logins are in Django's sessions and last_login; keep the table small.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "password"]
+AXES_VERBOSE = False
+
+# --- Orders, start-up and test hooks ----------------------------------------
+# An order the exchange says it does not have is failed only when it says so
+# again this many seconds later (trading/services/sync.py).
+ORDER_NOT_FOUND_GRACE_SECONDS = env_float("ORDER_NOT_FOUND_GRACE_SECONDS", 30, minimum=0)
+# Every worker reconciles with the exchanges once on start (trading/startup.py).
+ARBSITE_STARTUP_RECOVERY = env_bool("ARBSITE_STARTUP_RECOVERY", True)
+# The chaos test's kill point (trading/services/killpoints.py): a process that
+# reaches it SIGKILLs itself. Development only.
+ARBSITE_KILL_AT = env_str("ARBSITE_KILL_AT", "")
+ARBSITE_KILL_ONCE_FILE = env_str("ARBSITE_KILL_ONCE_FILE", "")
+if ARBSITE_KILL_AT and not re.fullmatch(r"[a-z_]+", ARBSITE_KILL_AT):
+    raise ImproperlyConfigured(f"ARBSITE_KILL_AT must be a kill point name such as leg_sent "
+                               f"(got {ARBSITE_KILL_AT!r})")
+if ARBSITE_KILL_AT and not DEBUG:
+    raise ImproperlyConfigured("ARBSITE_KILL_AT is a chaos-test hook that kills processes; "
+                               "it is refused in production (DEBUG=false).")
+# manage.py bench: the PostgreSQL database of the report figures and their size.
+BENCH_DATABASE_URL = env_str("BENCH_DATABASE_URL", "")
+if BENCH_DATABASE_URL:
+    env_db("BENCH_DATABASE_URL", BENCH_DATABASE_URL)  # refuses a malformed URL
+BENCH_REPORT_TRADES = env_int("BENCH_REPORT_TRADES", 1_000_000, minimum=1)
 
 # --- Secrets at rest --------------------------------------------------------
 # Fernet key(s) for exchange credentials; comma-separated for key rotation
 # (the first encrypts, all decrypt). Development derives one from SECRET_KEY.
-FIELD_ENCRYPTION_KEYS = env_list("FIELD_ENCRYPTION_KEY", [])
+FIELD_ENCRYPTION_KEYS = env_fernet_keys("FIELD_ENCRYPTION_KEY")
 if not FIELD_ENCRYPTION_KEYS and not DEBUG:
     raise ImproperlyConfigured(
         "FIELD_ENCRYPTION_KEY is not set. Generate one with: python -c \"from "
@@ -255,7 +364,7 @@ if not DEBUG:
     SECURE_REFERRER_POLICY = "same-origin"
 
 # --- Logging ----------------------------------------------------------------
-LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

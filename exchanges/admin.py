@@ -14,15 +14,25 @@ from __future__ import annotations
 import logging
 
 from django import forms
-from django.contrib import admin
-from django.http import HttpRequest
-from django.utils.html import format_html_join
-from simple_history.admin import SimpleHistoryAdmin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
+from arbsite.admin_guards import GuardedHistoryAdmin
 from exchanges.admin_controls import ControlLink, row_controls
 from exchanges.breaker import breaker_state
 from exchanges.models import Exchange, ExchangeMarket, Market
 from exchanges.ratelimit import backoff_state
+from exchanges.services.base_url import (
+    base_url_change_preview,
+    base_url_validate,
+    effective_base_url,
+    exchange_base_url_change,
+)
 from exchanges.variants import variants_for
 
 logger = logging.getLogger(__name__)
@@ -31,9 +41,12 @@ SECRET_FIELDS = ("api_key", "api_secret")
 
 
 class ExchangeForm(forms.ModelForm):
-    base_url = forms.URLField(
-        required=False, assume_scheme="https",
-        help_text="Blank: from the environment (e.g. NOBITEX_BASE_URL) or the real host.",
+    # Only when the exchange is added; afterwards through its own confirmed
+    # page (ExchangeAdmin.base_url_view), as credentials go where it points.
+    base_url = forms.CharField(
+        required=False, max_length=200,
+        help_text=("https://…, or the sandbox (http://127.0.0.1:…). Blank: from the "
+                   "environment (e.g. NOBITEX_BASE_URL) or the real host."),
     )
     api_key = forms.CharField(
         required=False, strip=True, widget=forms.PasswordInput(render_value=False),
@@ -52,6 +65,8 @@ class ExchangeForm(forms.ModelForm):
         model = Exchange
         fields = ("name", "adapter", "enabled", "trading_enabled", "taker_fee", "maker_fee",
                   "base_url", "api_key", "api_secret", "notes")
+        # Checked by exchanges.hosts, not by URLField's looser rule.
+        field_classes = {"base_url": forms.CharField}
 
     def _keep(self, field: str) -> str:
         value = self.cleaned_data.get(field) or ""
@@ -61,11 +76,26 @@ class ExchangeForm(forms.ModelForm):
             return getattr(self.instance, field) or ""
         return value
 
+    def clean_base_url(self) -> str:
+        return base_url_validate(self.cleaned_data.get("base_url") or "")
+
     def clean(self) -> dict:
         cleaned = super().clean()
         for field in SECRET_FIELDS:
             cleaned[field] = self._keep(field)
         return cleaned
+
+
+class BaseUrlForm(forms.Form):
+    base_url = forms.CharField(
+        label="New base URL", required=False, max_length=200,
+        widget=forms.TextInput(attrs={"size": 60}),
+        help_text=("https://…, or the sandbox (http://127.0.0.1:…, http://localhost:…, or "
+                   "EXCHANGE_SANDBOX_URL). Blank: the environment's URL or the real host."),
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+                             max_length=1000,
+                             help_text="Recorded with the change in the audit log.")
 
 
 class ExchangeMarketInline(admin.TabularInline):
@@ -97,7 +127,10 @@ def _set(value: str) -> str:
 
 
 @admin.register(Exchange)
-class ExchangeAdmin(SimpleHistoryAdmin):
+class ExchangeAdmin(GuardedHistoryAdmin):
+    # No history revert: it would move the base URL (and with it where the
+    # credentials go) without the base-URL confirmation.
+    history_revert = False
     form = ExchangeForm
     inlines = (ExchangeMarketInline,)
     list_display = ("name", "adapter", "enabled", "trading_enabled", "taker_fee", "maker_fee",
@@ -106,7 +139,84 @@ class ExchangeAdmin(SimpleHistoryAdmin):
     search_fields = ("name",)
     readonly_fields = ("breaker_detail", "rate_limit", "wire_variants_shown", "credentials",
                        "created_at", "updated_at")
-    history_list_display = ("enabled", "trading_enabled", "taker_fee", "maker_fee")
+    history_list_display = ("enabled", "trading_enabled", "taker_fee", "maker_fee", "base_url")
+    base_url_permission = "exchanges.change_exchange_base_url"
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        if obj is None:
+            return fields
+        # After creation the adapter is the row's identity (its host and
+        # credentials' names), and the base URL changes on its own page.
+        link = ("base_url_with_link" if request.user.has_perm(self.base_url_permission)
+                else "base_url_effective")
+        return ("adapter", "base_url", link, *fields)
+
+    def _base_url(self, obj: Exchange) -> str:
+        return effective_base_url(obj) + ("" if obj.base_url else
+                                          " (from the environment or the real host)")
+
+    @admin.display(description="calls go to")
+    def base_url_effective(self, obj: Exchange) -> str:
+        return self._base_url(obj)
+
+    @admin.display(description="calls go to")
+    def base_url_with_link(self, obj: Exchange) -> str:
+        return format_html('{} <a class="button" href="{}">Change base URL…</a>',
+                           self._base_url(obj),
+                           reverse("admin:exchanges_exchange_base_url", args=[obj.pk]))
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/base-url/", self.admin_site.admin_view(self.base_url_view),
+                 name="exchanges_exchange_base_url"),
+        ] + super().get_urls()
+
+    def base_url_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Change the base URL: a form, then a confirmation page saying where
+        calls will go and whether the credentials are cleared, then the change."""
+        if not request.user.has_perm(self.base_url_permission):
+            raise PermissionDenied
+        exchange = get_object_or_404(Exchange, pk=pk)
+        change_url = reverse("admin:exchanges_exchange_change", args=[exchange.pk])
+        form = BaseUrlForm(request.POST if request.method == "POST" else None,
+                           initial={"base_url": exchange.base_url})
+        preview = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                preview = base_url_change_preview(exchange=exchange,
+                                                  base_url=form.cleaned_data["base_url"])
+            except ValidationError as exc:
+                form.add_error("base_url", exc)
+            else:
+                if preview.stored == (exchange.base_url or "").strip():
+                    form.add_error("base_url", "That is the base URL already.")
+                    preview = None
+        if preview is not None and request.POST.get("confirmed") == "yes":
+            reason = form.cleaned_data["reason"]
+            try:
+                change = exchange_base_url_change(
+                    exchange_id=exchange.pk, base_url=form.cleaned_data["base_url"],
+                    actor=f"admin:{request.user.get_username()}", reason=reason)
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+                return HttpResponseRedirect(change_url)
+            self.log_change(request, change.exchange, f"{change.describe()} Reason: {reason}")
+            self.message_user(request, change.describe(),
+                              messages.WARNING if change.clears_credentials else messages.SUCCESS)
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Change the base URL of {exchange.name}",
+            "opts": self.model._meta,
+            "original": exchange,
+            "form": form,
+            "preview": preview,
+            "current": self._base_url(exchange),
+            "credentials": self.credentials(exchange),
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/exchanges/exchange/base_url.html", context)
 
     def get_list_display(self, request: HttpRequest):
         return _without_controls(request, super().get_list_display(request))
@@ -178,7 +288,7 @@ class ExchangeAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Market)
-class MarketAdmin(SimpleHistoryAdmin):
+class MarketAdmin(GuardedHistoryAdmin):
     list_display = ("code", "base", "quote", "enabled", "created_at", "controls")
     list_filter = ("enabled", "quote")
     search_fields = ("base", "quote")
@@ -195,7 +305,7 @@ class MarketAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(ExchangeMarket)
-class ExchangeMarketAdmin(SimpleHistoryAdmin):
+class ExchangeMarketAdmin(GuardedHistoryAdmin):
     list_display = ("exchange", "market", "symbol", "price_scale", "amount_step", "price_tick",
                     "min_order_value", "enabled")
     list_filter = ("exchange", "enabled")

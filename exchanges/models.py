@@ -62,6 +62,11 @@ class Exchange(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [
+            # Where the credentials go: its own permission, and a confirmation
+            # (exchanges/services/base_url.py).
+            ("change_exchange_base_url", "Can change an exchange's base URL"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(taker_fee__gte=0, taker_fee__lt=1, maker_fee__gte=0, maker_fee__lt=1),

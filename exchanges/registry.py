@@ -36,7 +36,6 @@ query and no decryption here.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ from exchanges.interface import AdapterConfig, ExchangeAdapter
 from exchanges.markets import MarketSpec
 from exchanges.models import Exchange, ExchangeMarket
 from exchanges.ratelimit import DEFAULT_BACKOFF_S, limits_for
+from exchanges.services.base_url import effective_base_url, environment_credentials_apply
 
 ADAPTERS: dict[str, type[ExchangeAdapter]] = {
     "nobitex": NobitexAdapter,
@@ -78,10 +78,10 @@ _cache_lock = threading.Lock()
 
 
 def _env(name: str | None) -> str:
+    """A credential from the environment, as read (and validated) by settings."""
     if not name:
         return ""
-    value = getattr(settings, name, None) or os.environ.get(name, "")
-    return str(value).strip()
+    return str(getattr(settings, name, None) or "").strip()
 
 
 def market_specs(exchange: Exchange) -> dict[str, MarketSpec]:
@@ -121,11 +121,13 @@ def config_for(exchange: Exchange, *, probe: bool = False) -> AdapterConfig:
     connect_timeout, read_timeout = getattr(settings, "EXCHANGE_HTTP_TIMEOUT", (3.05, 10.0))
     rate_limited = getattr(settings, "EXCHANGE_RATE_LIMITS_ENABLED", True)
     api_key, api_secret = _credentials(exchange)
+    # The environment's credentials only go to the environment's host.
+    from_env = environment_credentials_apply(exchange)
     return AdapterConfig(
         name=exchange.name,
-        base_url=exchange.base_url or _env(names.base_url_env) or names.default_base_url,
-        api_key=api_key or _env(names.api_key_env),
-        api_secret=api_secret or _env(names.api_secret_env),
+        base_url=effective_base_url(exchange),
+        api_key=api_key or (_env(names.api_key_env) if from_env else ""),
+        api_secret=api_secret or (_env(names.api_secret_env) if from_env else ""),
         markets=market_specs(exchange),
         connect_timeout=float(connect_timeout),
         read_timeout=float(read_timeout),

@@ -14,8 +14,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
+from arbsite.admin_guards import GuardedHistoryAdmin
 from arbsite.adminsite import Confirm, confirm_view
 from exchanges.states import OrderState
 from trading.models import (
@@ -364,9 +364,15 @@ class DailyRiskSnapshotAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(RiskSettings)
-class RiskSettingsAdmin(SimpleHistoryAdmin):
+class RiskSettingsAdmin(GuardedHistoryAdmin):
     """Limits are edited here (every change kept in its history); the kill
-    switch only through its confirmed action on the control panel."""
+    switch only through its confirmed action on the control panel.
+
+    No history revert: it restores the whole row, kill switch included, so
+    it would switch trading on or off without the confirmed action. A past
+    limit is typed back into the change form (its history shows the value)."""
+
+    history_revert = False
 
     list_display = ("__str__", "kill_switch", "max_daily_loss_irr", "max_order_value_irr",
                     "min_profit_pct", "max_book_age_ms", "updated_at", "updated_by")

@@ -21,6 +21,8 @@ import os
 import signal
 from pathlib import Path
 
+from django.conf import settings
+
 POINTS = (
     "before_orders_written",
     "after_orders_written",
@@ -34,10 +36,10 @@ POINTS = (
 
 def reached(point: str) -> None:
     """SIGKILL this process if ``point`` is the configured kill point."""
-    target = os.environ.get("ARBSITE_KILL_AT")
+    target = getattr(settings, "ARBSITE_KILL_AT", "")
     if not target or target != point:
         return
-    once = os.environ.get("ARBSITE_KILL_ONCE_FILE")
+    once = getattr(settings, "ARBSITE_KILL_ONCE_FILE", "")
     if once:
         marker = Path(once)
         if marker.exists():

@@ -10,14 +10,15 @@ does not wait out the not-found grace: the periodic sync confirms.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
 logger = logging.getLogger(__name__)
 
 
 def startup_recovery_enabled() -> bool:
-    return os.environ.get("ARBSITE_STARTUP_RECOVERY", "1").lower() not in ("0", "false", "no")
+    from django.conf import settings
+
+    return bool(getattr(settings, "ARBSITE_STARTUP_RECOVERY", True))
 
 
 def recovery_run_at_startup() -> None:

@@ -61,7 +61,7 @@ def tick_to_trade(options: BenchOptions) -> list[Figure]:
     through Redis and a real worker (p50, p99, and where the time goes)."""
     iterations = max(200, options.cycles)
     with tempfile.TemporaryDirectory(prefix="arbsite-bench-") as tmp:
-        database_url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{tmp}/bench.sqlite3"
+        database_url = settings.BENCH_DATABASE_URL or f"sqlite:///{tmp}/bench.sqlite3"
         out = Path(tmp) / "result.json"
         subprocess.run(
             [sys.executable, "-m", "arbsite.bench.tick_to_trade", "--iterations",

@@ -11,11 +11,12 @@ the process is swapped for the bench database while the figures are taken.
 from __future__ import annotations
 
 import logging
-import os
 import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from django.conf import settings
 
 from arbsite.bench.registry import BenchOptions, Figure, bench, percentile
 
@@ -42,10 +43,9 @@ def _bench_database(url: str) -> Iterator[None]:
     """The process's default database is the bench database inside the block."""
     from django.db import connections
 
-    from arbsite.envconfig import env_db
+    from arbsite.envconfig import db_config
 
-    os.environ.setdefault("BENCH_DATABASE_URL", url)
-    config = env_db("BENCH_DATABASE_URL", url)
+    config = db_config(url, name="BENCH_DATABASE_URL")
     if "postgresql" not in config["ENGINE"]:
         raise ValueError("the reports bench needs PostgreSQL (BENCH_DATABASE_URL)")
     _ensure_database(config)
@@ -124,8 +124,8 @@ def _get(client, url: str) -> None:
 @bench("reports")
 def reports_pages(options: BenchOptions) -> list[Figure]:
     """Report pages (overview, by day) for a year of 1,000,000 fills on PostgreSQL."""
-    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
-    trades = int(os.environ.get("BENCH_REPORT_TRADES", "1000000"))
+    url = settings.BENCH_DATABASE_URL or DEFAULT_URL
+    trades = settings.BENCH_REPORT_TRADES
 
     def say(message: str) -> None:
         logger.warning("[bench reports] %s", message)

@@ -57,7 +57,7 @@ class BenchError(Exception):
 
 def tick_to_trade_run(*, iterations: int, warmup: int) -> dict:
     """Prepare this database, start a sandbox and a worker, and measure."""
-    if not os.environ.get("REDIS_KEY_PREFIX", "").startswith("arbsite-bench-"):
+    if not settings.REDIS_KEY_PREFIX.startswith("arbsite-bench-"):
         raise BenchError("run through `manage.py bench`: it gives this run its own "
                          "database, Redis prefix and queue")
     call_command("migrate", verbosity=0)

@@ -62,3 +62,11 @@ def test_no_heartbeat_is_503(client, db):
     response = client.get(reverse("healthz"))
     assert response.status_code == 503
     assert any("heartbeat" in p for p in response.json()["problems"])
+
+
+def test_healthz_does_not_echo_the_kill_switch_reason(client, healthy):
+    kill_switch_set(active=True, reason="wallex key leaked, rotating it", actor="admin:olga")
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 503
+    assert "kill switch on" in response.json()["problems"]
+    assert "rotating" not in response.content.decode()

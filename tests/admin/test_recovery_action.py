@@ -34,7 +34,9 @@ def test_recovery_from_the_panel_adopts_an_unknown_order(trading_setup, operator
 
     with celery_worker(name="recovery", log_path=tmp_path / "worker.log",
                        ARBSITE_STARTUP_RECOVERY="0") as worker:
+        # Both spellings: celery 5.6 reads the CELERY_-namespaced key.
         monkeypatch.setitem(celery_app.conf, "task_default_queue", worker.queue)
+        monkeypatch.setitem(celery_app.conf, "CELERY_TASK_DEFAULT_QUEUE", worker.queue)
         # When an operator confirms "run recovery" with a reason
         operator_client.post(url, {"reason": "worker crashed at 10:02"})
         deadline = time.monotonic() + 30

@@ -19,7 +19,7 @@ def test_celery_is_configured_for_safe_redelivery():
     assert conf.task_acks_late is True
     assert conf.task_soft_time_limit < conf.task_time_limit
     assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit
-    assert conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
+    assert conf.beat_scheduler == "arbsite.beat:LeasedDatabaseScheduler"  # one beat at a time
 
 
 @pytest.mark.slow

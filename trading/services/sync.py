@@ -16,7 +16,6 @@ repeated after a grace period, fails an order that never reached it.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -62,10 +61,9 @@ UNRESOLVED = (OrderState.PENDING_SUBMIT, OrderState.UNKNOWN)
 
 
 def configured_not_found_grace() -> timedelta:
-    """``ORDER_NOT_FOUND_GRACE_SECONDS`` (setting or environment), else 30 s."""
+    """``ORDER_NOT_FOUND_GRACE_SECONDS`` (validated by settings), else 30 s."""
     value = getattr(settings, "ORDER_NOT_FOUND_GRACE_SECONDS", None)
-    value = value if value is not None else os.environ.get("ORDER_NOT_FOUND_GRACE_SECONDS")
-    return timedelta(seconds=float(value)) if value not in (None, "") else NOT_FOUND_GRACE
+    return timedelta(seconds=float(value)) if value is not None else NOT_FOUND_GRACE
 
 
 @dataclass
