@@ -164,7 +164,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # it must exceed the hard time limit or a running task would be duplicated.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 4}
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's database scheduler, plus beat's own heartbeat and the
+# "worker missing" watch (trading/alerts/watchdog.py).
+CELERY_BEAT_SCHEDULER = "trading.alerts.beat:WatchedScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = False
 
@@ -220,6 +222,21 @@ EXCHANGE_FETCH_WORKERS = env_int("EXCHANGE_FETCH_WORKERS", 32, minimum=1)
 # window has passed.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_FAILURE_WINDOW = env_int("LOGIN_FAILURE_WINDOW", 900, minimum=1)
+
+# --- Alerts (trading/alerts/) -------------------------------------------------
+# Channels from the environment, installed by ``manage.py setup``; validated here
+# so a bad value stops start-up naming the variable. E-mail goes through
+# Django's mail settings below.
+from trading.alerts.envchannels import alert_channels_from_env  # noqa: E402
+
+ALERT_CHANNELS = alert_channels_from_env()
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "arbsite@localhost")
 
 # --- Secrets at rest --------------------------------------------------------
 # Fernet key(s) for exchange credentials; comma-separated for key rotation

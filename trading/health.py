@@ -26,6 +26,7 @@ from exchanges.breaker import OPEN, breaker_state
 from exchanges.models import Exchange
 from exchanges.ratelimit import RateLimiter
 from exchanges.states import LIVE_STATES, OrderState
+from trading.alerts.watchdog import web_heartbeat_watch
 from trading.models import Opportunity, Order, RiskSettings
 from trading.services.heartbeat import heartbeat_last
 from trading.services.risk import daily_loss_limit, realized_pnl_today
@@ -271,4 +272,5 @@ def control_panel(*, now: datetime | None = None, recent: int = 15) -> ControlPa
 def healthz(request: HttpRequest) -> JsonResponse:
     """``/healthz``: 200 when the system can trade, 503 (with why) when not."""
     health = system_health()
+    web_heartbeat_watch()  # the last watcher when worker and beat are both gone
     return JsonResponse(health_json(health), status=200 if health.can_trade else 503)

@@ -65,6 +65,7 @@ from trading.services.arbitrage import (
 )
 from trading.services.balances import CachedBalances, balances_committed, balances_latest
 from trading.services.books import CachedBook, books_latest
+from trading.services.budgets import plans_screen
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,8 @@ class Reason(StrEnum):
     TOO_SMALL = "too_small"  # rounds to zero, or a leg below min_order_value
     BELOW_MIN_PROFIT_AFTER_CAPS = "below_min_profit_after_caps"
     OUTBID = "outbid"  # profitable, but another pair of the market was better
+    CAPITAL_BUDGET = "capital_budget"  # an exchange's capital budget refuses it (budgets.py)
+    EXCHANGE_DOWN = "exchange_down"  # an exchange in exchange-down mode (budgets.py)
 
 
 # Counted in the report only: recording them would write to Redis for every
@@ -612,6 +615,7 @@ def opportunities_detect(*, now: datetime | None = None) -> DetectionReport:
     compute_started = time.perf_counter()
     result = cycle_evaluate(data)
     report.compute_ms = (time.perf_counter() - compute_started) * 1000
+    plans_screen(result)  # capital budgets and exchange-down mode (trading/services/budgets.py)
     report.books_seen, report.pairs_checked = result.books_seen, result.pairs_checked
 
     for rejection in result.rejections:

@@ -32,6 +32,7 @@ from exchanges.states import OrderState
 from exchanges.types import ExchangeOrder, OrderRequest, OrderType, Side
 from trading.models import Opportunity, OpportunityStatus, Order, RiskSettings
 from trading.services import killpoints
+from trading.services.budgets import opportunity_capital_blocker
 from trading.services.fills import fills_fetch_missing
 from trading.services.orders import order_transition, orders_record_created
 from trading.services.risk import risk_read, trading_blockers
@@ -118,7 +119,7 @@ def _execution_blocker(opportunity: Opportunity, settings_row: RiskSettings) -> 
     max_age = timedelta(milliseconds=settings_row.max_book_age_ms)
     if age > max_age:
         return f"too late: detected {age.total_seconds():.3f}s ago (max book age {max_age})"
-    return None
+    return opportunity_capital_blocker(opportunity)
 
 
 def _send(order: Order) -> ExchangeOrder | None:

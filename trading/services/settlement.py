@@ -22,6 +22,7 @@ from exchanges.errors import AmbiguousOrderError, ExchangeError, RejectedError
 from exchanges.models import ExchangeMarket
 from exchanges.states import TERMINAL_STATES, OrderState
 from exchanges.types import ExchangeOrder, OrderRequest, OrderType, Side
+from trading.alerts.hooks import unwind_closed
 from trading.models import Opportunity, OpportunityStatus, Order, Trade
 from trading.services.fills import fills_fetch_missing, fills_missing, fills_record
 from trading.services.orders import IllegalTransition, order_record_created, order_transition
@@ -214,6 +215,7 @@ def _close(opportunity: Opportunity, orders: list[Order], net: Decimal) -> Recon
             pk=opportunity.pk, status__in=OPEN_STATUSES
         ).update(status=status, realized_pnl=pnl, closed_at=timezone.now(),
                  reason="; ".join(reasons)[:2000])
+        unwind_closed(opportunity=opportunity, status=status, realized_pnl=pnl, closed=updated > 0)
     if updated:
         logger.info("opportunity %s closed %s: realized %s %s", opportunity.pk, status, pnl,
                     opportunity.quote_asset)
