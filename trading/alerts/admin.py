@@ -180,6 +180,9 @@ class ChannelForm(forms.ModelForm):
         help_text="Webhook: the HMAC signing key. Telegram/Bale: the bot token. Blank keeps "
                   "the stored one; it is never shown back.")
     clear_secret = forms.BooleanField(label="Remove the stored secret", required=False)
+    api_base_url = forms.URLField(
+        required=False, assume_scheme="https",
+        help_text=AlertChannel._meta.get_field("api_base_url").help_text)
 
     class Meta:
         model = AlertChannel

@@ -16,8 +16,8 @@ MODELS = ("alert", "alertchannel", "alertmessage", "alertdelivery", "deliveryatt
 
 OPERATOR_PERMISSIONS = (
     "can_acknowledge_alerts", "can_test_alert_channels",
-    "add_alertchannel", "change_alertchannel", "change_monitorsettings",
-    "add_transfer", "change_transfer", "add_capitalbudget", "change_capitalbudget",
+    "change_alertchannel", "change_monitorsettings", "change_capitalbudget",
+    "can_record_transfers",
 )
 
 

@@ -25,6 +25,10 @@ class CapitalBudgetAdmin(SimpleHistoryAdmin):
     list_display = ("exchange", "max_value_irr", "max_open_orders_irr", "updated_at")
     list_select_related = ("exchange",)
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Setting a budget on an exchange is a change of its configuration.
+        return request.user.has_perm("trading.change_capitalbudget")
+
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return request.user.is_superuser
 
@@ -63,6 +67,12 @@ class TransferAdmin(SimpleHistoryAdmin):
     list_select_related = ("from_exchange", "to_exchange", "recorded_by")
     readonly_fields = ("sent_at", "completed_at", "recorded_by", "created_at")
     ordering = ("-created_at", "-id")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("trading.can_record_transfers")
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.has_perm("trading.can_record_transfers")
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

@@ -102,6 +102,7 @@ class Transfer(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("can_record_transfers", "Can record transfers and move them forward")]
         indexes = [
             models.Index(fields=["from_exchange", "sent_at"], name="transfer_out_sent"),
             models.Index(fields=["to_exchange", "completed_at"], name="transfer_in_completed"),
