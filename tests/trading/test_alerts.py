@@ -4,7 +4,7 @@ hours and minimum severity per channel."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 
 import pytest
 from django.db import transaction
