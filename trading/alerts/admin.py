@@ -357,7 +357,8 @@ class MonitorSettingsAdmin(SimpleHistoryAdmin):
                     "ledger_mismatch_pauses_trading", "updated_at")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return not MonitorSettings.objects.exists()
+        # One row (``setup`` creates it); never a second.
+        return not MonitorSettings.objects.exists() and super().has_add_permission(request)
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

@@ -22,6 +22,7 @@ import logging
 import smtplib
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -99,8 +100,17 @@ def _http_result(response: requests.Response, ok: bool, error: str) -> SendResul
     return SendResult(ok, status, error, refused=refused and not ok, retry_after=retry_after)
 
 
+def _url_secrets(url: str) -> tuple[str, ...]:
+    """A webhook URL's path and query may be its credential (many services
+    put a token there): kept out of errors like the signing key."""
+    parts = urlsplit(url)
+    return tuple(p for p in (parts.path + (f"?{parts.query}" if parts.query else ""),
+                             parts.query) if len(p) > 1)
+
+
 def send_webhook(channel: AlertChannel, delivery: AlertDelivery) -> SendResult:
     body = webhook_body(delivery)
+    hidden = (channel.secret, *_url_secrets(channel.target))
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
@@ -113,10 +123,10 @@ def send_webhook(channel: AlertChannel, delivery: AlertDelivery) -> SendResult:
         response = requests.post(channel.target, data=body, headers=headers, timeout=TIMEOUT,
                                  allow_redirects=False)
     except requests.RequestException as exc:
-        return SendResult(False, error=_redact(f"{type(exc).__name__}: {exc}", channel.secret))
+        return SendResult(False, error=_redact(f"{type(exc).__name__}: {exc}", *hidden))
     ok = 200 <= response.status_code < 300
     error = "" if ok else f"HTTP {response.status_code}: {response.text[:300]}"
-    return _http_result(response, ok, _redact(error, channel.secret))
+    return _http_result(response, ok, _redact(error, *hidden))
 
 
 def send_bot_message(channel: AlertChannel, delivery: AlertDelivery) -> SendResult:

@@ -82,6 +82,17 @@ def alert_channels_from_env(env: Mapping[str, str] | None = None) -> list[Channe
     return specs
 
 
+def alerts_install(*, specs: list[ChannelSpec], report: object | None = None) -> None:
+    """What ``manage.py setup`` does for alerting: the monitor settings row,
+    the operators' permissions, the environment's channels."""
+    from trading.alerts.models import MonitorSettings
+    from trading.alerts.roles import alert_roles_install
+
+    MonitorSettings.load()
+    alert_roles_install()
+    alert_channels_install(specs=specs, report=report)
+
+
 def alert_channels_install(*, specs: list[ChannelSpec], report: object | None = None
                            ) -> list[str]:
     """Create or update the environment's channels (target and secret come
