@@ -236,3 +236,21 @@ def test_conformance_and_api_key_expiry_have_their_alerts(db, channel):
     api_key_expiry_seen(exchange=wallex, expires_at=now + timedelta(days=10), now=now)
     alert = active(AlertKind.API_KEY_EXPIRY, "exchange:wallex")
     assert alert.severity == "warning" and "expires in 10 days" in alert.title
+
+
+def test_healthz_raises_both_when_worker_and_beat_are_gone(db, channel, client):
+    import time as clock
+
+    from trading.alerts.watchdog import beat_heartbeat_record
+    from trading.services.heartbeat import heartbeat_record
+
+    with freeze_time(timezone.now() - timedelta(minutes=5)):
+        heartbeat_record(role="worker")
+        beat_heartbeat_record()
+    assert client.get("/healthz").status_code == 503
+    deadline = clock.monotonic() + 10
+    while clock.monotonic() < deadline and Alert.objects.filter(
+            kind__in=("worker_missing", "beat_missing")).count() < 2:
+        clock.sleep(0.1)
+    seen_by = {a.kind: a.details["seen_by"] for a in Alert.objects.all()}
+    assert seen_by == {"worker_missing": "web", "beat_missing": "web"}
