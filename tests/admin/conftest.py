@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from tests.trading.conftest import sandbox, sandbox_credentials, trading_setup  # noqa: F401
+from trading.alerts.roles import alert_roles_install
 from trading.services.roles import OPERATOR, VIEWER, groups_install
 
 PASSWORD = "a-Long-pass-4-tests"
@@ -20,6 +21,7 @@ def make_user(username: str, *, group: str | None = None, superuser: bool = Fals
                                      is_staff=True)
     if group:
         groups_install()  # transactional tests flush what the migration created
+        alert_roles_install()
         user.groups.add(Group.objects.get(name=group))
     return user
 

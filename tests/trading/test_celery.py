@@ -19,7 +19,13 @@ def test_celery_is_configured_for_safe_redelivery():
     assert conf.task_acks_late is True
     assert conf.task_soft_time_limit < conf.task_time_limit
     assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit
-    assert conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
+    # django-celery-beat's database scheduler, with beat's heartbeat and watchdog
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    from trading.alerts.beat import WatchedScheduler
+
+    assert conf.beat_scheduler == "trading.alerts.beat:WatchedScheduler"
+    assert issubclass(WatchedScheduler, DatabaseScheduler)
 
 
 @pytest.mark.django_db(transaction=True)

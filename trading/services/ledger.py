@@ -26,6 +26,7 @@ operator accepts the exchange's balance (``ledger_accept``).
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -35,7 +36,7 @@ from django.db import transaction
 from django.db.models import Count, F, Sum
 from django.utils import timezone
 
-from exchanges.errors import ExchangeError
+from exchanges.errors import ExchangeError, RateLimitedError
 from exchanges.models import Exchange
 from exchanges.states import LIVE_STATES
 from trading.alerts.kinds import AlertKind
@@ -45,6 +46,7 @@ from trading.capital.models import RECONCILED, LedgerCheck, LedgerStatus, Transf
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal("0")
+PATIENCE_SECONDS = 30.0
 HUNDRED = Decimal("100")
 
 
@@ -172,6 +174,20 @@ def _pause(exchange: Exchange, reason: str) -> bool:
     return True
 
 
+def _balances_patiently(adapter) -> dict:
+    """The balances, waiting out a short rate-limit back-off (this is no hot
+    path; detection's periodic read shares the budget)."""
+    for _ in range(3):
+        try:
+            return adapter.balances()
+        except RateLimitedError as exc:
+            wait = exc.retry_after or 1.0
+            if wait > PATIENCE_SECONDS:
+                raise
+            time.sleep(wait)
+    return adapter.balances()
+
+
 def ledger_check_exchange(*, exchange: Exchange) -> LedgerRun:
     """One check of one exchange (see the module docstring)."""
     from exchanges.registry import get_adapter
@@ -183,7 +199,7 @@ def ledger_check_exchange(*, exchange: Exchange) -> LedgerRun:
     t0 = timezone.now()
     before = _orders_in_flight(exchange, since)
     try:
-        balances = get_adapter(exchange).balances()
+        balances = _balances_patiently(get_adapter(exchange))
     except ExchangeError as exc:
         run.error = str(exc)
         logger.warning("ledger %s: balances not read: %s", exchange.name, exc)
