@@ -65,8 +65,8 @@ def test_unwinds_raise_their_cost_then_the_daily_loss_warning_then_the_kill_swit
 
     # Then the unwind is an alert with its cost, and the loss is at 80%+
     unwind = active(AlertKind.UNWIND_EXECUTED, f"opportunity:{first.pk}")
-    assert unwind is not None and "cost 5800000" in unwind.title
-    assert "sell 0.01" in unwind.message and "nobitex" in unwind.message
+    assert unwind is not None and "cost 5,800,000 IRR" in unwind.title
+    assert "sell 0.01 BTC of 0.01 BTC on nobitex" in unwind.message
     warning = active(AlertKind.DAILY_LOSS_WARNING, "quote:IRR")
     assert warning.severity == "warning" and "83%" in warning.title
     assert not RiskSettings.load().kill_switch

@@ -88,7 +88,7 @@ def test_trading_through_arbsite_matches_and_a_fill_behind_its_back_is_caught(
     btc = next(c for c in run.mismatches if c.asset == "BTC")
     assert btc.difference == Decimal("0.05") - Decimal("0.05") * Decimal("0.0025")
     alert = Alert.objects.get(kind=AlertKind.LEDGER_MISMATCH, subject="ledger:nobitex:BTC")
-    assert alert.severity == "critical" and "off by +0.049875" in alert.title
+    assert alert.severity == "critical" and "off by +0.049875 BTC" in alert.title
     assert run.paused and not Exchange.objects.get(name="nobitex").trading_enabled
     assert Exchange.objects.get(name="wallex").trading_enabled
     # and it stays a mismatch, one alert repeated, until explained or accepted

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from trading.alerts.kinds import AlertKind, Severity
+from trading.alerts.kinds import AlertKind, Severity, amount_text
 from trading.alerts.services import alert_condition, alert_raise, alert_resolve
 
 logger = logging.getLogger(__name__)
@@ -52,10 +52,10 @@ def daily_loss_watch(*, at: datetime | None = None) -> None:
         alert_condition(
             active=used >= pct, kind=AlertKind.DAILY_LOSS_WARNING, subject=f"quote:{quote}",
             title=f"Daily loss at {used:.0f}% of its limit in {quote}",
-            message=(f"Realized today: {total:f} {quote}; the limit is {limit:f} {quote}. "
-                     "At 100% the kill switch trips."),
+            message=(f"Realized today: {amount_text(total, quote)}; the limit is "
+                     f"{amount_text(limit, quote)}. At 100% the kill switch trips."),
             details={"realized": str(total), "limit": str(limit), "used_pct": f"{used:.1f}"},
-            resolved_reason=f"realized {total:f} {quote}: under {pct}% of the limit",
+            resolved_reason=f"realized {amount_text(total, quote)}: under {pct}% of the limit",
             severity=Severity.CRITICAL if used >= 100 else Severity.WARNING)
 
 
@@ -72,20 +72,22 @@ def unwind_closed(*, opportunity: Any, status: str, realized_pnl: Decimal, close
     unwinds = list(Order.objects.filter(opportunity=opportunity, purpose=Order.Purpose.UNWIND)
                    .annotate(value=Sum("trades__quote_amount"))
                    .select_related("exchange"))
+    quote, base = opportunity.quote_asset, opportunity.market.base
     legs = "; ".join(
-        f"{o.side} {o.filled_quantity:f} of {o.quantity:f} on {o.exchange.name}"
-        + (f" at {o.value / o.filled_quantity:f}" if o.filled_quantity and o.value else "")
+        f"{o.side} {amount_text(o.filled_quantity, base)} of "
+        f"{amount_text(o.quantity, base)} on {o.exchange.name}"
+        + (f" at {amount_text(o.value / o.filled_quantity, quote)}"
+           if o.filled_quantity and o.value else "")
         for o in unwinds)
-    quote = opportunity.quote_asset
     alert_raise(
         kind=AlertKind.UNWIND_EXECUTED, subject=f"opportunity:{opportunity.pk}",
         market=opportunity.market, exchange=unwinds[0].exchange if unwinds else None,
         title=(f"Unwind executed: opportunity #{opportunity.pk} {opportunity.market.code} "
-               f"cost {-realized_pnl:f} {quote}" if realized_pnl < 0 else
+               f"cost {amount_text(-realized_pnl, quote)}" if realized_pnl < 0 else
                f"Unwind executed: opportunity #{opportunity.pk} {opportunity.market.code} "
-               f"(net {realized_pnl:+f} {quote})"),
+               f"(net {amount_text(realized_pnl, quote, sign=True)})"),
         message=(f"One leg filled alone and was unwound: {legs}. Realized P&L of the round "
-                 f"trip, fees included: {realized_pnl:f} {quote}."),
+                 f"trip, fees included: {amount_text(realized_pnl, quote)}."),
         details={"opportunity": opportunity.pk, "realized_pnl": str(realized_pnl),
                  "quote": quote, "unwinds": [o.client_order_id for o in unwinds]})
 

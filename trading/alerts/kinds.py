@@ -2,7 +2,20 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db import models
+
+
+def amount_text(value: Decimal, asset: str, *, sign: bool = False) -> str:
+    """An amount as an operator reads it: whole rial with thousands
+    separators; other assets with their significant decimals only."""
+    if asset.upper() in ("IRR", "RLS"):
+        text = f"{value.quantize(Decimal('1')):{'+' if sign else ''},}"
+    else:
+        normal = value.normalize()
+        text = f"{normal:{'+' if sign else ''}f}" if normal != 0 else "0"
+    return f"{text} {asset}"
 
 
 class Severity(models.TextChoices):

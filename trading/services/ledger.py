@@ -39,7 +39,7 @@ from django.utils import timezone
 from exchanges.errors import ExchangeError, RateLimitedError
 from exchanges.models import Exchange
 from exchanges.states import LIVE_STATES
-from trading.alerts.kinds import AlertKind
+from trading.alerts.kinds import AlertKind, amount_text
 from trading.alerts.models import MonitorSettings
 from trading.capital.models import RECONCILED, LedgerCheck, LedgerStatus, Transfer, TransferState
 
@@ -254,13 +254,15 @@ def ledger_check_exchange(*, exchange: Exchange) -> LedgerRun:
                 alert_raise(
                     kind=AlertKind.LEDGER_MISMATCH, subject=subject, exchange=exchange,
                     title=(f"Ledger mismatch on {exchange.name}: {check.asset} off by "
-                           f"{check.difference:+f}"),
-                    message=(f"{exchange.name} reports {check.actual:f} {check.asset}; our "
-                             f"records explain {check.expected:f} (last reconciled "
-                             f"{check.baseline_balance:f} at "
-                             f"{check.baseline.cut_at:%Y-%m-%d %H:%M:%S} UTC, fills "
-                             f"{check.fills_delta:+f}, transfers "
-                             f"{check.transfers_delta:+f}); tolerance {check.tolerance:f}."),
+                           f"{amount_text(check.difference, check.asset, sign=True)}"),
+                    message=(f"{exchange.name} reports {amount_text(check.actual, check.asset)};"
+                             f" our records explain {amount_text(check.expected, check.asset)} "
+                             f"(last reconciled {amount_text(check.baseline_balance, check.asset)}"
+                             f" at {check.baseline.cut_at:%Y-%m-%d %H:%M:%S} UTC, fills "
+                             f"{amount_text(check.fills_delta, check.asset, sign=True)}, "
+                             f"transfers "
+                             f"{amount_text(check.transfers_delta, check.asset, sign=True)}); "
+                             f"tolerance {amount_text(check.tolerance, check.asset)}."),
                     details={"actual": str(check.actual), "expected": str(check.expected),
                              "difference": str(check.difference),
                              "tolerance": str(check.tolerance),
@@ -268,7 +270,8 @@ def ledger_check_exchange(*, exchange: Exchange) -> LedgerRun:
                              "check_id": check.pk})
             elif check.status == LedgerStatus.OK:
                 alert_resolve(kind=AlertKind.LEDGER_MISMATCH, subject=subject, by="ledger",
-                              reason=f"explained: {check.actual:f} {check.asset} as expected")
+                              reason=f"explained: {amount_text(check.actual, check.asset)} as "
+                                     "expected")
         if run.mismatches and settings_row.ledger_mismatch_pauses_trading:
             assets_off = ", ".join(c.asset for c in run.mismatches)
             run.paused = _pause(exchange, f"ledger mismatch in {assets_off}")
