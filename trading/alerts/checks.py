@@ -24,7 +24,7 @@ from arbsite.redis import key, redis_client
 from exchanges.breaker import CLOSED, breaker_state
 from exchanges.models import Exchange
 from exchanges.states import OrderState
-from trading.alerts.kinds import AlertKind
+from trading.alerts.kinds import AlertKind, amount_text
 from trading.alerts.models import ACTIVE_STATES, Alert, MonitorSettings
 from trading.alerts.services import alert_condition, alert_resolve, alerts_remind
 
@@ -124,10 +124,12 @@ def orders_check(*, now: datetime, settings_row: MonitorSettings) -> None:
             active=True, kind=AlertKind.ORDER_STUCK, subject=f"order:{coid}", order=order,
             exchange=order.exchange, market=order.market,
             title=f"Order {coid} {order.status} for {minutes:.0f} min on {order.exchange.name}",
-            message=(f"{order.side} {order.quantity:f} {order.market.code} at "
-                     f"{order.price if order.price is not None else 'market'}; "
-                     f"{order.status_reason[:300] or 'no reason recorded'}. Sync and recovery "
-                     "look it up by client order id; resolve it by hand if they cannot."),
+            message=(f"{order.side} {amount_text(order.quantity, order.market.base)} at "
+                     + (amount_text(order.price, order.market.quote) if order.price is not None
+                        else "market")
+                     + f"; {order.status_reason[:300] or 'no reason recorded'}. Sync and "
+                     "recovery look it up by client order id; resolve it by hand if they "
+                     "cannot."),
             details={"status": order.status, "since": order.since.isoformat()})
     for alert in Alert.objects.filter(kind=AlertKind.ORDER_STUCK, state__in=ACTIVE_STATES):
         coid = alert.subject.removeprefix("order:")
