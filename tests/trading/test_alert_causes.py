@@ -98,12 +98,33 @@ def test_an_operator_trips_and_resets_the_kill_switch(db, channel, django_user_m
 
 
 def _others_fresh(at):
-    """What polling records meanwhile for the exchanges that still answer."""
+    """What beat and polling record meanwhile for the exchanges that still answer."""
+    from trading.alerts.watchdog import beat_heartbeat_record
     from trading.services.polling import exchange_status_record
 
     with freeze_time(at):
+        beat_heartbeat_record()
         for name in ("nobitex", "wallex"):
             exchange_status_record(name, ok=True)
+
+
+def test_a_stopped_beat_is_not_every_exchange_down(trading_setup, channel):
+    # Given books fetched, then beat stopped (no polling, no beat heartbeat)
+    orderbooks_poll()
+    _others_fresh(timezone.now())
+    checks_run(now=timezone.now())
+    later = timezone.now() + timedelta(minutes=15)
+    checks_run(now=later)
+    assert not Alert.objects.filter(kind__in=(AlertKind.BOOKS_STALE,
+                                              AlertKind.EXCHANGE_DOWN)).exists()
+    # When beat is back, the books' age counts from then: nothing until polling lags
+    with freeze_time(later):
+        from trading.alerts.watchdog import beat_heartbeat_record
+
+        beat_heartbeat_record()
+    checks_run(now=later)
+    assert not Alert.objects.filter(kind__in=(AlertKind.BOOKS_STALE,
+                                              AlertKind.EXCHANGE_DOWN)).exists()
 
 
 def test_an_exchange_that_stops_answering_opens_its_breaker_then_goes_down(trading_setup,
@@ -119,6 +140,7 @@ def test_an_exchange_that_stops_answering_opens_its_breaker_then_goes_down(tradi
     for _ in range(3):
         orderbooks_poll()
     now = timezone.now()
+    _others_fresh(now)
     checks_run(now=now)
     assert active(AlertKind.BREAKER_OPEN) is None  # not yet for N seconds
 
@@ -147,6 +169,7 @@ def test_an_exchange_that_stops_answering_opens_its_breaker_then_goes_down(tradi
     sandbox.clear_faults()
     breaker_reset("invex")
     orderbooks_poll()
+    _others_fresh(timezone.now())
     checks_run(now=timezone.now())
     for kind in (AlertKind.EXCHANGE_DOWN, AlertKind.BOOKS_STALE, AlertKind.BREAKER_OPEN):
         assert active(kind, "exchange:invex") is None, kind

@@ -58,8 +58,22 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
 
 
+def _polling_alive_since(now: datetime, settings_row: MonitorSettings) -> datetime | None:
+    """Since when beat (which schedules polling) has been seen alive by these
+    checks; None while it is missing. A book's age counts only from then: a
+    stopped beat ages every book, and that is "beat missing", not every
+    exchange down."""
+    from trading.services.heartbeat import heartbeat_last
+
+    last = heartbeat_last(role="beat")
+    fresh = last is not None and (now - last).total_seconds() <= (
+        settings_row.heartbeat_max_age_seconds)
+    return condition_since("polling-alive", fresh, now)
+
+
 def exchanges_check(*, now: datetime, settings_row: MonitorSettings) -> None:
     """Per enabled exchange: breaker open, books stale, exchange down."""
+    polling_since = _polling_alive_since(now, settings_row)
     for exchange in Exchange.objects.filter(enabled=True).defer("api_key", "api_secret"):
         name = exchange.name
         subject = f"exchange:{name}"
@@ -75,10 +89,12 @@ def exchanges_check(*, now: datetime, settings_row: MonitorSettings) -> None:
             details={"state": state.state, "failures": state.failures},
             resolved_reason="breaker closed: calls go through again")
 
+        if polling_since is None:
+            continue  # beat is missing: books age for that reason (its own alert)
         last_ok = _last_ok(exchange)
         never = condition_since(f"never-ok:{name}", last_ok is None, now)
-        unreachable_since = last_ok or never
-        age = (now - unreachable_since).total_seconds() if unreachable_since else 0
+        unreachable_since = max(last_ok or never, polling_since)
+        age = (now - unreachable_since).total_seconds()
         stale = age >= settings_row.books_stale_seconds
         alert_condition(
             active=stale, kind=AlertKind.BOOKS_STALE, subject=subject, exchange=exchange,
