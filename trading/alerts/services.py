@@ -227,7 +227,7 @@ def alert_resolve(*, kind: str, subject: str = "", by: str, reason: str = "",
     """Resolve the active alert of this kind and subject, if any, and send
     its "resolved" message. Returns it, or None when none was active."""
     now = now or timezone.now()
-    if _active(kind, subject) is None:
+    if not Alert.objects.filter(kind=kind, subject=subject, state__in=ACTIVE_STATES).exists():
         # The usual case for a check: nothing to resolve, and no write
         # transaction opened for it (SQLite takes its lock at BEGIN).
         return None

@@ -197,8 +197,18 @@ def capital_blocker(capital: ExchangeCapital, *, leg_value_irr: Decimal | None) 
 
 
 def _budgets_exist() -> bool:
-    return CapitalBudget.objects.exists() or Alert.objects.filter(
-        kind=AlertKind.EXCHANGE_DOWN, state__in=ACTIVE_STATES).exists()
+    """Is any budget set or any exchange down? Asked on every execution,
+    where the usual answer is no: one plain query (the ORM's building of
+    two would cost more than the database's answer)."""
+    from django.db import connection
+
+    # Table names from the models' own meta; the values are parameters.
+    sql = (f"SELECT (EXISTS (SELECT 1 FROM {CapitalBudget._meta.db_table})) OR "  # noqa: S608
+           f"(EXISTS (SELECT 1 FROM {Alert._meta.db_table} "
+           "WHERE kind = %s AND state IN (%s, %s)))")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [AlertKind.EXCHANGE_DOWN.value, *[str(s) for s in ACTIVE_STATES]])
+        return bool(cursor.fetchone()[0])
 
 
 def opportunity_capital_blocker(opportunity: Any) -> str | None:
