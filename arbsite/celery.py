@@ -26,6 +26,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # (and, with CONN_HEALTH_CHECKS, check it before its next use).
 app.conf.update(CELERY_DB_REUSE_MAX=1000)
 app.autodiscover_tasks()
+app.steps["worker"].add("trading.alerts.watchdog.BeatWatchdog")  # raises "beat missing"
 
 
 @worker_ready.connect

@@ -46,8 +46,23 @@ RECOVER_ORDERS = Lock(
     "start-up or the control panel; long, as it waits out rate limits",
 )
 
+CHECK_ALERTS = Lock(
+    "check-alerts", 60.0,
+    "one run of the periodic alert checks at a time (trading.alerts.checks)",
+)
+CHECK_LEDGER = Lock(
+    "check-ledger", 300.0,
+    "one ledger reconciliation at a time (trading.services.ledger); it waits out rate limits",
+)
+DELIVER_ALERT_CHANNEL = Lock(
+    "alert-channel", 120.0,
+    "one delivery sweep per alert channel at a time (trading.alerts.delivery; scoped by "
+    "channel id); its TTL is a delivery's claim",
+)
+
 LOCKS: dict[str, Lock] = {lock.name: lock for lock in (
-    POLL_ORDERBOOKS, DETECT_OPPORTUNITIES, SYNC_ORDERS, RECOVER_ORDERS)}
+    POLL_ORDERBOOKS, DETECT_OPPORTUNITIES, SYNC_ORDERS, RECOVER_ORDERS, CHECK_ALERTS,
+    CHECK_LEDGER, DELIVER_ALERT_CHANNEL)}
 
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
@@ -56,12 +71,13 @@ return 0
 
 
 @contextmanager
-def redis_lock(lock: Lock) -> Iterator[bool]:
-    """Yields True when this caller holds ``lock``, False when another does."""
+def redis_lock(lock: Lock, *, scope: str | None = None) -> Iterator[bool]:
+    """Yields True when this caller holds ``lock`` (of ``scope``, e.g. one
+    channel's, when given), False when another does."""
     if LOCKS.get(lock.name) is not lock:
         raise ValueError(f"lock {lock.name!r} is not in arbsite.locks.LOCKS")
     client = redis_client()
-    lock_key = key("lock", lock.name)
+    lock_key = key("lock", lock.name, scope) if scope else key("lock", lock.name)
     token = uuid.uuid4().hex
     acquired = bool(client.set(lock_key, token, nx=True, px=int(lock.ttl_seconds * 1000)))
     try:

@@ -219,8 +219,9 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # django-celery-beat's database scheduler behind a Redis lease: a second beat
 # (another host, a stray terminal) is refused instead of doubling every
 # schedule (arbsite/beat.py). A SIGKILLed beat's lease expires after
-# BEAT_LEASE_SECONDS; a beat stopped normally releases it at once.
-CELERY_BEAT_SCHEDULER = "arbsite.beat:LeasedDatabaseScheduler"
+# BEAT_LEASE_SECONDS; a beat stopped normally releases it at once. On top,
+# beat's own heartbeat and the "worker missing" watch (trading/alerts/beat.py).
+CELERY_BEAT_SCHEDULER = "trading.alerts.beat:WatchedScheduler"
 BEAT_LEASE_SECONDS = env_int("BEAT_LEASE_SECONDS", 30, minimum=2)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = False
@@ -338,6 +339,21 @@ BENCH_DATABASE_URL = env_str("BENCH_DATABASE_URL", "")
 if BENCH_DATABASE_URL:
     env_db("BENCH_DATABASE_URL", BENCH_DATABASE_URL)  # refuses a malformed URL
 BENCH_REPORT_TRADES = env_int("BENCH_REPORT_TRADES", 1_000_000, minimum=1)
+
+# --- Alerts (trading/alerts/) -------------------------------------------------
+# Channels from the environment, installed by ``manage.py setup``; validated here
+# so a bad value stops start-up naming the variable. E-mail goes through
+# Django's mail settings below.
+from trading.alerts.envchannels import alert_channels_from_env  # noqa: E402
+
+ALERT_CHANNELS = alert_channels_from_env()
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "arbsite@localhost")
 
 # --- Secrets at rest --------------------------------------------------------
 # Fernet key(s) for exchange credentials; comma-separated for key rotation

@@ -460,3 +460,8 @@ class LogEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="change")
     def change_message_text(self, obj: LogEntry) -> str:
         return obj.get_change_message()
+
+
+# Alerts, channels and the outbox; budgets, transfers and ledger checks.
+from trading.alerts import admin as _alerts_admin  # noqa: E402, F401
+from trading.capital import admin as _capital_admin  # noqa: E402, F401

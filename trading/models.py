@@ -530,3 +530,9 @@ class TradeRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.market_id} {self.fee_asset} ×{self.count}"
+
+
+# Alerting, the ledger and capital budgets live in their own modules; imported
+# here so that Django registers them in the trading app.
+from trading.alerts.models import *  # noqa: E402, F403
+from trading.capital.models import *  # noqa: E402, F403

@@ -57,4 +57,26 @@ PERIODIC_TASKS: tuple[PeriodicSpec, ...] = (
         expires_seconds=10,
         description="Proves that beat schedules and a worker runs (control panel, /healthz).",
     ),
+    PeriodicSpec(
+        name="deliver alerts",
+        task="trading.deliver_alerts",
+        every_seconds=5,
+        expires_seconds=5,
+        description="Send pending alert deliveries; channels that failed wait out their back-off.",
+    ),
+    PeriodicSpec(
+        name="check alerts",
+        task="trading.check_alerts",
+        every_seconds=15,
+        expires_seconds=15,
+        description="Breakers, stale books, exchanges down, stuck orders, loss, budgets, "
+                    "reminders, the daily summary.",
+    ),
+    PeriodicSpec(
+        name="check ledger",
+        task="trading.check_ledger",
+        every_seconds=120,
+        expires_seconds=120,
+        description="Each exchange's balances against fills and transfers recorded.",
+    ),
 )

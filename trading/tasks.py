@@ -80,3 +80,6 @@ def recover_orders(exchange: str | None = None) -> None:
     logger.info("recovery of %s: %s", exchange or "all exchanges",
                 "another recovery was running" if report.locked_out
                 else ("complete" if report.complete else "INCOMPLETE"))
+
+
+from trading.alerts.tasks import check_alerts, check_ledger, deliver_alerts  # noqa: E402, F401

@@ -10,6 +10,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from trading.alerts.watchdog import web_heartbeat_watch
 from trading.selectors import SystemHealth, system_health
 
 
@@ -48,4 +49,5 @@ def health_json(health: SystemHealth) -> dict[str, Any]:
 def healthz(request: HttpRequest) -> JsonResponse:
     """``/healthz``: 200 when the system can trade, 503 (with why) when not."""
     health = system_health()
+    web_heartbeat_watch()  # the last watcher when worker and beat are both gone
     return JsonResponse(health_json(health), status=200 if health.can_trade else 503)

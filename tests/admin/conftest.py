@@ -11,6 +11,7 @@ from tests.trading.conftest import (  # noqa: F401 - fixtures
     trading_sandbox,
     trading_setup,
 )
+from trading.alerts.roles import alert_roles_install
 from trading.services.roles import OPERATOR, VIEWER, groups_install
 
 PASSWORD = "a-Long-pass-4-tests"
@@ -24,6 +25,7 @@ def make_user(username: str, *, group: str | None = None, superuser: bool = Fals
                                      is_staff=True)
     if group:
         groups_install()  # transactional tests flush what the migration created
+        alert_roles_install()
         user.groups.add(Group.objects.get(name=group))
     return user
 

@@ -88,3 +88,47 @@ def test_operator_cancels_an_order_from_the_order_list(logged_in, live_server):
     history = page.inner_text("#events-group")
     assert "admin:olga" in history and "cancel requested: Price moved away" in history
     screenshot(page, "order-cancelled")
+
+
+def test_operator_acknowledges_an_alert_from_the_control_panel(logged_in, live_server):
+    from trading.alerts.kinds import AlertKind
+    from trading.alerts.models import Alert
+    from trading.alerts.services import alert_raise
+    from trading.capital.models import CapitalBudget
+
+    page = logged_in
+    heartbeat_record(role="worker")
+    for name in ("nobitex", "wallex"):
+        exchange_status_record(name, ok=True)
+    from exchanges.models import Exchange
+    from trading.services.polling import balances_refresh
+
+    balances_refresh()
+    invex = Exchange.objects.get(name="invex")
+    down = alert_raise(kind=AlertKind.EXCHANGE_DOWN, subject="exchange:invex", exchange=invex,
+                       title="invex is down: unreachable for 12 min",
+                       message="Exchange-down mode: no new opportunities on invex; its "
+                               "capital is shown at risk on the control panel.")
+    alert_raise(kind=AlertKind.LEDGER_MISMATCH, subject="ledger:wallex:BTC",
+                title="Ledger mismatch on wallex: BTC off by -0.012")
+    CapitalBudget.objects.create(exchange=invex, max_value_irr=10**12)
+
+    page.click("#control-panel-link a.section")
+    page.wait_for_selector("#open-alerts")
+    assert "invex is down" in page.inner_text("#open-alerts")
+    page.click(f"#ack-alert-{down.pk}")
+
+    page.wait_for_selector("#confirm-action")
+    assert "invex is down" in page.content()
+    assert Alert.objects.get(pk=down.pk).state == "open"
+    page.fill("#id_reason", "Invex announced maintenance; funds stay")
+    page.click("#confirm-action")
+
+    page.wait_for_selector("#open-alerts")
+    row = page.inner_text(f"#alert-{down.pk}")
+    assert "acknowledged by olga" in row and "Invex announced maintenance" in row
+    assert "Acknowledged 1 alert" in page.inner_text("ul.messagelist")
+    assert Alert.objects.get(pk=down.pk).state == "acknowledged"
+    assert "IRR at risk" in page.inner_text("#capital-invex")
+    path = screenshot(page, "control-panel-alerts")
+    assert path.exists() and path.stat().st_size > 10_000

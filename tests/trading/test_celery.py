@@ -19,7 +19,13 @@ def test_celery_is_configured_for_safe_redelivery():
     assert conf.task_acks_late is True
     assert conf.task_soft_time_limit < conf.task_time_limit
     assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit
-    assert conf.beat_scheduler == "arbsite.beat:LeasedDatabaseScheduler"  # one beat at a time
+    # django-celery-beat's database scheduler behind the beat lease (one beat at a
+    # time), with beat's heartbeat and watchdog
+    from arbsite.beat import LeasedDatabaseScheduler
+    from trading.alerts.beat import WatchedScheduler
+
+    assert conf.beat_scheduler == "trading.alerts.beat:WatchedScheduler"
+    assert issubclass(WatchedScheduler, LeasedDatabaseScheduler)
 
 
 @pytest.mark.slow

@@ -47,6 +47,8 @@ class Reason(StrEnum):
     TOO_SMALL = "too_small"  # rounds to zero, or a leg below min_order_value
     BELOW_MIN_PROFIT_AFTER_CAPS = "below_min_profit_after_caps"
     OUTBID = "outbid"  # profitable, but another pair of the market was better
+    CAPITAL_BUDGET = "capital_budget"  # an exchange's capital budget refuses it (budgets.py)
+    EXCHANGE_DOWN = "exchange_down"  # an exchange in exchange-down mode (budgets.py)
 
 
 # Counted in the report only: recording them would write to Redis for every

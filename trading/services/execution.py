@@ -34,6 +34,7 @@ from exchanges.states import OrderState
 from exchanges.types import Side
 from trading import killpoints
 from trading.models import Opportunity, Order, RiskSettings
+from trading.services.budgets import opportunity_capital_blocker
 from trading.services.fills import fills_fetch_missing
 from trading.services.opportunities import opportunity_claim, opportunity_refuse
 from trading.services.orders import (
@@ -108,7 +109,7 @@ def _execution_blocker(opportunity: Opportunity, settings_row: RiskSettings) -> 
     max_age = timedelta(milliseconds=settings_row.max_book_age_ms)
     if age > max_age:
         return f"too late: detected {age.total_seconds():.3f}s ago (max book age {max_age})"
-    return None
+    return opportunity_capital_blocker(opportunity)
 
 
 def _cancel_resting(order: Order) -> None:

@@ -32,6 +32,7 @@ from arbsite.locks import RECOVER_ORDERS, redis_lock
 from exchanges.errors import ExchangeError
 from exchanges.models import Exchange
 from exchanges.states import TERMINAL_STATES
+from trading.alerts.hooks import recovery_finished
 from trading.models import Opportunity, OpportunityStatus, Order
 from trading.services.fills import fills_missing
 from trading.services.sync import (
@@ -180,6 +181,7 @@ def orders_recover(*, exchange_names: list[str] | None = None, dry_run: bool = F
     report.elapsed_s = time.monotonic() - started
     if not dry_run:
         recovery_summary_store(report)
+        recovery_finished(report=report)
     return report
 
 

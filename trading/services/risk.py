@@ -15,6 +15,7 @@ from django.db.models import Subquery, Sum
 from django.utils import timezone
 
 from exchanges.states import LIVE_STATES
+from trading.alerts.hooks import daily_loss_watch, kill_switch_changed
 from trading.models import Opportunity, Order, RiskSettings
 from trading.services.opportunities import IN_FLIGHT
 from trading.tradingday import trading_day, trading_day_bounds
@@ -183,12 +184,14 @@ def kill_switch_set(*, active: bool, reason: str, actor: str) -> bool:
         row.kill_switch_set_at = timezone.now()
         row.save(update_fields=["kill_switch", "kill_switch_reason", "kill_switch_set_by",
                                 "kill_switch_set_at", "updated_at"])
+        kill_switch_changed(active=active, reason=reason, actor=actor)
     logger.warning("kill switch %s by %s: %s", "ON" if active else "off", actor, reason)
     return True
 
 
 def daily_loss_enforce(at: datetime | None = None) -> str | None:
     """Trip the kill switch when today's loss breaches its limit; return why."""
+    daily_loss_watch(at=at)
     row = risk_settings()
     for asset, total in realized_pnl_today(at).items():
         limit = daily_loss_limit(row, asset)

@@ -13,12 +13,14 @@ import logging
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 
+from django.db import transaction
 from django.db.models import Sum
 
 from exchanges.models import ExchangeMarket
 from exchanges.registry import get_adapter
 from exchanges.states import TERMINAL_STATES, OrderState
 from exchanges.types import OrderRequest, OrderType, Side
+from trading.alerts.hooks import unwind_closed
 from trading.models import Opportunity, OpportunityStatus, Order, Trade
 from trading.pnl import realized_pnl
 from trading.services.fills import fills_fetch_missing, fills_missing
@@ -148,8 +150,11 @@ def _close(opportunity: Opportunity, orders: list[Order], net: Decimal,
         reasons.append(f"residual {net} {opportunity.market.base} could not be unwound: "
                        "needs a human")
     pnl = realized_pnl(opportunity)
-    if opportunity_settle(opportunity_id=opportunity.pk, status=status, realized_pnl=pnl,
-                          reason="; ".join(reasons), source=source):
+    with transaction.atomic():  # the unwind alert is written with the settlement
+        settled = opportunity_settle(opportunity_id=opportunity.pk, status=status,
+                                     realized_pnl=pnl, reason="; ".join(reasons), source=source)
+        unwind_closed(opportunity=opportunity, status=status, realized_pnl=pnl, closed=settled)
+    if settled:
         logger.info("opportunity %s closed %s: realized %s %s", opportunity.pk, status, pnl,
                     opportunity.quote_asset)
         from trading.services.risk import daily_loss_enforce

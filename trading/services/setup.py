@@ -18,6 +18,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from exchanges.catalog import EXCHANGES, default_listing
 from exchanges.models import Exchange, ExchangeMarket, Market
+from trading.alerts.envchannels import alerts_install
 from trading.models import RiskSettings
 from trading.reports.rollups import report_rollups_backfill
 from trading.schedule import PERIODIC_TASKS, PeriodicSpec
@@ -157,6 +158,7 @@ def setup_run(*, reset_schedule: bool = False) -> SetupReport:
     # them (adding only) if permissions were removed or new actions added.
     for group, count in groups_install().items():
         report.unchanged.append(f"group {group} ({count} permissions)")
+    alerts_install(specs=settings.ALERT_CHANNELS, report=report)
     # Report rollups of closed days that have none (a deployment upgraded
     # from before rollups existed); nothing to do on later runs.
     written = report_rollups_backfill()

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 
+from trading.services.ledger import ledger_check, ledger_state
 from trading.services.recovery import RecoveryReport, orders_recover
 
 INCOMPLETE = 2
@@ -42,8 +43,36 @@ class Command(BaseCommand):
                                 grace=grace, cancel_external=options["cancel_external"],
                                 progress=self._progress)
         self._summary(report)
+        self._ledger(report)
         if not report.complete:
             sys.exit(INCOMPLETE)
+
+    def _ledger(self, report: RecoveryReport) -> None:
+        """The ledger at the end of recovery: a fresh check (orders are settled
+        now, the best moment to judge), or the last one in a dry run."""
+        if report.locked_out:
+            return
+        names = [r.exchange for r in report.exchanges if not r.skipped] or None
+        if not report.dry_run:
+            for run in ledger_check(exchange_names=names):
+                if run.error:
+                    self.stdout.write(f"ledger: {run.exchange}: not checked: {run.error}")
+        self.stdout.write("\nledger (balance the exchange reports vs what our records explain):")
+        state = ledger_state(exchange_names=names)
+        if not state:
+            self.stdout.write("  no ledger check yet")
+        for exchange, checks in state.items():
+            worst = ("MISMATCH" if any(c.status == "mismatch" for c in checks) else
+                     "unsettled" if any(c.status == "unsettled" for c in checks) else "ok")
+            at = checks[0].checked_at
+            self.stdout.write(f"  {exchange}: {worst} (checked {at:%H:%M:%S} UTC)")
+            for c in checks:
+                if c.status in ("mismatch", "unsettled") or c.difference:
+                    self.stdout.write(
+                        f"    {c.asset}: {c.status}; actual {c.actual:f}, expected "
+                        f"{c.expected if c.expected is not None else '-'}, difference "
+                        f"{c.difference if c.difference is not None else '-'}"
+                        + (f" ({c.note})" if c.note else ""))
 
     def _progress(self, exchange: str, done: int, total: int) -> None:
         if total < 0:

@@ -1,0 +1,92 @@
+"""Capital budgets: an over-budget trade is refused with its reason at
+execution (and alerted) and dropped at detection; exchange-down mode
+keeps new opportunities away."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from exchanges.models import Exchange, Market
+from tests.factories import make_opportunity
+from trading.alerts.kinds import AlertKind
+from trading.alerts.models import Alert
+from trading.capital.models import CapitalBudget
+from trading.models import Opportunity
+from trading.services.budgets import exchange_capital
+from trading.services.execution import opportunity_execute
+from trading.services.polling import balances_refresh, orderbooks_poll
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+QTY = Decimal("0.01")
+NOBITEX_ASK = Decimal("100040000000")
+
+
+def _opportunity():
+    return make_opportunity(market=Market.objects.get(base="BTC", quote="IRR"),
+                            buy=Exchange.objects.get(name="nobitex"),
+                            sell=Exchange.objects.get(name="wallex"), quantity=QTY,
+                            buy_price=NOBITEX_ASK, sell_price=Decimal("101000000000"))
+
+
+def test_an_order_over_the_open_orders_budget_is_refused_with_its_reason(trading_setup):
+    sandbox = trading_setup
+    orderbooks_poll()
+    CapitalBudget.objects.create(exchange=Exchange.objects.get(name="wallex"),
+                                 max_open_orders_irr=Decimal("500000000"))
+    opp = _opportunity()
+
+    result = opportunity_execute(opportunity_id=opp.pk)
+
+    opp.refresh_from_db()
+    assert result.outcome == "refused"
+    assert opp.status == Opportunity.Status.REJECTED
+    assert opp.reason.startswith("capital budget: wallex: open orders would reach "
+                                 "1,010,000,000 IRR, over their budget of 500,000,000 IRR")
+    assert opp.orders.count() == 0
+    assert sandbox.state()["exchanges"]["wallex"]["counters"]["orders_placed"] == 0
+    alert = Alert.objects.get(kind=AlertKind.OVER_BUDGET, subject="exchange:wallex:refused")
+    assert f"Opportunity #{opp.pk} refused" in alert.message
+
+
+def test_an_exchange_holding_more_than_its_budget_trades_no_more_and_is_alerted(trading_setup):
+    from trading.alerts.checks import checks_run
+    from trading.services.detection import opportunities_detect
+
+    sandbox = trading_setup
+    orderbooks_poll()
+    balances_refresh()
+    nobitex = next(c for c in exchange_capital() if c.exchange == "nobitex")
+    # The demo account: 100 bn rial, 2 BTC, 50 ETH, 100,000 USDT at the books' mids
+    assert nobitex.held_source == "balances" and nobitex.held_irr > Decimal("100000000000")
+    CapitalBudget.objects.create(exchange=Exchange.objects.get(name="nobitex"),
+                                 max_value_irr=Decimal("100000000000"))
+
+    # The periodic check raises the alert
+    checks_run()
+    alert = Alert.objects.get(kind=AlertKind.OVER_BUDGET, subject="exchange:nobitex")
+    assert "over its capital budget" in alert.title and alert.state == "open"
+
+    # Detection drops a plan buying there (Wallex's book crossed against Nobitex's)
+    sandbox.set_book("wallex", "BTCTMN", asks=[["10200000000", "1"]],
+                     bids=[["10100000000", "0.5"], ["9000000000", "5"]])
+    orderbooks_poll()
+    report = opportunities_detect()
+    assert report.opportunities_created == 0
+    assert report.rejections.get("capital_budget", 0) >= 1
+
+    # and execution refuses an opportunity already written
+    opp = _opportunity()
+    opportunity_execute(opportunity_id=opp.pk)
+    opp.refresh_from_db()
+    assert opp.status == "rejected" and "at or over its budget" in opp.reason
+
+    # Raised, the budget lets trades through again and the alert resolves
+    CapitalBudget.objects.filter(exchange__name="nobitex").update(
+        max_value_irr=Decimal("10000000000000"))
+    checks_run()
+    alert.refresh_from_db()
+    assert alert.state == "resolved"
+    assert opportunities_detect().opportunities_created == 1
