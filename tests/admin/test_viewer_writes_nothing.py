@@ -36,6 +36,8 @@ from exchanges.models import Exchange, ExchangeMarket, Market
 from tests.admin.conftest import make_user
 from tests.admin.walk import admin_url_names, differences, main_form, mutated, snapshot, tasks_sent
 from tests.factories import make_opportunity, make_order, make_trade
+from trading.alerts.models import Alert
+from trading.capital.models import LedgerCheck
 from trading.models import (
     DailyRiskSnapshot,
     OpportunityRollup,
@@ -107,6 +109,7 @@ def _populate() -> None:
     LogEntry.objects.log_actions(user_id=boss.pk, queryset=[nobitex], action_flag=CHANGE,
                                  change_message="seeded")
     Group.objects.get_or_create(name="spare")
+    _populate_alerts_and_capital(nobitex)
     from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 
     AccessAttempt.objects.create(username="olga", ip_address="203.0.113.7", user_agent="ua",
@@ -116,6 +119,32 @@ def _populate() -> None:
                              http_accept="", path_info="/")
     AccessFailureLog.objects.create(username="olga", ip_address="203.0.113.7",
                                     user_agent="ua", http_accept="", path_info="/")
+
+
+def _populate_alerts_and_capital(exchange: Exchange) -> None:
+    """Alerts with a channel, its message and delivery, the monitor settings, a
+    capital budget, a transfer and a ledger check (the issue-15 admins)."""
+    from trading.alerts.models import AlertChannel, MonitorSettings
+    from trading.alerts.services import alert_raise
+    from trading.capital.models import CapitalBudget, LedgerCheck, Transfer
+
+    MonitorSettings.load()
+    channel = AlertChannel.objects.create(name="ops-hook", kind="webhook",
+                                          target="https://hooks.example.com/arbsite",
+                                          secret="a-webhook-secret-16+")
+    channel.min_severity = "info"
+    channel.save()  # a second history row
+    alert_raise(kind="breaker_open", title="Circuit breaker of nobitex open",
+                subject="nobitex", exchange=exchange)
+    budget = CapitalBudget.objects.create(exchange=exchange, max_value_irr=Decimal("10"))
+    budget.max_value_irr = Decimal("20")
+    budget.save()
+    Transfer.objects.create(kind="deposit", to_exchange=exchange, asset="IRR",
+                            amount=Decimal("1000"), state="pending")
+    now = timezone.now()
+    LedgerCheck.objects.create(exchange=exchange, asset="IRR", checked_at=now, cut_at=now,
+                               status="mismatch", expected=Decimal("1"), actual=Decimal("2"),
+                               difference=Decimal("1"))
 
 
 def _standard(name: str):
@@ -178,6 +207,12 @@ CUSTOM_CASES = {
         reverse("admin:exchanges_exchange_base_url", args=[_exchange_pk()])],
     "auth_user_password_change": lambda su: [reverse("admin:auth_user_password_change",
                                                      args=[su.pk])],
+    **{f"trading_alert_{op}": (
+        lambda su, op=op: [reverse(f"admin:trading_alert_{op}") + "?ids=" + ",".join(
+            str(pk) for pk in Alert.objects.values_list("pk", flat=True))])
+       for op in ("acknowledge", "resolve")},
+    "trading_ledgercheck_accept": lambda su: [reverse(
+        "admin:trading_ledgercheck_accept", args=[LedgerCheck.objects.order_by("pk").first().pk])],
 }
 
 

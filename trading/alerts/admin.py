@@ -12,8 +12,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
-from simple_history.admin import SimpleHistoryAdmin
 
+from arbsite.admin_guards import GuardedHistoryAdmin
 from arbsite.adminsite import Confirm, confirm_view
 from trading.alerts import services
 from trading.alerts.delivery import delivery_retry
@@ -224,7 +224,10 @@ class ChannelForm(forms.ModelForm):
 
 
 @admin.register(AlertChannel)
-class AlertChannelAdmin(SimpleHistoryAdmin):
+class AlertChannelAdmin(GuardedHistoryAdmin):
+    # A revert would restore an old destination or secret without the
+    # channel form's checks: past versions are shown, never restored.
+    history_revert = False
     form = ChannelForm
     list_display = ("name", "kind", "enabled", "target_display", "min_severity", "quiet_hours",
                     "secret_set", "pending", "failures", "retry_at", "last_success_at",
@@ -351,7 +354,7 @@ class AlertDeliveryAdmin(_ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(MonitorSettings)
-class MonitorSettingsAdmin(SimpleHistoryAdmin):
+class MonitorSettingsAdmin(GuardedHistoryAdmin):
     list_display = ("__str__", "breaker_open_seconds", "books_stale_seconds",
                     "order_stuck_minutes", "exchange_down_minutes", "reminder_minutes",
                     "ledger_mismatch_pauses_trading", "updated_at")

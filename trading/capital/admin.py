@@ -10,8 +10,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
+from arbsite.admin_guards import GuardedHistoryAdmin
 from arbsite.adminsite import Confirm, confirm_view
 from trading.capital.models import CapitalBudget, LedgerCheck, LedgerStatus, Transfer
 from trading.services import ledger
@@ -21,7 +21,7 @@ STATUS_COLOURS = {"mismatch": "#ba2121", "unsettled": "#9a6700", "ok": "#1a7f37"
 
 
 @admin.register(CapitalBudget)
-class CapitalBudgetAdmin(SimpleHistoryAdmin):
+class CapitalBudgetAdmin(GuardedHistoryAdmin):
     list_display = ("exchange", "max_value_irr", "max_open_orders_irr", "updated_at")
     list_select_related = ("exchange",)
 
@@ -58,7 +58,8 @@ class TransferForm(forms.ModelForm):
 
 
 @admin.register(Transfer)
-class TransferAdmin(SimpleHistoryAdmin):
+class TransferAdmin(GuardedHistoryAdmin):
+    history_revert = False  # a transfer moves forward only (its state machine)
     form = TransferForm
     list_display = ("created_at", "kind", "from_exchange", "to_exchange", "asset", "amount",
                     "fee", "state", "txid", "sent_at", "completed_at", "recorded_by")
