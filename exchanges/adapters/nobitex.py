@@ -421,6 +421,17 @@ class NobitexAdapter(ExchangeAdapter):
             for ref in group:
                 outcomes[ref.client_order_id] = self._match(ref, search, claimed, group,
                                                             adopt_by_fields=adopt_by_fields)
+        # One listed order matched by what it was to two lost-answer orders (twins:
+        # same side, amount, price and minute): neither can be told.
+        taken: dict[str, list[str]] = {}
+        for client_id, outcome in outcomes.items():
+            if isinstance(outcome, ExchangeOrder) and outcome.exchange_order_id:
+                taken.setdefault(str(outcome.exchange_order_id), []).append(client_id)
+        for exchange_id, client_ids in taken.items():
+            if len(client_ids) > 1:
+                for client_id in client_ids:
+                    outcomes[client_id] = (f"order {exchange_id} could be any of "
+                                           f"{', '.join(sorted(client_ids))}: refusing to guess")
         return outcomes
 
     def _list_back(self, market: str | None, refs: list[OrderRef], *, deadline: float,

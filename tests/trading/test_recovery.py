@@ -166,16 +166,19 @@ def test_orders_open_on_an_exchange_but_unknown_here_are_imported_not_cancelled(
     sandbox = trading_setup
     adapter = get_adapter(_ex("wallex"))
     adapter.place_order(OrderRequest(market="BTC-IRR", side=Side.BUY, type=OrderType.LIMIT,
-                                     quantity=QTY, client_order_id="by-hand-1",
+                                     quantity=QTY, client_order_id="BY_HAND_1",
                                      price=RESTING_BUY))
 
     report = _recover()
 
     imported = Order.objects.get(is_external=True)
     assert imported.purpose == Order.Purpose.EXTERNAL and imported.opportunity is None
-    assert imported.status == OrderState.OPEN and imported.exchange_order_id == "by-hand-1"
+    assert imported.status == OrderState.OPEN and imported.exchange_order_id == "BY_HAND_1"
+    # Its id here is minted as ours are (exchange W, purpose external); the exchange's own
+    # client id is the exchange order id (Wallex knows orders by it) and in the notes.
+    assert imported.client_order_id.startswith("WX_") and "BY_HAND_1" in imported.notes
     assert _report(report, "wallex").imported == 1
-    assert any("external order by-hand-1" in m for m in report.needs_human)
+    assert any("external order BY_HAND_1" in m for m in report.needs_human)
     assert [o["status"] for o in sandbox.state()["exchanges"]["wallex"]["orders"]] == ["open"]
     # Known from now on: not imported twice.
     assert _report(_recover(), "wallex").imported == 0
@@ -184,7 +187,7 @@ def test_orders_open_on_an_exchange_but_unknown_here_are_imported_not_cancelled(
 def test_cancel_external_cancels_them(trading_setup, btc):
     adapter = get_adapter(_ex("nobitex"))
     adapter.place_order(OrderRequest(market="BTC-IRR", side=Side.BUY, type=OrderType.LIMIT,
-                                     quantity=QTY, client_order_id="by-hand-2",
+                                     quantity=QTY, client_order_id="BY_HAND_2",
                                      price=RESTING_BUY))
 
     _recover(cancel_external=True)

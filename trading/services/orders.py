@@ -23,7 +23,6 @@ trade report on a cancelled order). The same report twice is a no-op.
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -32,7 +31,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from exchanges import client_ids
 from exchanges.errors import AmbiguousOrderError, ExchangeError, RejectedError
+from exchanges.models import Exchange
 from exchanges.registry import get_adapter
 from exchanges.states import TERMINAL_STATES, OrderState
 from exchanges.types import ExchangeOrder, OrderRequest, OrderType, Side
@@ -181,10 +182,13 @@ def order_transition(
     return TransitionResult(order=order, changed=True, event=event)
 
 
-def new_client_order_id(prefix: str = "arb") -> str:
-    """Unique and never reused, even after a database reset: a random part,
-    so an old order on the exchange is never mistaken for a new one."""
-    return f"{prefix}-{uuid.uuid4().hex}"[:32]
+def new_client_order_id(*, exchange: Exchange, purpose: str) -> str:
+    """The client order id of a new order of ``purpose`` (an ``Order.Purpose``)
+    on ``exchange``, minted by ``exchanges.client_ids``: valid under every
+    exchange's documented rule (Wallex's A-Z, 0-9 and ``_``; Nobitex's 32
+    characters), unique across exchanges, never reused even after a database
+    reset, so an old order on an exchange is never mistaken for a new one."""
+    return client_ids.new_client_order_id(exchange_kind=exchange.adapter, purpose=str(purpose))
 
 
 def orders_write(*, orders: list[Order], source: str, payload: dict[str, Any] | None = None,

@@ -28,11 +28,11 @@ from django.utils import timezone
 from arbsite.locks import SYNC_ORDERS, redis_lock
 from exchanges.breaker import breaker_state
 from exchanges.errors import ExchangeError
-from exchanges.interface import ExchangeAdapter
+from exchanges.interface import LIST_LOOKBACK_MARGIN_S, ExchangeAdapter
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_adapter
 from exchanges.states import LIVE_STATES, OrderState
-from exchanges.types import ExchangeOrder, OrderRef
+from exchanges.types import ExchangeOrder, OrderRef, OrdersLookup, Side
 from trading import killpoints
 from trading.models import Opportunity, OpportunityStatus, Order, OrderEventKind
 from trading.services.fills import fills_fetch_missing
@@ -177,10 +177,10 @@ def _import_external(exchange: Exchange, found: ExchangeOrder, report: ExchangeS
         report.actions.append(f"external order {label} ({found.side} {found.quantity} "
                               f"{found.market}): would import" + (" and cancel" if cancel else ""))
         return
-    client_id = found.client_order_id
-    if not client_id or len(client_id) > 32 or Order.objects.filter(
-            client_order_id=client_id).exists():
-        client_id = new_client_order_id("ext")
+    # Ours, minted like every other (the exchange's own client id, if any, is
+    # kept in the notes, and is the exchange order id where the exchange knows
+    # orders by it: Wallex).
+    client_id = new_client_order_id(exchange=exchange, purpose=Order.Purpose.EXTERNAL)
     try:
         with transaction.atomic():
             [order] = orders_write(orders=[Order(
@@ -191,7 +191,8 @@ def _import_external(exchange: Exchange, found: ExchangeOrder, report: ExchangeS
                 quantity=found.quantity, price=found.price,
                 notes=f"found open on {exchange.name} by {source}; exchange client id "
                       f"{found.client_order_id or '-'}",
-            )], source=source, payload={"raw_status": found.raw_status, "external": True},
+            )], source=source, payload={"raw_status": found.raw_status, "external": True,
+                                        "exchange_client_order_id": found.client_order_id},
                 kind=OrderEventKind.IMPORTED)
     except IntegrityError:
         logger.info("sync %s: external order %s already imported", exchange.name, label)
@@ -225,6 +226,49 @@ def _externals(exchange: Exchange, open_now: list[ExchangeOrder]) -> list[Exchan
         known_ids.update({client_id, exchange_id})
     return [r for r in open_now
             if r.client_order_id not in known_ids and r.exchange_order_id not in known_ids]
+
+
+def order_ref(order: Order) -> OrderRef:
+    """What an exchange needs to find ``order``: its ids, and what it was (side,
+    amount, limit price, when it was written), so that an exchange whose
+    order lists name no client order id (Nobitex) can still find a
+    lost-answer order that is no longer open."""
+    return OrderRef(
+        client_order_id=order.client_order_id, exchange_order_id=order.exchange_order_id,
+        market=order.market.code, created_at=order.created_at, quantity=order.quantity,
+        side=Side(order.side),
+        price=order.price if order.order_type == Order.Type.LIMIT else None,
+    )
+
+
+# How far before the oldest order looked up the orders known here must
+# reach: the exchange's list is read back to that order's creation less
+# LIST_LOOKBACK_MARGIN_S, and clocks may differ by as much again.
+KNOWN_IDS_REACH = timedelta(seconds=2 * LIST_LOOKBACK_MARGIN_S)
+
+
+def known_exchange_ids(*, exchange: Exchange, orders: list[Order]) -> set[str]:
+    """The exchange ids of every order known here on ``exchange`` that a list
+    search for ``orders`` may meet: a known order is never taken for a
+    lost-answer one (its twin by side, amount, price and minute)."""
+    times = [o.created_at for o in orders if o.created_at is not None]
+    if not times:
+        return set()
+    return set(Order.objects.filter(
+        exchange=exchange, exchange_order_id__isnull=False,
+        created_at__gte=min(times) - KNOWN_IDS_REACH,
+    ).values_list("exchange_order_id", flat=True))
+
+
+def orders_lookup(*, adapter: ExchangeAdapter, exchange: Exchange, orders: list[Order],
+                  patience: float) -> OrdersLookup:
+    """Look ``orders`` up on their exchange in one batch (``lookup_orders``),
+    with everything the exchange's searches can use."""
+    if not orders:
+        return OrdersLookup()
+    return adapter.lookup_orders(
+        [order_ref(o) for o in orders], patience=patience,
+        known_exchange_ids=known_exchange_ids(exchange=exchange, orders=orders))
 
 
 @dataclass(frozen=True)
@@ -295,10 +339,8 @@ def exchange_sync_pass(*, exchange: Exchange, mode: SyncMode,
             missing.append(order)
         else:
             found_for[order.pk] = found
-    lookup = adapter.lookup_orders(
-        [OrderRef(client_order_id=o.client_order_id, exchange_order_id=o.exchange_order_id,
-                  market=o.market.code, created_at=o.created_at, quantity=o.quantity)
-         for o in missing], patience=mode.patience)
+    lookup = orders_lookup(adapter=adapter, exchange=exchange, orders=missing,
+                           patience=mode.patience)
     report.calls += lookup.calls
 
     touched: list[Order] = []
