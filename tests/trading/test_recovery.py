@@ -17,6 +17,7 @@ from tests.factories import make_opportunity, make_order
 from trading.models import Opportunity, Order, Trade
 from trading.services import recovery
 from trading.services.recovery import orders_recover
+from trading.services.sync import place_timeout
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,7 +51,8 @@ def _place(order):
 
 
 def _recover(**kw):
-    return orders_recover(grace=timedelta(0), **kw)
+    """Recovery with the shortest grace it accepts: the place timeout."""
+    return orders_recover(grace=place_timeout(), **kw)
 
 
 def _report(report, name):
@@ -83,7 +85,7 @@ def test_a_pending_order_never_sent_is_rejected_only_after_a_second_not_found(bt
     assert order.status == OrderState.PENDING_SUBMIT and order.not_found_since is not None
     assert _report(report, "wallex").not_found_pending == 1
 
-    report = _recover()  # the grace has passed (0 s)
+    report = _recover()  # not found again, and again once the grace has passed
 
     order.refresh_from_db()
     assert order.status == OrderState.REJECTED
@@ -94,7 +96,7 @@ def test_a_pending_order_never_sent_is_rejected_only_after_a_second_not_found(bt
 def test_the_operator_command_waits_the_grace_out_and_confirms(btc, capsys):
     order = _order(btc, "invex")
 
-    call_command("recover_orders", "--grace", "0.3", "--exchange", "invex")
+    call_command("recover_orders", "--grace", "3.5", "--exchange", "invex")
 
     order.refresh_from_db()
     assert order.status == OrderState.REJECTED
@@ -131,7 +133,7 @@ def test_an_unreachable_exchange_is_skipped_and_the_others_recovered(trading_set
     sandbox.set_faults("nobitex:down=1")
 
     with pytest.raises(SystemExit) as exit_:
-        call_command("recover_orders", "--grace", "0")
+        call_command("recover_orders", "--grace", "3.5")
 
     assert exit_.value.code == 2
     stuck.refresh_from_db()
