@@ -715,7 +715,9 @@ class NobitexAdapter(ExchangeAdapter):
             price=price,
             quantity=quantity,
             filled_quantity=filled,
-            average_price=_average(row, filled, scale, price, side),
+            average_price=_average(row, filled, scale, price, side,
+                                   total_is_executed=self.variant("nobitex-total-price")
+                                   == "matched"),
             fee=row.get("fee").opt_decimal() or ZERO,
             # Taken from what the order receives [doc: both examples]: the base
             # asset on a buy, the quote on a sell.
@@ -743,12 +745,13 @@ class NobitexAdapter(ExchangeAdapter):
 
 
 def _average(row: Node, filled: Decimal, scale: Decimal, price: Decimal | None,
-             side: Side | None) -> Decimal | None:
-    """``totalPrice / matchedAmount`` where that is possible for the order, else
-    ``averagePrice`` (list rows), else None."""
+             side: Side | None, *, total_is_executed: bool = True) -> Decimal | None:
+    """``totalPrice / matchedAmount`` where that is possible for the order (and
+    ``totalPrice`` is the executed value: variant ``nobitex-total-price``),
+    else ``averagePrice`` (list rows), else None (the fills tell)."""
     if filled <= ZERO:
         return None
-    total = row.get("totalPrice").opt_decimal()
+    total = row.get("totalPrice").opt_decimal() if total_is_executed else None
     if total is not None and total > ZERO:
         average = total / filled * scale
         impossible = price is not None and side is not None and (

@@ -372,15 +372,18 @@ class WallexAdapter(ExchangeAdapter):
 
     def balances(self) -> dict[str, Balance]:
         self._require_credentials()
+        value_is_available = self.variant("wallex-balance-value") == "available"
 
         def parse(root: Node) -> dict[str, Balance]:
             result: dict[str, Balance] = {}
             for key, row in root["result"]["balances"].items():
                 wallex_asset = row.get("asset").opt_text() or key
-                # Whether ``value`` includes ``locked`` is undocumented [?]:
-                # read as the total, as the old edition's example suggests.
-                total = to_rial(wallex_asset, row["value"].decimal())
+                # Whether ``value`` includes ``locked`` is undocumented [?]: the
+                # total by default (the old edition's example), or what is
+                # available (variant ``wallex-balance-value``).
+                value = to_rial(wallex_asset, row["value"].decimal())
                 locked = to_rial(wallex_asset, row.get("locked").opt_decimal() or ZERO)
+                total = value + locked if value_is_available else value
                 asset = project_asset(wallex_asset)
                 result[asset] = Balance(asset, total, total - locked, locked)
             return result
