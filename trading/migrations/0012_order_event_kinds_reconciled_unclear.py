@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('trading', '0010_fee_assets_upper_case'),
+        ('trading', '0011_alerts_ledger_budgets'),
     ]
 
     operations = [
