@@ -21,6 +21,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from arbsite import formatting
 from arbsite.admin_forms import PlainDecimalsForm
@@ -237,7 +238,7 @@ class ExchangeAdmin(GuardedHistoryAdmin):
         if obj.pk is None:
             return "-"
         lines = [source.describe() for source in credentials_source(obj)]
-        return format_html_join(format_html("<br>"), "{}", ((line,) for line in lines)) or "-"
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines)) or "-"
 
     @admin.display(description="credentials from")
     def credentials_from(self, obj: Exchange) -> str:

@@ -434,12 +434,20 @@ def _figure(name: str, value: Any, *, base: str, quote: str) -> str:
     return money(amount, quote) if quote else number(amount)
 
 
+def _figure_label(name: str) -> str:
+    """``buy_age_ms`` → ``buy age`` (the unit goes with the figure)."""
+    for suffix in ("_ms", "_pct"):
+        if name.endswith(suffix) and name != suffix:
+            name = name[: -len(suffix)]
+    return name.replace("_", " ")
+
+
 def rejection_figures(example: dict[str, Any]) -> str:
     """The figures of one of detection's rejections as an operator reads
     them: ``expected profit 330,400 rial; best profit 402,457 rial; best pair
     wallex → invex``."""
     base, _, quote = str(example.get("market") or "").partition("-")
-    parts = [f"{name.replace('_', ' ')} {_figure(name, value, base=base, quote=quote)}"
+    parts = [f"{_figure_label(name)} {_figure(name, value, base=base, quote=quote)}"
              for name, value in (example.get("figures") or {}).items()]
     parts += [f"{asset}: {why}" for asset, why in (example.get("blocked") or {}).items()]
     return "; ".join(parts)
