@@ -17,13 +17,21 @@ def plain_decimal(value: Decimal) -> str:
     return text or "0"
 
 
+def _plain_preparer(prepare):
+    def prepare_value(value):
+        return plain_decimal(value) if isinstance(value, Decimal) else prepare(value)
+
+    return prepare_value
+
+
 class PlainDecimalsForm(forms.ModelForm):
-    """A ModelForm whose decimal fields start from their value without
-    trailing zeros (``form = PlainDecimalsForm`` on a ModelAdmin or inline)."""
+    """A ModelForm whose decimal inputs show their value without trailing
+    zeros (``form = PlainDecimalsForm`` on a ModelAdmin or inline). Only the
+    rendering changes: the initial value stays the stored Decimal, so an
+    untouched field is not "changed" in the audit log or the history."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        for name, field in self.fields.items():
-            value = self.initial.get(name)
-            if isinstance(field, forms.DecimalField) and isinstance(value, Decimal):
-                self.initial[name] = plain_decimal(value)
+        for field in self.fields.values():
+            if isinstance(field, forms.DecimalField):
+                field.prepare_value = _plain_preparer(field.prepare_value)

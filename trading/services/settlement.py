@@ -159,7 +159,7 @@ def _close(opportunity: Opportunity, orders: list[Order], net: Decimal,
     # Written for an operator (trading/display.py): "sell on wallex: cancelled,
     # not filled at 3,527,783,820 rial within 120 ms".
     reasons = [display.leg_outcome(o, rested_ms=_rested_ms(o))
-               for o in entries if o.status != OrderState.FILLED]
+               for o in sorted(entries, key=lambda o: o.side) if o.status != OrderState.FILLED]
     if net != 0:
         reasons.append(f"residual {money(net, opportunity.market.base)} could not be "
                        "unwound: needs a human")
