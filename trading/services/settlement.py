@@ -170,8 +170,8 @@ def _close(opportunity: Opportunity, orders: list[Order], net: Decimal,
     pnl = realized_pnl(opportunity)
     if opportunity_settle(opportunity_id=opportunity.pk, status=status, realized_pnl=pnl,
                           reason="; ".join(reasons), source=source):
-        logger.info("opportunity %s closed %s: realized %s %s", opportunity.pk, status, pnl,
-                    opportunity.quote_asset)
+        logger.info("opportunity %s closed %s: realized %s (after fees)", opportunity.pk,
+                    status, money(pnl, opportunity.quote_asset, signed=True))
         from trading.services.risk import daily_loss_enforce
 
         daily_loss_enforce()
