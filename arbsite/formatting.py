@@ -105,6 +105,8 @@ def money(value: Number | None, asset: str | None, *, step: Number | None = None
     if places is None:
         places = places_of(step) if step is not None else asset_places(asset)
     text = number(value, places, signed=signed)
+    if text.strip("0.,") == "":
+        text = "0"  # nothing is nothing: "0 rial", "0 BTC", not "0.00000000 BTC"
     label = unit(asset)
     return f"{text} {label}" if with_unit and label else text
 

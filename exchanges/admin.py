@@ -147,6 +147,15 @@ class ExchangeAdmin(GuardedHistoryAdmin):
     history_list_display = ("enabled", "trading_enabled", "taker_fee", "maker_fee", "base_url")
     base_url_permission = "exchanges.change_exchange_base_url"
 
+    def get_fields(self, request: HttpRequest, obj=None):
+        """Where the credentials come from beside the fields that set them;
+        the fees as percentages beside their rates."""
+        fields = list(super().get_fields(request, obj))
+        moved = [name for name in ("fees", "credentials") if name in fields]
+        fields = [name for name in fields if name not in moved]
+        at = fields.index("maker_fee") + 1 if "maker_fee" in fields else len(fields)
+        return fields[:at] + moved + fields[at:]
+
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         fields = super().get_readonly_fields(request, obj)
         if obj is None:
@@ -231,7 +240,7 @@ class ExchangeAdmin(GuardedHistoryAdmin):
         controls = row_controls()
         return control_links(controls.exchange_links(obj)) if controls else ""
 
-    @admin.display(description="credentials")
+    @admin.display(description="credentials come from")
     def credentials(self, obj: Exchange) -> str:
         """Where each credential comes from (the admin or the environment),
         never its value."""

@@ -279,9 +279,8 @@ class OrderAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="order", ordering="client_order_id")
     def order_ref(self, obj: Order) -> str:
-        cid = obj.client_order_id
-        short = cid if len(cid) <= 14 else f"{cid[:12]}…"
-        return format_html('<code title="{}">{}</code>', cid, short)
+        return format_html('<code title="{}">{}</code>', obj.client_order_id,
+                           display.client_id_short(obj.client_order_id))
 
     @admin.display(description=in_zone("created"), ordering="created_at")
     def created(self, obj: Order) -> str:
@@ -619,7 +618,7 @@ class OpportunityAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
         if not obj.reason:
             return badge
         reason = display.reason_readable(obj.reason)
-        short = reason if len(reason) <= 90 else f"{reason[:88]}…"
+        short = reason if len(reason) <= 140 else f"{reason[:138]}…"
         return format_html('{} <span class="arb-quiet" title="{}">{}</span>', badge, reason,
                            short)
 

@@ -133,6 +133,16 @@ def order_fee(order) -> str:
     return money(order.fee, order.fee_asset or quote)
 
 
+def client_id_short(client_order_id: str) -> str:
+    """A client order id cut for a list: what it says (exchange and purpose,
+    ``WE_``) and its random tail, which tells two orders apart (the time in
+    the middle is in the list's own column): ``WE_…5T1N6ARZ``."""
+    if len(client_order_id) <= 14:
+        return client_order_id
+    head, sep, _ = client_order_id[:4].partition("_")
+    return f"{head + sep if sep else client_order_id[:4]}…{client_order_id[-8:]}"
+
+
 def order_title(order) -> str:
     """``sell 0.000995 BTC on wallex at 3,527,783,820 rial``."""
     base, _ = _market_assets(order.market_id)

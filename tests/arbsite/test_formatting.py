@@ -40,6 +40,7 @@ def test_signs_and_zero():
     assert f.money(D("810255.94"), "IRR", signed=True) == "+810,256 rial"
     assert f.money(D("-837482.65"), "IRR", signed=True) == "-837,483 rial"
     assert f.money(D("-0.0001"), "IRR") == "0 rial"  # never "-0"
+    assert f.money(D("0E-18"), "BTC") == "0 BTC" and f.money(D("0"), "USDT") == "0 USDT"
     assert f.money(None, "IRR") == "-"
 
 

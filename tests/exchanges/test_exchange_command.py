@@ -54,7 +54,7 @@ def test_book_in_rial(configured, kind):
 
 def test_balances(configured):
     output = run("wallex", "balances")
-    assert "rial" in output and "100,000,000,000" in output and "TMN" not in output
+    assert "IRR" in output and "100,000,000,000" in output and "TMN" not in output
 
 
 def test_open_orders_and_status(configured):

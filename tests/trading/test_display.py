@@ -183,3 +183,9 @@ def test_detections_figures_read_with_units():
     assert display.rejection_figures(example) == (
         "expected profit 330,400 rial; best profit 402,457 rial; best pair wallex → invex; "
         "quantity 0.000995 BTC; buy age 4,200 ms; profit 0.08%")
+
+
+def test_a_client_order_id_is_cut_to_what_tells_orders_apart():
+    assert display.client_id_short("WE_01JBV8Q3KX7M2C9HFD5T1N6ARZ") == "WE_…5T1N6ARZ"
+    assert display.client_id_short("arb-b2181f1b8c544895a48235bd8f7d") == "arb-…35bd8f7d"
+    assert display.client_id_short("test-000001") == "test-000001"

@@ -133,7 +133,7 @@ class Command(BaseCommand):
         self.stdout.write(f"{'asset':<8} {'total':>28} {'available':>28} {'locked':>28}")
         for asset in sorted(balances):
             b = balances[asset]
-            self.stdout.write(f"{unit(asset):<8} {number(b.total):>28} "
+            self.stdout.write(f"{asset:<8} {number(b.total):>28} "
                               f"{number(b.available):>28} {number(b.locked):>28}")
 
     def _orders(self, orders: list[ExchangeOrder]) -> None:
