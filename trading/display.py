@@ -41,6 +41,9 @@ class _Names:
     exchanges: dict[int, str]
     markets: dict[int, tuple[str, str]]  # id → (base, quote)
     loaded_at: float
+    # Looked for since this read and absent: not read again for them (a
+    # list of orders on an unlisted market costs one read, not one a row).
+    absent: set[tuple[str, Any]] = field(default_factory=set)
 
 
 _cache: _Names | None = None
@@ -53,10 +56,13 @@ def display_cache_clear(**_: Any) -> None:
     _cache = None
 
 
-def _names() -> _Names:
+def _names(*, missing: tuple[str, Any] | None = None) -> _Names:
+    """The cached names and rules; read again when older than the TTL, or
+    when ``missing`` (kind, id) is not in them (a row created since)."""
     global _cache
     cached = _cache
-    if cached is not None and time.monotonic() - cached.loaded_at < RULES_TTL_SECONDS:
+    if (cached is not None and time.monotonic() - cached.loaded_at < RULES_TTL_SECONDS
+            and (missing is None or _has(cached, missing))):
         return cached
     with _lock:
         rules = {(row["exchange_id"], row["market_id"]): Rules(row["amount_step"],
@@ -67,23 +73,32 @@ def _names() -> _Names:
         markets = {pk: (base, quote)
                    for pk, base, quote in Market.objects.values_list("pk", "base", "quote")}
         _cache = _Names(rules, exchanges, markets, time.monotonic())
+        if missing is not None and not _has(_cache, missing):
+            _cache.absent.add(missing)
         return _cache
+
+
+def _has(names: _Names, missing: tuple[str, Any]) -> bool:
+    kind, key = missing
+    return key in getattr(names, kind) or missing in names.absent
 
 
 def listing_rules(exchange_id: int | None, market_id: int | None) -> Rules | None:
     if exchange_id is None or market_id is None:
         return None
-    return _names().rules.get((exchange_id, market_id))
+    key = (exchange_id, market_id)
+    return _names(missing=("rules", key)).rules.get(key)
 
 
 def exchange_name(exchange_id: int | None) -> str:
     if exchange_id is None:
         return EMPTY
-    return _names().exchanges.get(exchange_id, f"exchange #{exchange_id}")
+    return _names(missing=("exchanges", exchange_id)).exchanges.get(
+        exchange_id, f"exchange #{exchange_id}")
 
 
 def _market_assets(market_id: int) -> tuple[str, str]:
-    return _names().markets.get(market_id, ("", ""))
+    return _names(missing=("markets", market_id)).markets.get(market_id, ("", ""))
 
 
 # --- one figure -----------------------------------------------------------------

@@ -189,3 +189,13 @@ def test_a_client_order_id_is_cut_to_what_tells_orders_apart():
     assert display.client_id_short("WE_01JBV8Q3KX7M2C9HFD5T1N6ARZ") == "WE_…5T1N6ARZ"
     assert display.client_id_short("arb-b2181f1b8c544895a48235bd8f7d") == "arb-…35bd8f7d"
     assert display.client_id_short("test-000001") == "test-000001"
+
+
+def test_a_row_created_since_the_names_were_read_is_named(listed, django_assert_num_queries):
+    _, nobitex, _ = listed
+    assert display.exchange_name(nobitex.pk) == "nobitex"  # read now
+    invex = make_exchange("invex")
+    assert display.exchange_name(invex.pk) == "invex"  # not in them: read again
+    with django_assert_num_queries(3):  # once for an id that does not exist, then never
+        assert display.exchange_name(99999) == "exchange #99999"
+        assert display.exchange_name(99999) == "exchange #99999"

@@ -162,6 +162,7 @@ def _close(opportunity: Opportunity, orders: list[Order], net: Decimal,
         status = OpportunityStatus.PARTIAL
     # Written for an operator (trading/display.py): "sell on wallex: cancelled,
     # not filled at 3,527,783,820 rial within 120 ms".
+    display.display_cache_clear()  # names and rules as they are now
     reasons = [display.leg_outcome(o, rested_ms=_rested_ms(o))
                for o in sorted(entries, key=lambda o: o.side) if o.status != OrderState.FILLED]
     if net != 0:
