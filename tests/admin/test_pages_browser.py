@@ -11,6 +11,7 @@ import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.urls import reverse
 
+from exchanges.client_ids import new_client_order_id
 from exchanges.models import ExchangeMarket
 from tests.admin.conftest import PASSWORD, make_user
 from tests.browser import screenshot
@@ -35,8 +36,8 @@ WIDTHS = """() => {
 
 @pytest.fixture
 def wide_rows(db):
-    """Rows as wide as the demo's get: 100-billion-rial prices, 32-character
-    client order ids, unwinds, tags, partial fills, long reasons."""
+    """Rows as wide as the demo's get: 100-billion-rial prices, full client
+    order ids, unwinds, tags, partial fills, long reasons."""
     display.display_cache_clear()
     exchanges = [make_exchange("nobitex"), make_exchange("wallex"), make_exchange("invex")]
     markets = [make_market("BTC", "IRR"), make_market("USDT", "IRR"), make_market("ETH", "IRR")]
@@ -61,8 +62,9 @@ def wide_rows(db):
         for side, exchange, purpose in (("buy", buy, "entry"), ("sell", sell, "entry"),
                                         ("sell", buy, "unwind")):
             make_order(exchange=exchange, market=btc, opportunity=opportunity, side=side,
-                       purpose=purpose, client_order_id=f"arb-{i:02d}{side}{purpose}"
-                                                         "5f0c2b7e9a1d44c3b8e6f1",
+                       purpose=purpose,
+                       client_order_id=new_client_order_id(exchange_kind=exchange.name,
+                                                           purpose=purpose),
                        quantity=D("0.001031"), price=D("101463311830.000000000000000000"),
                        status="partially_filled", filled_quantity=D("0.000517"),
                        average_price=D("100436611803.6"), tags="checked, dispute",
