@@ -33,6 +33,7 @@ import redis
 from django.conf import settings
 from django_celery_beat.schedulers import DatabaseScheduler
 
+from arbsite.formatting import moment
 from arbsite.redis import key, redis_client
 
 logger = logging.getLogger(__name__)
@@ -75,8 +76,8 @@ def _now() -> str:
 
 
 def _describe(holder: dict) -> str:
-    return (f"{holder.get('host', '?')} pid {holder.get('pid', '?')} "
-            f"(since {holder.get('since', '?')})")
+    since = moment(holder["since"]) if holder.get("since") else "?"
+    return f"{holder.get('host', '?')} pid {holder.get('pid', '?')} (since {since})"
 
 
 class BeatLeaseHeld(SystemExit):

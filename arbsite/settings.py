@@ -96,6 +96,8 @@ MIDDLEWARE = [
     # Admin logins of one username, or from one address, checked one at a time.
     "arbsite.login_throttle.LoginSerializeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Pages show trading-day time (TRADING_DAY_TZ); storage stays UTC.
+    "arbsite.timezone_middleware.TradingTimezoneMiddleware",
     # Lets simple_history record which user made a change in the admin.
     "simple_history.middleware.HistoryRequestMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -164,6 +166,9 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 TRADING_DAY_TZ = env_timezone("TRADING_DAY_TZ", "Asia/Tehran")
 LANGUAGE_CODE = "en-us"
+# Where Django renders a date itself: ISO order, seconds and the zone
+# (arbsite/formats/en/formats.py); our displays use arbsite.formatting.
+FORMAT_MODULE_PATH = ["arbsite.formats"]
 USE_I18N = True
 
 STATIC_URL = "static/"

@@ -21,12 +21,16 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
+from arbsite import formatting
+from arbsite.admin_forms import PlainDecimalsForm
 from arbsite.admin_guards import GuardedHistoryAdmin
 from exchanges.admin_controls import ControlLink, row_controls
 from exchanges.breaker import breaker_state
 from exchanges.models import Exchange, ExchangeMarket, Market
 from exchanges.ratelimit import backoff_state
+from exchanges.registry import credentials_source
 from exchanges.services.base_url import (
     base_url_change_preview,
     base_url_validate,
@@ -40,7 +44,7 @@ logger = logging.getLogger(__name__)
 SECRET_FIELDS = ("api_key", "api_secret")
 
 
-class ExchangeForm(forms.ModelForm):
+class ExchangeForm(PlainDecimalsForm):
     # Only when the exchange is added; afterwards through its own confirmed
     # page (ExchangeAdmin.base_url_view), as credentials go where it points.
     base_url = forms.CharField(
@@ -100,6 +104,7 @@ class BaseUrlForm(forms.Form):
 
 class ExchangeMarketInline(admin.TabularInline):
     model = ExchangeMarket
+    form = PlainDecimalsForm
     fields = ("market", "symbol", "price_scale", "amount_step", "price_tick", "min_order_value",
               "enabled")
     extra = 0
@@ -133,14 +138,23 @@ class ExchangeAdmin(GuardedHistoryAdmin):
     history_revert = False
     form = ExchangeForm
     inlines = (ExchangeMarketInline,)
-    list_display = ("name", "adapter", "enabled", "trading_enabled", "taker_fee", "maker_fee",
-                    "credentials", "breaker", "controls")
+    list_display = ("name", "adapter", "enabled", "trading_enabled", "fees", "credentials_from",
+                    "breaker", "controls")
     list_filter = ("adapter", "enabled", "trading_enabled")
     search_fields = ("name",)
-    readonly_fields = ("breaker_detail", "rate_limit", "wire_variants_shown", "credentials",
-                       "created_at", "updated_at")
+    readonly_fields = ("fees", "breaker_detail", "rate_limit", "wire_variants_shown",
+                       "credentials", "created_shown", "updated_shown")
     history_list_display = ("enabled", "trading_enabled", "taker_fee", "maker_fee", "base_url")
     base_url_permission = "exchanges.change_exchange_base_url"
+
+    def get_fields(self, request: HttpRequest, obj=None):
+        """Where the credentials come from beside the fields that set them;
+        the fees as percentages beside their rates."""
+        fields = list(super().get_fields(request, obj))
+        moved = [name for name in ("fees", "credentials") if name in fields]
+        fields = [name for name in fields if name not in moved]
+        at = fields.index("maker_fee") + 1 if "maker_fee" in fields else len(fields)
+        return fields[:at] + moved + fields[at:]
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         fields = super().get_readonly_fields(request, obj)
@@ -213,7 +227,7 @@ class ExchangeAdmin(GuardedHistoryAdmin):
             "form": form,
             "preview": preview,
             "current": self._base_url(exchange),
-            "credentials": self.credentials(exchange),
+            "credentials": f"key {_set(exchange.api_key)}, secret {_set(exchange.api_secret)}",
             "change_url": change_url,
         }
         return TemplateResponse(request, "admin/exchanges/exchange/base_url.html", context)
@@ -226,9 +240,38 @@ class ExchangeAdmin(GuardedHistoryAdmin):
         controls = row_controls()
         return control_links(controls.exchange_links(obj)) if controls else ""
 
-    @admin.display(description="credentials")
+    @admin.display(description="credentials come from")
     def credentials(self, obj: Exchange) -> str:
-        return f"key {_set(obj.api_key)}, secret {_set(obj.api_secret)}"
+        """Where each credential comes from (the admin or the environment),
+        never its value."""
+        if obj.pk is None:
+            return "-"
+        lines = [source.describe() for source in credentials_source(obj)]
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines)) or "-"
+
+    @admin.display(description="credentials from")
+    def credentials_from(self, obj: Exchange) -> str:
+        sources = credentials_source(obj)
+        kinds = {s.source for s in sources}
+        if kinds == {"admin"}:
+            return "the admin"
+        if kinds == {"environment"}:
+            return "the environment (" + ", ".join(s.variable or "" for s in sources) + ")"
+        if kinds == {"none"}:
+            return "not set"
+        return "; ".join(f"{s.credential}: {s.source}" for s in sources)
+
+    @admin.display(description="fees (taker / maker)")
+    def fees(self, obj: Exchange) -> str:
+        return f"{formatting.rate(obj.taker_fee)} / {formatting.rate(obj.maker_fee)}"
+
+    @admin.display(description="created")
+    def created_shown(self, obj: Exchange) -> str:
+        return formatting.moment(obj.created_at)
+
+    @admin.display(description="updated")
+    def updated_shown(self, obj: Exchange) -> str:
+        return formatting.moment(obj.updated_at)
 
     @admin.display(description="circuit breaker")
     def breaker(self, obj: Exchange) -> str:
@@ -254,11 +297,11 @@ class ExchangeAdmin(GuardedHistoryAdmin):
             return "unavailable (Redis)"
         parts = [f"{state.state}, {state.failures} consecutive failures"]
         if state.opened_at:
-            parts.append(f"opened at {state.opened_at:%Y-%m-%d %H:%M:%S} UTC")
+            parts.append(f"opened at {formatting.moment(state.opened_at)}")
         if state.scope == "private":
             parts.append(f"private calls stopped: {state.reason}")
         if state.probe_at:
-            parts.append(f"next probe at {state.probe_at:%Y-%m-%d %H:%M:%S} UTC")
+            parts.append(f"next probe at {formatting.moment(state.probe_at)}")
         if state.last_error:
             parts.append(f"last error: {state.last_error}")
         return "; ".join(parts)
@@ -274,7 +317,7 @@ class ExchangeAdmin(GuardedHistoryAdmin):
             return "unavailable (Redis)"
         if not state.active:
             return "none"
-        since = f" since {state.since:%H:%M:%S} UTC" if state.since else ""
+        since = f" since {formatting.moment(state.since, date=False)}" if state.since else ""
         return f"{state.remaining:.0f}s left{since}: {state.reason or 'no reason given'}"
 
     @admin.display(description="wire variants")
@@ -304,10 +347,37 @@ class MarketAdmin(GuardedHistoryAdmin):
         return control_links(controls.market_links(obj)) if controls else ""
 
 
+def _rule(value, asset: str = "") -> str:
+    """A listing's rule as an operator types it (no trailing zeros), with its unit."""
+    text = formatting.number(value)
+    return f"{text} {formatting.unit(asset)}" if asset else text
+
+
 @admin.register(ExchangeMarket)
 class ExchangeMarketAdmin(GuardedHistoryAdmin):
-    list_display = ("exchange", "market", "symbol", "price_scale", "amount_step", "price_tick",
-                    "min_order_value", "enabled")
+    form = PlainDecimalsForm
+    list_display = ("exchange", "market", "symbol", "price_unit", "amount_step_shown",
+                    "price_tick_shown", "min_order_value_shown", "enabled")
     list_filter = ("exchange", "enabled")
     list_select_related = ("exchange", "market")
     search_fields = ("symbol", "market__base", "market__quote")
+
+    @admin.display(description="exchange's price unit", ordering="price_scale")
+    def price_unit(self, obj: ExchangeMarket) -> str:
+        if obj.price_scale == 1:
+            return formatting.unit(obj.market.quote)
+        if obj.market.quote == "IRR" and obj.price_scale == 10:
+            return "toman (× 10 = rial)"
+        return f"× {formatting.number(obj.price_scale)} = {formatting.unit(obj.market.quote)}"
+
+    @admin.display(description="amount step", ordering="amount_step")
+    def amount_step_shown(self, obj: ExchangeMarket) -> str:
+        return _rule(obj.amount_step, obj.market.base)
+
+    @admin.display(description="price tick", ordering="price_tick")
+    def price_tick_shown(self, obj: ExchangeMarket) -> str:
+        return _rule(obj.price_tick, obj.market.quote)
+
+    @admin.display(description="minimum order value", ordering="min_order_value")
+    def min_order_value_shown(self, obj: ExchangeMarket) -> str:
+        return formatting.money(obj.min_order_value, obj.market.quote)

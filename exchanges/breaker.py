@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 import redis
 from django.conf import settings
 
+from arbsite.formatting import moment
 from arbsite.redis import key as redis_key
 from arbsite.redis import redis_client
 from exchanges.errors import CircuitOpenError
@@ -175,7 +176,7 @@ class CircuitBreaker:
         if verdict == "deny":
             current = self.state()
             if current.scope == "private":
-                when = f"{current.probe_at:%H:%M:%S} UTC" if current.probe_at else "soon"
+                when = moment(current.probe_at, date=False) if current.probe_at else "soon"
                 raise CircuitOpenError(
                     self.exchange,
                     f"private calls stopped: {current.reason or current.last_error}; fix the "

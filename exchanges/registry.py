@@ -116,6 +116,56 @@ def wire_variants(exchange: Exchange) -> dict[str, str]:
     return {**dict(defaults.get(exchange.adapter, {})), **dict(exchange.wire_variants or {})}
 
 
+@dataclass(frozen=True)
+class CredentialSource:
+    """Where one credential of an exchange comes from, as ``config_for`` reads it."""
+
+    credential: str  # "API key", "signing key"
+    source: str  # "admin" | "environment" | "none"
+    variable: str | None  # the environment variable that would supply it
+    note: str = ""
+
+    def describe(self) -> str:
+        if self.source == "admin":
+            text = f"{self.credential}: from the admin (stored encrypted on this exchange)"
+        elif self.source == "environment":
+            text = f"{self.credential}: from the environment ({self.variable})"
+        else:
+            text = f"{self.credential}: not set"
+            if self.variable:
+                text += f" (set it in the admin or in {self.variable})"
+        return f"{text}; {self.note}" if self.note else text
+
+
+def credentials_source(exchange: Exchange) -> list[CredentialSource]:
+    """Where this row's credentials come from: the admin's (the row) win over
+    the environment's, which only go to the environment's host (see
+    ``exchanges.services.base_url``). Says nothing of their values."""
+    names = EXCHANGES[exchange.adapter]
+    api_key, api_secret = _credentials(exchange)
+    from_env = environment_credentials_apply(exchange)
+    sources = []
+    for label, stored, variable in (("API key", api_key, names.api_key_env),
+                                    ("signing key", api_secret, names.api_secret_env)):
+        if variable is None and not stored:
+            continue  # this exchange needs no such credential
+        env_value = bool(_env(variable))
+        if stored:
+            note = (f"{variable} is also set and is not used" if env_value and from_env
+                    else "")
+            sources.append(CredentialSource(label, "admin", variable, note))
+        elif env_value and from_env:
+            sources.append(CredentialSource(label, "environment", variable))
+        elif env_value:
+            sources.append(CredentialSource(
+                label, "none", variable,
+                f"{variable} is set but not used: calls go to {effective_base_url(exchange)}, "
+                "not to the environment's host"))
+        else:
+            sources.append(CredentialSource(label, "none", variable))
+    return sources
+
+
 def config_for(exchange: Exchange, *, probe: bool = False) -> AdapterConfig:
     names = EXCHANGES[exchange.adapter]
     connect_timeout, read_timeout = getattr(settings, "EXCHANGE_HTTP_TIMEOUT", (3.05, 10.0))

@@ -42,6 +42,17 @@ def redis_clean(redis_namespace):
     yield
 
 
+@pytest.fixture(autouse=True)
+def display_names_fresh():
+    """The names and listing rules pages read (trading.display) are read
+    again in each test: its database starts empty and reuses ids."""
+    from trading.display import display_cache_clear
+
+    display_cache_clear()
+    yield
+    display_cache_clear()
+
+
 @pytest.fixture
 def postgres_only():
     if connection.vendor != "postgresql":

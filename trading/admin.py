@@ -8,16 +8,21 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.models import LogEntry
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils.functional import lazy
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
+from arbsite import formatting
+from arbsite.admin_forms import PlainDecimalsForm
 from arbsite.admin_guards import GuardedHistoryAdmin
 from arbsite.adminsite import Confirm, confirm_view
 from exchanges.states import OrderState
+from trading import display
 from trading.models import (
     DailyRiskSnapshot,
     Opportunity,
@@ -39,6 +44,49 @@ def _link(obj, label: str | None = None) -> str:
         return "-"
     url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
     return format_html('<a href="{}">{}</a>', url, label or str(obj))
+
+
+def _in_zone(label: str) -> str:
+    return f"{label} ({formatting.zone_label()})"
+
+
+# Column headings that carry the trading day's zone ("created (Tehran)"),
+# read when the page renders (TRADING_DAY_TZ may differ per deployment).
+in_zone = lazy(_in_zone, str)
+
+
+def _num(text: str) -> str:
+    """A figure in a list cell: right-aligned, on one line (admin base_site.html)."""
+    return format_html('<span class="arb-num">{}</span>', text)
+
+
+def _when(value) -> str:
+    """A moment in a list cell: trading-day time with seconds; the UTC moment
+    as its tooltip; the zone's label is in the column heading."""
+    if value is None:
+        return formatting.EMPTY
+    day, _, clock = formatting.moment(value, label=False).partition(" ")
+    return format_html('<span class="arb-when" title="{}">{}<br>{}</span>',
+                       formatting.moment_utc(value), day, clock)
+
+
+def _moment(value) -> str:
+    """A moment on a detail page: trading-day time with seconds and the zone."""
+    if value is None:
+        return formatting.EMPTY
+    return format_html('<span title="{}">{}</span>', formatting.moment_utc(value),
+                       formatting.moment(value))
+
+
+STATUS_TONES = {"filled": "ok", "done": "ok", "open": "live", "partially_filled": "live",
+                "pending_submit": "live", "detected": "live", "executing": "live",
+                "unknown": "bad", "rejected": "bad", "failed": "bad", "unwound": "warn",
+                "partial": "warn", "cancelled": "quiet", "expired": "quiet"}
+
+
+def _status(value: str, label: str) -> str:
+    return format_html('<span class="arb-status arb-{}">{}</span>',
+                       STATUS_TONES.get(value, "quiet"), label)
 
 
 class ReadOnlyAdminMixin:
@@ -68,38 +116,105 @@ class NoDeleteAdminMixin:
 
 class OrderEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = OrderEvent
-    fields = ("created_at", "kind", "from_status", "to_status", "filled_quantity", "source",
-              "message")
+    fields = ("when", "kind", "from_status", "to_status", "filled", "source", "message")
     readonly_fields = fields
     ordering = ("created_at", "id")
     extra = 0
     show_change_link = True
+
+    @admin.display(description=in_zone("when"))
+    def when(self, obj: OrderEvent) -> str:
+        return _when(obj.created_at)
+
+    @admin.display(description="filled after")
+    def filled(self, obj: OrderEvent) -> str:
+        return _num(display.order_quantity(obj.order, obj.filled_quantity))
 
 
 class OpportunityEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     """The opportunity's history: claimed, refused, expired, settled."""
 
     model = OpportunityEvent
-    fields = ("created_at", "from_status", "to_status", "source", "message")
+    fields = ("when", "from_status", "to_status", "source", "what")
     readonly_fields = fields
     ordering = ("created_at", "id")
     extra = 0
 
+    @admin.display(description=in_zone("when"))
+    def when(self, obj: OpportunityEvent) -> str:
+        return _when(obj.created_at)
+
+    @admin.display(description="message")
+    def what(self, obj: OpportunityEvent) -> str:
+        return display.reason_readable(obj.message)
+
 
 class TradeInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Trade
-    fields = ("executed_at", "exchange_trade_id", "side", "price", "quantity", "fee", "fee_asset")
+    fields = ("executed", "exchange_trade_id", "side", "price_shown", "quantity_shown",
+              "value_shown", "fee_shown")
     readonly_fields = fields
     extra = 0
+
+    @admin.display(description=in_zone("executed"))
+    def executed(self, obj: Trade) -> str:
+        return _when(obj.executed_at)
+
+    @admin.display(description="price")
+    def price_shown(self, obj: Trade) -> str:
+        return _num(display.trade_price(obj))
+
+    @admin.display(description="quantity")
+    def quantity_shown(self, obj: Trade) -> str:
+        return _num(display.trade_quantity(obj))
+
+    @admin.display(description="value")
+    def value_shown(self, obj: Trade) -> str:
+        return _num(display.trade_value(obj))
+
+    @admin.display(description="fee")
+    def fee_shown(self, obj: Trade) -> str:
+        return _num(display.trade_fee(obj))
 
 
 class OrderInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = Order
-    fields = ("client_order_id", "exchange", "purpose", "side", "quantity", "price", "status",
-              "filled_quantity", "average_price", "fee", "fee_asset")
+    fields = ("exchange", "side_purpose", "quantity_shown", "price_shown", "status_shown",
+              "filled_shown", "average_shown", "fee_shown")
     readonly_fields = fields
     extra = 0
     show_change_link = True
+
+    @admin.display(description="side")
+    def side_purpose(self, obj: Order) -> str:
+        return format_html('{} <span class="arb-quiet">· {}</span>', obj.side,
+                           obj.get_purpose_display())
+
+    @admin.display(description="quantity")
+    def quantity_shown(self, obj: Order) -> str:
+        return _num(display.order_quantity(obj))
+
+    @admin.display(description="limit price")
+    def price_shown(self, obj: Order) -> str:
+        return _num(display.order_price(obj))
+
+    @admin.display(description="status")
+    def status_shown(self, obj: Order) -> str:
+        return _status(obj.status, obj.get_status_display())
+
+    @admin.display(description="filled")
+    def filled_shown(self, obj: Order) -> str:
+        if not obj.filled_quantity:
+            return mark_safe('<span class="arb-num arb-quiet">none</span>')  # noqa: S308 - a constant
+        return _num(display.order_filled(obj))
+
+    @admin.display(description="average price")
+    def average_shown(self, obj: Order) -> str:
+        return _num(display.order_average(obj))
+
+    @admin.display(description="fee")
+    def fee_shown(self, obj: Order) -> str:
+        return _num(display.order_fee(obj))
 
 
 class OrderForm(forms.ModelForm):
@@ -141,9 +256,11 @@ def _ids(request: HttpRequest) -> list[int]:
 @admin.register(Order)
 class OrderAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
     form = OrderForm
-    list_display = ("client_order_id", "created_at", "exchange", "market", "purpose", "side",
-                    "quantity", "price", "status", "filled_quantity", "average_price",
-                    "opportunity_link", "tags")
+    # Fits 1400 px (tests/admin/test_pages_browser.py): side and purpose in
+    # one cell, the client order id cut to its start (searchable in full).
+    list_display = ("order_ref", "created", "where", "side_purpose", "quantity_shown",
+                    "price_shown", "status_shown", "filled_shown", "average_shown",
+                    "opportunity_link")
     list_filter = ("status", "exchange", "market", "purpose", "side", "is_external",
                    "created_at")
     search_fields = ("client_order_id", "exchange_order_id", "notes", "tags")
@@ -153,11 +270,87 @@ class OrderAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
     inlines = (OrderEventInline, TradeInline)
     actions = ("cancel_selected", "resync_selected")
     readonly_fields = ("opportunity", "exchange", "market", "client_order_id",
-                       "exchange_order_id", "purpose", "side", "order_type", "quantity", "price",
-                       "status", "status_reason", "filled_quantity", "average_price", "fee",
-                       "fee_asset", "is_external", "not_found_since", "created_at",
-                       "submitted_at", "last_synced_at", "updated_at")
+                       "exchange_order_id", "purpose", "side", "order_type", "quantity_shown",
+                       "price_shown", "status_shown", "status_reason", "filled_shown",
+                       "average_shown", "fee_shown", "is_external", "not_found_since_shown",
+                       "created_shown", "submitted_shown", "last_synced_shown",
+                       "updated_shown")
     fields = readonly_fields[:-4] + ("notes", "tags") + readonly_fields[-4:]
+
+    @admin.display(description="order", ordering="client_order_id")
+    def order_ref(self, obj: Order) -> str:
+        return format_html('<code title="{}">{}</code>', obj.client_order_id,
+                           display.client_id_short(obj.client_order_id))
+
+    @admin.display(description=in_zone("created"), ordering="created_at")
+    def created(self, obj: Order) -> str:
+        return _when(obj.created_at)
+
+    @admin.display(description="exchange, market", ordering="exchange__name")
+    def where(self, obj: Order) -> str:
+        return format_html('{}<br><span class="arb-quiet">{}</span>', obj.exchange.name,
+                           obj.market.code)
+
+    @admin.display(description="side", ordering="side")
+    def side_purpose(self, obj: Order) -> str:
+        if obj.purpose == Order.Purpose.ENTRY:
+            return obj.side
+        return format_html('{} <span class="arb-quiet">· {}</span>', obj.side,
+                           obj.get_purpose_display())
+
+    @admin.display(description="quantity", ordering="quantity")
+    def quantity_shown(self, obj: Order) -> str:
+        return _num(display.order_quantity(obj))
+
+    @admin.display(description="limit price", ordering="price")
+    def price_shown(self, obj: Order) -> str:
+        return _num(display.order_price(obj))
+
+    @admin.display(description="status", ordering="status")
+    def status_shown(self, obj: Order) -> str:
+        extra = []
+        if obj.is_external:
+            extra.append("external")
+        if obj.tags:
+            extra.append(obj.tags)
+        if not extra:
+            return _status(obj.status, obj.get_status_display())
+        return format_html('{}<br><span class="arb-quiet">{}</span>',
+                           _status(obj.status, obj.get_status_display()), " · ".join(extra))
+
+    @admin.display(description="filled", ordering="filled_quantity")
+    def filled_shown(self, obj: Order) -> str:
+        if not obj.filled_quantity:
+            return mark_safe('<span class="arb-num arb-quiet">none</span>')  # noqa: S308 - a constant
+        return _num(display.order_filled(obj))
+
+    @admin.display(description="average price", ordering="average_price")
+    def average_shown(self, obj: Order) -> str:
+        return _num(display.order_average(obj))
+
+    @admin.display(description="fee")
+    def fee_shown(self, obj: Order) -> str:
+        return display.order_fee(obj)
+
+    @admin.display(description="not found since")
+    def not_found_since_shown(self, obj: Order) -> str:
+        return _moment(obj.not_found_since)
+
+    @admin.display(description="created")
+    def created_shown(self, obj: Order) -> str:
+        return _moment(obj.created_at)
+
+    @admin.display(description="submitted")
+    def submitted_shown(self, obj: Order) -> str:
+        return _moment(obj.submitted_at)
+
+    @admin.display(description="last synced")
+    def last_synced_shown(self, obj: Order) -> str:
+        return _moment(obj.last_synced_at)
+
+    @admin.display(description="updated")
+    def updated_shown(self, obj: Order) -> str:
+        return _moment(obj.updated_at)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -217,8 +410,8 @@ class OrderAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
         return confirm_view(self.admin_site, request, Confirm(
             title=f"{verb} {len(orders)} order{'s' if len(orders) != 1 else ''}",
             question=question,
-            details=[f"{o.client_order_id} — {o.exchange} {o.market} {o.side} {o.quantity} "
-                     f"@ {o.price} — {o.get_status_display()}" for o in orders],
+            details=[f"{o.client_order_id}: {display.order_title(o)}, "
+                     f"{o.get_status_display()}" for o in orders],
             permission=permission, perform=perform, back_url=back,
             reason_required=reason_required, button=f"{verb} them",
             danger=reason_required,
@@ -270,9 +463,9 @@ class OrderAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
             title=f"Resolve order {order.client_order_id} by hand",
             question=("Settle what the exchange could not tell. The change goes through the "
                       "order state machine and is recorded with your reason."),
-            details=[f"{order.exchange} {order.market} {order.side} {order.quantity} @ "
-                     f"{order.price}; now {order.get_status_display()}, filled "
-                     f"{order.filled_quantity}" + (" (external)" if order.is_external else "")],
+            details=[f"{display.order_title(order)}; now {order.get_status_display()}, "
+                     f"filled {display.order_filled(order)}"
+                     + (" (external)" if order.is_external else "")],
             permission="trading.can_resolve_orders", perform=perform, back_url=back,
             button="Resolve", danger=True,
         ), extra_form=extra)
@@ -294,8 +487,8 @@ class OrderAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
 
 @admin.register(OrderEvent)
 class OrderEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("created_at", "order_link", "kind", "from_status", "to_status",
-                    "filled_quantity", "source", "message")
+    list_display = ("when", "order_link", "kind", "from_status", "to_status", "filled",
+                    "source", "what")
     list_filter = ("kind", "to_status", "source", "created_at")
     search_fields = ("order__client_order_id", "order__exchange_order_id", "source", "message")
     list_select_related = ("order",)
@@ -305,15 +498,27 @@ class OrderEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_actions(self, request: HttpRequest):
         return {}
 
+    @admin.display(description=in_zone("when"), ordering="created_at")
+    def when(self, obj: OrderEvent) -> str:
+        return _when(obj.created_at)
+
     @admin.display(description="order", ordering="order")
     def order_link(self, obj: OrderEvent) -> str:
         return _link(obj.order, obj.order.client_order_id)
 
+    @admin.display(description="filled after", ordering="filled_quantity")
+    def filled(self, obj: OrderEvent) -> str:
+        return _num(display.order_quantity(obj.order, obj.filled_quantity))
+
+    @admin.display(description="message")
+    def what(self, obj: OrderEvent) -> str:
+        return format_html('<span class="arb-text">{}</span>', obj.message)
+
 
 @admin.register(Trade)
 class TradeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("executed_at", "exchange", "market", "side", "price", "quantity",
-                    "quote_amount", "fee", "fee_asset", "order_link", "exchange_trade_id")
+    list_display = ("executed", "exchange", "market", "side", "price_shown", "quantity_shown",
+                    "value_shown", "fee_shown", "order_link", "exchange_trade_id")
     list_filter = ("exchange", "market", "side", "executed_at")
     search_fields = ("exchange_trade_id", "order__client_order_id", "order__exchange_order_id")
     list_select_related = ("exchange", "market", "order")
@@ -323,22 +528,59 @@ class TradeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_actions(self, request: HttpRequest):
         return {}
 
+    @admin.display(description=in_zone("executed"), ordering="executed_at")
+    def executed(self, obj: Trade) -> str:
+        return _when(obj.executed_at)
+
+    @admin.display(description="price", ordering="price")
+    def price_shown(self, obj: Trade) -> str:
+        return _num(display.trade_price(obj))
+
+    @admin.display(description="quantity", ordering="quantity")
+    def quantity_shown(self, obj: Trade) -> str:
+        return _num(display.trade_quantity(obj))
+
+    @admin.display(description="value", ordering="quote_amount")
+    def value_shown(self, obj: Trade) -> str:
+        return _num(display.trade_value(obj))
+
+    @admin.display(description="fee", ordering="fee")
+    def fee_shown(self, obj: Trade) -> str:
+        return _num(display.trade_fee(obj))
+
     @admin.display(description="order", ordering="order")
     def order_link(self, obj: Trade) -> str:
         return _link(obj.order, obj.order.client_order_id) if obj.order_id else "-"
 
 
+REALIZED = "realized P&L (after fees)"
+
+
 @admin.register(Opportunity)
 class OpportunityAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "created_at", "market", "buy_exchange", "sell_exchange", "quantity",
-                    "expected_profit", "expected_profit_pct", "quote_asset", "status",
-                    "realized_pnl")
+    # Fits 1400 px (tests/admin/test_pages_browser.py): the route in one
+    # cell, the profit with its percentage, the unit on every figure.
+    list_display = ("id", "created", "market", "route", "quantity_shown", "expected",
+                    "status_shown", "realized")
+    list_display_links = ("id",)
     list_filter = ("status", "market", "buy_exchange", "sell_exchange", "created_at")
     search_fields = ("id", "reason", "orders__client_order_id")
     list_select_related = ("market", "buy_exchange", "sell_exchange")
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
     inlines = (OpportunityEventInline, OrderInline)
+    fieldsets = (
+        (None, {"fields": ("market", "legs", "status_badge", "reason_shown")}),
+        ("Size and prices", {"fields": ("quantity_shown", "buy_price_shown", "sell_price_shown",
+                                        "buy_vwap_shown", "sell_vwap_shown", "fee_rates")}),
+        ("Result", {"fields": ("expected", "realized")}),
+        ("Timing", {"fields": ("created_shown", "book_ages", "executed_shown",
+                               "closed_shown")}),
+    )
+    readonly_fields = ("market", "legs", "status_badge", "reason_shown", "quantity_shown",
+                       "buy_price_shown", "sell_price_shown", "buy_vwap_shown",
+                       "sell_vwap_shown", "fee_rates", "expected", "realized", "created_shown",
+                       "book_ages", "executed_shown", "closed_shown")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -346,15 +588,125 @@ class OpportunityAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict | None = None) -> HttpResponse:
+        extra_context = extra_context or {}
+        opportunity = self.get_object(request, object_id)
+        if opportunity is not None:
+            extra_context["decision"] = display.opportunity_decision(opportunity)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description=in_zone("seen"), ordering="created_at")
+    def created(self, obj: Opportunity) -> str:
+        return _when(obj.created_at)
+
+    @admin.display(description="buy → sell")
+    def route(self, obj: Opportunity) -> str:
+        return display.opportunity_route(obj)
+
+    @admin.display(description="quantity", ordering="quantity")
+    def quantity_shown(self, obj: Opportunity) -> str:
+        return _num(display.opportunity_quantity(obj))
+
+    @admin.display(description="expected profit (after fees)", ordering="expected_profit")
+    def expected(self, obj: Opportunity) -> str:
+        return _num(display.opportunity_expected(obj))
+
+    @admin.display(description="status", ordering="status")
+    def status_shown(self, obj: Opportunity) -> str:
+        badge = _status(obj.status, obj.get_status_display())
+        if not obj.reason:
+            return badge
+        reason = display.reason_readable(obj.reason)
+        short = reason if len(reason) <= 140 else f"{reason[:138]}…"
+        return format_html('{} <span class="arb-quiet" title="{}">{}</span>', badge, reason,
+                           short)
+
+    @admin.display(description=REALIZED, ordering="realized_pnl")
+    def realized(self, obj: Opportunity) -> str:
+        return _num(display.opportunity_realized(obj))
+
+    @admin.display(description="legs")
+    def legs(self, obj: Opportunity) -> str:
+        return (f"buy on {display.exchange_name(obj.buy_exchange_id)}, "
+                f"sell on {display.exchange_name(obj.sell_exchange_id)}")
+
+    @admin.display(description="status")
+    def status_badge(self, obj: Opportunity) -> str:
+        return _status(obj.status, obj.get_status_display())
+
+    @admin.display(description="what became of it")
+    def reason_shown(self, obj: Opportunity) -> str:
+        return display.reason_readable(obj.reason) or formatting.EMPTY
+
+    @admin.display(description="buy limit (worst ask the size needs)")
+    def buy_price_shown(self, obj: Opportunity) -> str:
+        return display.opportunity_price(obj, "buy")
+
+    @admin.display(description="sell limit (worst bid the size needs)")
+    def sell_price_shown(self, obj: Opportunity) -> str:
+        return display.opportunity_price(obj, "sell")
+
+    @admin.display(description="buy average (depth-weighted)")
+    def buy_vwap_shown(self, obj: Opportunity) -> str:
+        return display.opportunity_price(obj, "buy", vwap=True)
+
+    @admin.display(description="sell average (depth-weighted)")
+    def sell_vwap_shown(self, obj: Opportunity) -> str:
+        return display.opportunity_price(obj, "sell", vwap=True)
+
+    @admin.display(description="taker fees")
+    def fee_rates(self, obj: Opportunity) -> str:
+        return (f"buy {formatting.rate(obj.buy_fee_rate)}, "
+                f"sell {formatting.rate(obj.sell_fee_rate)}")
+
+    @admin.display(description="seen")
+    def created_shown(self, obj: Opportunity) -> str:
+        return _moment(obj.created_at)
+
+    @admin.display(description="book ages when seen")
+    def book_ages(self, obj: Opportunity) -> str:
+        return (f"buy {formatting.milliseconds(obj.buy_book_age_ms)}, "
+                f"sell {formatting.milliseconds(obj.sell_book_age_ms)}")
+
+    @admin.display(description="executed")
+    def executed_shown(self, obj: Opportunity) -> str:
+        return _moment(obj.executed_at)
+
+    @admin.display(description="closed")
+    def closed_shown(self, obj: Opportunity) -> str:
+        return _moment(obj.closed_at)
+
+
+def _quote_money(field_name: str, asset: str, description: str, **kwargs):
+    """A list column showing a money field of ``asset`` with its unit."""
+    @admin.display(description=description, ordering=field_name)
+    def column(self, obj) -> str:
+        return _num(formatting.money(getattr(obj, field_name), asset, **kwargs))
+
+    return column
+
 
 @admin.register(DailyRiskSnapshot)
 class DailyRiskSnapshotAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
-    list_display = ("day", "realized_pnl_irr", "realized_pnl_usdt", "fees_irr", "fees_usdt",
-                    "volume_irr", "trade_count", "round_trips", "kill_switch_active", "closed",
-                    "updated_at")
+    list_display = ("day", "pnl_irr", "pnl_usdt", "fees_irr_shown", "fees_usdt_shown",
+                    "volume_irr_shown", "trade_count", "round_trips", "kill_switch_active",
+                    "closed", "updated")
     list_filter = ("closed", "kill_switch_active")
     date_hierarchy = "day"
     ordering = ("-day",)
+
+    pnl_irr = _quote_money("realized_pnl_irr", "IRR", "realized P&L rial (after fees)",
+                           signed=True)
+    pnl_usdt = _quote_money("realized_pnl_usdt", "USDT", "realized P&L USDT (after fees)",
+                            signed=True)
+    fees_irr_shown = _quote_money("fees_irr", "IRR", "fees rial")
+    fees_usdt_shown = _quote_money("fees_usdt", "USDT", "fees USDT")
+    volume_irr_shown = _quote_money("volume_irr", "IRR", "volume rial")
+
+    @admin.display(description=in_zone("updated"), ordering="updated_at")
+    def updated(self, obj: DailyRiskSnapshot) -> str:
+        return _when(obj.updated_at)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -374,12 +726,38 @@ class RiskSettingsAdmin(GuardedHistoryAdmin):
 
     history_revert = False
 
-    list_display = ("__str__", "kill_switch", "max_daily_loss_irr", "max_order_value_irr",
-                    "min_profit_pct", "max_book_age_ms", "updated_at", "updated_by")
+    form = PlainDecimalsForm
+    list_display = ("__str__", "kill_switch", "daily_loss_irr", "order_value_irr",
+                    "min_profit", "book_age", "updated", "updated_by")
     readonly_fields = ("kill_switch_state", "kill_switch", "kill_switch_reason",
-                       "kill_switch_set_by", "kill_switch_set_at", "updated_at", "updated_by")
+                       "kill_switch_set_by", "kill_switch_set_at_shown", "updated_shown",
+                       "updated_by")
     history_list_display = ("kill_switch", "max_daily_loss_irr", "max_order_value_irr",
                             "min_profit_pct")
+
+    daily_loss_irr = _quote_money("max_daily_loss_irr", "IRR", "max daily loss")
+    order_value_irr = _quote_money("max_order_value_irr", "IRR", "max order value")
+
+    @admin.display(description="min profit")
+    def min_profit(self, obj: RiskSettings) -> str:
+        return (f"{formatting.percent(obj.min_profit_pct, 2)} and "
+                f"{formatting.money(obj.min_profit_irr, 'IRR')}")
+
+    @admin.display(description="max book age")
+    def book_age(self, obj: RiskSettings) -> str:
+        return formatting.milliseconds(obj.max_book_age_ms)
+
+    @admin.display(description=in_zone("updated"), ordering="updated_at")
+    def updated(self, obj: RiskSettings) -> str:
+        return _when(obj.updated_at)
+
+    @admin.display(description="updated")
+    def updated_shown(self, obj: RiskSettings) -> str:
+        return _moment(obj.updated_at)
+
+    @admin.display(description="kill switch set at")
+    def kill_switch_set_at_shown(self, obj: RiskSettings) -> str:
+        return _moment(obj.kill_switch_set_at)
 
     @admin.display(description="kill switch")
     def kill_switch_state(self, obj: RiskSettings) -> str:
@@ -414,8 +792,8 @@ class ReportDayAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(OpportunityRollup)
 class OpportunityRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("day", "market", "buy_exchange", "sell_exchange", "status", "quote_asset",
-                    "count", "wins", "realized_pnl", "best", "worst")
+    list_display = ("day", "market", "buy_exchange", "sell_exchange", "status", "count",
+                    "wins", "pnl", "best_shown", "worst_shown")
     list_filter = ("status", "quote_asset", "market")
     list_select_related = ("market", "buy_exchange", "sell_exchange")
     date_hierarchy = "day"
@@ -424,10 +802,22 @@ class OpportunityRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_actions(self, request: HttpRequest):
         return {}
 
+    @admin.display(description=REALIZED, ordering="realized_pnl")
+    def pnl(self, obj: OpportunityRollup) -> str:
+        return _num(formatting.money(obj.realized_pnl, obj.quote_asset, signed=True))
+
+    @admin.display(description="best", ordering="best")
+    def best_shown(self, obj: OpportunityRollup) -> str:
+        return _num(formatting.money(obj.best, obj.quote_asset, signed=True))
+
+    @admin.display(description="worst", ordering="worst")
+    def worst_shown(self, obj: OpportunityRollup) -> str:
+        return _num(formatting.money(obj.worst, obj.quote_asset, signed=True))
+
 
 @admin.register(TradeRollup)
 class TradeRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("day", "market", "fee_asset", "count", "volume", "quantity", "fee")
+    list_display = ("day", "market", "count", "volume_shown", "quantity_shown", "fee_shown")
     list_filter = ("market", "fee_asset")
     list_select_related = ("market",)
     date_hierarchy = "day"
@@ -436,14 +826,34 @@ class TradeRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_actions(self, request: HttpRequest):
         return {}
 
+    @admin.display(description="volume", ordering="volume")
+    def volume_shown(self, obj: TradeRollup) -> str:
+        return _num(formatting.money(obj.volume, obj.market.quote))
+
+    @admin.display(description="quantity", ordering="quantity")
+    def quantity_shown(self, obj: TradeRollup) -> str:
+        return _num(formatting.money(obj.quantity, obj.market.base))
+
+    @admin.display(description="fees", ordering="fee")
+    def fee_shown(self, obj: TradeRollup) -> str:
+        return _num(formatting.money(obj.fee, obj.fee_asset or obj.market.quote))
+
+
+ACTION_WORDS = {ADDITION: "added", CHANGE: "changed", DELETION: "deleted"}
+
 
 @admin.register(LogEntry)
 class LogEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """The audit log: every admin change and control action, with its reason."""
+    """The audit log: every admin change and control action, with its reason.
 
-    list_display = ("action_time", "user", "content_type", "object_link", "action_flag",
-                    "change_message_text")
-    list_filter = ("action_flag", "content_type", "user")
+    Fits 1400 px (tests/admin/test_pages_browser.py): what was touched in one
+    cell (its kind above its link), and the widest column for what was done
+    and why, the reason on its own line."""
+
+    list_display = ("when", "user", "object_link", "action", "what_and_why")
+    list_display_links = None
+    list_filter = ("action_flag", ("content_type", admin.RelatedOnlyFieldListFilter),
+                   ("user", admin.RelatedOnlyFieldListFilter))
     search_fields = ("object_repr", "change_message", "user__username")
     list_select_related = ("user", "content_type")
     date_hierarchy = "action_time"
@@ -452,14 +862,30 @@ class LogEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_actions(self, request: HttpRequest):
         return {}
 
-    @admin.display(description="object", ordering="object_repr")
-    def object_link(self, obj: LogEntry) -> str:
-        url = obj.get_admin_url()
-        return format_html('<a href="{}">{}</a>', url, obj.object_repr) if url else obj.object_repr
+    @admin.display(description=in_zone("when"), ordering="action_time")
+    def when(self, obj: LogEntry) -> str:
+        return _when(obj.action_time)
 
-    @admin.display(description="change")
-    def change_message_text(self, obj: LogEntry) -> str:
-        return obj.get_change_message()
+    @admin.display(description="on", ordering="object_repr")
+    def object_link(self, obj: LogEntry) -> str:
+        kind = obj.content_type.name if obj.content_type_id else ""
+        url = obj.get_admin_url()
+        target = (format_html('<a href="{}">{}</a>', url, obj.object_repr) if url
+                  else obj.object_repr)
+        return format_html('<span class="arb-quiet">{}</span><br>{}', kind, target)
+
+    @admin.display(description="action", ordering="action_flag")
+    def action(self, obj: LogEntry) -> str:
+        return ACTION_WORDS.get(obj.action_flag, str(obj.action_flag))
+
+    @admin.display(description="what and why")
+    def what_and_why(self, obj: LogEntry) -> str:
+        text = obj.get_change_message() or formatting.EMPTY
+        what, sep, why = text.rpartition(" Reason: ")
+        if not sep:
+            return format_html('<span class="arb-text">{}</span>', text)
+        return format_html('<span class="arb-text">{}<br><span class="arb-why">why: {}</span>'
+                           '</span>', what, why)
 
 
 # Alerts, channels and the outbox; budgets, transfers and ledger checks.

@@ -21,6 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from arbsite import formatting
 from arbsite.adminsite import Confirm, confirm_view
 from exchanges.admin_controls import ControlLink, RowControls, row_controls_register
 from exchanges.models import Exchange, Market
@@ -79,7 +80,7 @@ def kill_switch_view(site: admin.AdminSite, request: HttpRequest,
     current = f"It is now {'ON' if row.kill_switch else 'off'}"
     if row.kill_switch_set_at:
         current += (f", set by {row.kill_switch_set_by} at "
-                    f"{row.kill_switch_set_at:%Y-%m-%d %H:%M:%S} UTC: "
+                    f"{formatting.moment(row.kill_switch_set_at)}: "
                     f"“{row.kill_switch_reason}”")
     current += "."
     return confirm_view(site, request, Confirm(

@@ -15,6 +15,7 @@ from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
 from arbsite.fields import MoneyField
+from arbsite.formatting import number
 from exchanges.models import Exchange, Market
 from exchanges.states import LIVE_STATES, OrderState
 
@@ -224,7 +225,8 @@ class Order(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.client_order_id} {self.side} {self.quantity} {self.market} @ {self.exchange}"
+        return (f"{self.client_order_id}: {self.side} {number(self.quantity)} {self.market} "
+                f"on {self.exchange}")
 
     @property
     def is_live(self) -> bool:
@@ -351,7 +353,8 @@ class Trade(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.exchange_id}:{self.exchange_trade_id} {self.side} {self.quantity}"
+        return (f"{self.exchange}:{self.exchange_trade_id} {self.side} {number(self.quantity)} "
+                f"{self.market}")
 
 
 class DailyRiskSnapshot(models.Model):
@@ -506,7 +509,7 @@ class OpportunityRollup(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.day} {self.market_id} {self.status} ×{self.count}"
+        return f"{self.day} {self.market} {self.status} ×{self.count}"
 
 
 class TradeRollup(models.Model):
@@ -531,7 +534,7 @@ class TradeRollup(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.day} {self.market_id} {self.fee_asset} ×{self.count}"
+        return f"{self.day} {self.market} {self.fee_asset} ×{self.count}"
 
 
 # Alerting, the ledger and capital budgets live in their own modules; imported

@@ -3,9 +3,9 @@ does the operator need to see?
 
 They read, never write: ``system_health`` answers ``/healthz``
 (``trading.views``) and heads the control panel; ``control_panel`` adds
-orders, today's P&L against its limits, the latest opportunities and why
-nothing traded (detection's rejections of the last hour). Nothing here
-carries a secret.
+orders, today's P&L against its limits, the latest opportunities, why
+nothing traded (detection's rejections of the last hour), each exchange's
+cached balances and what is paused. Nothing here carries a secret.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from django.utils import timezone
 
 from arbsite.redis import key, redis_client
 from exchanges.breaker import OPEN, breaker_state
-from exchanges.models import Exchange
+from exchanges.models import Exchange, ExchangeMarket, Market
 from exchanges.ratelimit import RateLimiter
 from exchanges.states import LIVE_STATES, OrderState
 from trading.detection.rejections import RejectionSummary, rejections_recent
 from trading.models import Opportunity, Order, RiskSettings
 from trading.pnl import QUOTE_ASSETS
+from trading.services.balances import balances_latest
 from trading.services.heartbeat import heartbeat_last
 from trading.services.risk import daily_loss_limit, realized_pnl_today
 
@@ -203,6 +204,39 @@ class PnlLine:
         return (-self.realized / self.limit * 100).quantize(Decimal("0.1"))
 
 
+@dataclass(frozen=True)
+class AssetBalance:
+    asset: str
+    total: Decimal
+    available: Decimal
+    locked: Decimal
+
+
+@dataclass
+class ExchangeBalances:
+    """One exchange's balances as the system last read them (the cache
+    detection plans with, ``trading.services.balances``), never a live call."""
+
+    exchange: str
+    assets: list[AssetBalance]
+    fetched_at: datetime | None
+    age_seconds: float | None
+
+
+@dataclass
+class PausedTrading:
+    """What is switched off: markets paused everywhere, one exchange's
+    listings turned off, exchanges paused or disabled."""
+
+    markets: list[Market]
+    listings: list[ExchangeMarket]
+    exchanges: list[ExchangeHealth]
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.markets or self.listings or self.exchanges)
+
+
 @dataclass
 class ControlPanel:
     health: SystemHealth
@@ -213,6 +247,41 @@ class ControlPanel:
     opportunities: list[Opportunity]
     recovery: dict[str, dict[str, str]]
     rejections: RejectionSummary | None  # None: Redis unavailable
+    balances: list[ExchangeBalances] | None = None  # None: Redis unavailable
+    paused: PausedTrading | None = None
+
+
+# Balances are shown in this order of assets: the quotes first, then the rest.
+_ASSET_ORDER = {asset: i for i, asset in enumerate(QUOTE_ASSETS)}
+
+
+def balances_cached(exchanges: list[str], *, now: datetime) -> list[ExchangeBalances]:
+    """Each exchange's cached balances (an exchange never read is listed with none)."""
+    cached = balances_latest(exchanges)
+    result = []
+    for name in exchanges:
+        entry = cached.get(name)
+        if entry is None:
+            result.append(ExchangeBalances(name, [], None, None))
+            continue
+        assets = [AssetBalance(b.asset, b.total, b.available, b.locked)
+                  for b in entry.balances.values() if b.total or b.available or b.locked]
+        assets.sort(key=lambda a: (_ASSET_ORDER.get(a.asset, len(_ASSET_ORDER)), a.asset))
+        result.append(ExchangeBalances(name, assets, entry.fetched_at,
+                                       _age(entry.fetched_at, now)))
+    return result
+
+
+def trading_paused(health: SystemHealth) -> PausedTrading:
+    """Markets, listings and exchanges an operator (or setup) switched off."""
+    return PausedTrading(
+        markets=list(Market.objects.filter(enabled=False).order_by("base", "quote")),
+        listings=list(ExchangeMarket.objects.filter(enabled=False, exchange__enabled=True,
+                                                    market__enabled=True)
+                      .select_related("exchange", "market")
+                      .order_by("exchange__name", "market__base", "market__quote")),
+        exchanges=[e for e in health.exchanges if not (e.enabled and e.trading_enabled)],
+    )
 
 
 def control_panel(*, now: datetime | None = None, recent: int = 15) -> ControlPanel:
@@ -240,6 +309,12 @@ def control_panel(*, now: datetime | None = None, recent: int = 15) -> ControlPa
     except Exception as exc:  # Redis down: the panel still renders
         logger.warning("control panel: detection's rejections unavailable: %s", exc)
         rejections = None
+    try:
+        balances = balances_cached([e.name for e in health.exchanges if e.enabled],
+                                   now=health.checked_at)
+    except Exception as exc:  # Redis down: the panel still renders
+        logger.warning("control panel: cached balances unavailable: %s", exc)
+        balances = None
     return ControlPanel(
         health=health,
         pnl=pnl,
@@ -250,4 +325,6 @@ def control_panel(*, now: datetime | None = None, recent: int = 15) -> ControlPa
                                                               "sell_exchange")[:recent]),
         recovery=recovery,
         rejections=rejections,
+        balances=balances,
+        paused=trading_paused(health),
     )

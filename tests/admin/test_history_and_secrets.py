@@ -111,5 +111,8 @@ def test_credentials_are_never_in_any_admin_page(client, django_user_model):
     for url in pages:
         body = client.get(url).content.decode()
         assert API_KEY not in body and API_SECRET not in body, url
-    assert "key set, secret set" in client.get(
+    # Where they come from is said, never what they are.
+    assert "the admin" in client.get(
         reverse("admin:exchanges_exchange_changelist")).content.decode()
+    assert "from the admin (stored encrypted" in client.get(
+        reverse("admin:exchanges_exchange_change", args=[exchange.pk])).content.decode()

@@ -28,7 +28,8 @@ def test_the_panel_shows_the_last_hours_refusals(operator_client):
     row = body[body.index('id="rejection-stale_book"'):]
     row = row[:row.index("</tr>")]
     assert "<td>2</td>" in row and "older than the maximum book age" in row
-    assert "ETH-IRR nobitex → wallex" in row and "buy_age_ms=4200" in row
+    assert "ETH-IRR nobitex → wallex" in row
+    assert "buy age 4,200 ms; sell age 150 ms; max book age 3,000 ms" in row
     assert 'id="rejection-not_crossed"' not in body  # the normal state is not counted
 
 

@@ -47,13 +47,14 @@ def run(*args: str) -> str:
 def test_book_in_rial(configured, kind):
     output = run(kind, "book", "BTC-IRR", "--depth", "3")
     assert "prices in IRR (rial)" in output
-    assert "100040000000" in output  # Wallex's 10004000000 toman, shown in rial
-    assert "spread" in output
+    assert "100,040,000,000" in output  # Wallex's 10004000000 toman, shown in rial
+    assert "spread" in output and " rial (" in output
+    assert "Tehran" in output  # when it was received, in trading-day time
 
 
 def test_balances(configured):
     output = run("wallex", "balances")
-    assert "IRR" in output and "100000000000" in output and "TMN" not in output
+    assert "IRR" in output and "100,000,000,000" in output and "TMN" not in output
 
 
 def test_open_orders_and_status(configured):
@@ -68,7 +69,7 @@ def test_open_orders_and_status(configured):
     assert "cmd-order-1" in run("invex", "open-orders")
     assert "no orders" in run("invex", "open-orders", "ETH-IRR")
     status = run("invex", "status", "cmd-order-1")
-    assert "cmd-order-1" in status and "open" in status and "95000000000" in status
+    assert "cmd-order-1" in status and "open" in status and "95,000,000,000" in status
 
 
 def test_errors_are_plain_and_non_zero(configured):

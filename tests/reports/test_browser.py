@@ -23,7 +23,7 @@ def test_a_reader_opens_the_overview_and_its_charts(page, live_server):
 
     assert page.locator("table[data-table=summary]").is_visible()
     assert page.locator("svg.chart").count() >= 8
-    assert "Realized P&L (IRR)" in page.inner_text(".cards")
+    assert "Realized P&L after fees (rial)" in page.inner_text(".cards")
     path = screenshot(page, "reports-overview")
     assert path.stat().st_size > 10_000
     page.click("text=By day")

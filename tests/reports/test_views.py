@@ -67,7 +67,7 @@ def test_overview_shows_the_figures(reader, history):
     html = response.content.decode()
     assert response.status_code == 200
     summary = {row[0]: row[1:] for row in page_table(html, "summary")}
-    assert summary["Realized P&L"] == ["-8404000", "21.4500"]
+    assert summary["Realized P&L (after fees)"] == ["-8404000", "21.4500"]
     assert summary["Median per round trip"] == ["-3934500", "21.4500"]
     assert summary["Win rate %"] == ["50.00", "100.00"]
     assert summary["Max drawdown (daily)"] == ["16364000", "0.0000"]
@@ -99,7 +99,8 @@ def test_by_day_csv_figures(reader, history, closed_snapshots):
     with freeze_time(NOW):
         rows = csv_table(reader.get("/reports/csv/days/", QUERY))
 
-    assert rows[0][:5] == ["Day", "Source", "P&L IRR", "Fees IRR", "Volume IRR"]
+    assert rows[0][:5] == ["Day", "Source", "Realized P&L rial (after fees)", "Fees rial",
+                           "Volume rial"]
     assert rows[1][:5] == ["2025-03-10", "live", "-16364000", "18364000", "9182000000"]
     assert rows[2][:5] == ["2025-03-09", "snapshot", "7960000", "12040000", "6020000000"]
     assert rows[-1][:3] == ["Total", "", "-8404000"]

@@ -12,6 +12,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from arbsite import formatting
+
 WIDTH, HEIGHT = 720, 240
 LEFT, RIGHT, TOP, BOTTOM = 96, 12, 24, 36
 POSITIVE, NEGATIVE, LINE, AXIS = "#2e7d32", "#c62828", "#1565c0", "#888"
@@ -27,7 +29,7 @@ def _c(value: Decimal) -> str:
 
 
 def _label(value: Decimal, places: int) -> str:
-    return f"{value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN):,f}"
+    return formatting.number(value, places)
 
 
 class _Scale:
@@ -136,8 +138,6 @@ def bar_chart(title: str, points: Sequence[Point], *, places: int = 0) -> SafeSt
 def overview_charts(days: Sequence, markets: Sequence, quotes: Sequence[str]) -> list[SafeString]:
     """The overview's charts for each quote asset that has any activity:
     cumulative P&L, daily P&L, P&L by market and fees by day."""
-    from trading.reports.tables import PLACES
-
     charts = []
     for quote in quotes:
         daily = [(d.day.isoformat(), d.pnl(quote)) for d in days]
@@ -149,11 +149,12 @@ def overview_charts(days: Sequence, markets: Sequence, quotes: Sequence[str]) ->
         for label, value in daily:
             running += value
             cumulative.append((label, running))
-        places = PLACES.get(quote, 8)
+        places, unit = formatting.asset_places(quote), formatting.unit(quote)
         charts += [
-            line_chart(f"Cumulative realized P&L ({quote})", cumulative, places=places),
-            bar_chart(f"Daily realized P&L ({quote})", daily, places=places),
-            bar_chart(f"Realized P&L by market ({quote})", by_market, places=places),
-            bar_chart(f"Fees by day, valued in {quote}", fees, places=places),
+            line_chart(f"Cumulative realized P&L after fees ({unit})", cumulative,
+                       places=places),
+            bar_chart(f"Daily realized P&L after fees ({unit})", daily, places=places),
+            bar_chart(f"Realized P&L after fees by market ({unit})", by_market, places=places),
+            bar_chart(f"Fees by day, valued in {unit}", fees, places=places),
         ]
     return charts

@@ -1,16 +1,17 @@
 """The report tables as rows of cells: one definition for the page and the
 CSV export, so both show the same figures (the page only adds thousands
-separators)."""
+separators). Rounding and units are ``arbsite.formatting``'s."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.urls import reverse
 
+from arbsite import formatting
 from trading.pnl import QUOTE_ASSETS
 from trading.reports.periods import Period
 from trading.reports.shapes import (
@@ -25,17 +26,11 @@ from trading.reports.shapes import (
 )
 from trading.tradingday import trading_day_bounds
 
-# Decimal places shown per asset; anything else (BTC, ETH …) gets 8.
-PLACES = {"IRR": 0, "USDT": 4}
-
 
 def money(value: Decimal | None, asset: str) -> str:
-    """A money figure rounded for reading, as plain text (no separators)."""
-    if value is None:
-        return ""
-    exponent = Decimal(1).scaleb(-PLACES.get(asset.upper(), 8))
-    rounded = value.quantize(exponent, rounding=ROUND_HALF_EVEN)
-    return f"{abs(rounded) if rounded == 0 else rounded:f}"
+    """A money figure rounded for reading, as plain text (no separators, no
+    unit: the column says it), the same in the page and the CSV."""
+    return formatting.plain(value, asset)
 
 
 def percent(value: Decimal | None) -> str:
@@ -53,11 +48,15 @@ class Cell:
         """The text with thousands separators, for the page."""
         if not self.numeric or not self.text:
             return self.text
-        return f"{Decimal(self.text):,f}"
+        return formatting.number(Decimal(self.text), _places(self.text))
 
     @property
     def negative(self) -> bool:
         return self.numeric and self.text.startswith("-")
+
+
+def _places(text: str) -> int:
+    return len(text.partition(".")[2])
 
 
 def num(text: str | int, url: str = "") -> Cell:
@@ -91,7 +90,8 @@ def days_table(days: list[DayRow]) -> Table:
     """Newest day first; a total row at the foot."""
     columns = ["Day", "Source"]
     for quote in QUOTE_ASSETS:
-        columns += [f"P&L {quote}", f"Fees {quote}", f"Volume {quote}"]
+        unit = formatting.unit(quote)
+        columns += [f"Realized P&L {unit} (after fees)", f"Fees {unit}", f"Volume {unit}"]
     columns += ["Trades", "Round trips"]
     table = Table("days", "P&L by day", columns,
                   note="Closed days from their risk snapshot; the others live from fills.")
@@ -122,15 +122,16 @@ def _stats_cells(stats: PnlStats) -> list[Cell]:
             num(money(stats.problems_pnl, q))]
 
 
-STATS_COLUMNS = ["Round trips", "Wins", "Win rate %", "Realized P&L", "Average",
-                 "Best", "Worst", "Partial/unwound/failed", "Their P&L"]
+STATS_COLUMNS = ["Round trips", "Wins", "Win rate %", "Realized P&L (after fees)", "Average",
+                 "Best", "Worst", "Partial/unwound/failed", "Their P&L (after fees)"]
 
 
 def markets_table(rows: list[MarketRow]) -> Table:
     table = Table("markets", "P&L by market", ["Market", "Quote", *STATS_COLUMNS,
                                               "Trades", "Volume", "Fees"],
-                  note="Figures in each market's quote asset; fees include base-asset fees "
-                       "valued at each fill's price.")
+                  note="Figures in each market's quote asset (rial for IRR); realized P&L is "
+                       "after both legs' fees; fees include base-asset fees valued at each "
+                       "fill's price.")
     for row in rows:
         table.rows.append([
             Cell(row.market, url=row.admin_url), Cell(row.quote), *_stats_cells(row.stats),
@@ -151,11 +152,12 @@ def pairs_table(rows: list[PairRow]) -> Table:
 
 def summary_table(quotes: list[QuoteFigures]) -> Table:
     """The headline figures, one column per quote asset."""
-    table = Table("summary", "Summary", ["Figure", *[q.quote for q in quotes]],
-                  note="Rial and USDT results are kept apart. Closed days are read from "
-                       "their daily rollup, the others live from fills; the median is exact.")
+    table = Table("summary", "Summary", ["Figure", *[formatting.unit(q.quote) for q in quotes]],
+                  note="Rial and USDT results are kept apart. Realized P&L is after fees. "
+                       "Closed days are read from their daily rollup, the others live from "
+                       "fills; the median is exact.")
     lines = [
-        ("Realized P&L", lambda f: money(f.realized_pnl, f.quote)),
+        ("Realized P&L (after fees)", lambda f: money(f.realized_pnl, f.quote)),
         ("Fees (valued in quote)", lambda f: money(f.fees, f.quote)),
         ("Traded volume", lambda f: money(f.volume, f.quote)),
         ("Trades", lambda f: str(f.trade_count)),
@@ -167,7 +169,7 @@ def summary_table(quotes: list[QuoteFigures]) -> Table:
         ("Worst round trip", lambda f: money(f.stats.worst, f.quote)),
         ("Max drawdown (daily)", lambda f: money(f.max_drawdown_over_days, f.quote)),
         ("Partial/unwound/failed", lambda f: str(f.stats.problems)),
-        ("Their realized P&L", lambda f: money(f.stats.problems_pnl, f.quote)),
+        ("Their realized P&L (after fees)", lambda f: money(f.stats.problems_pnl, f.quote)),
     ]
     for label, get in lines:
         table.rows.append([Cell(label), *[num(get(f)) for f in quotes]])
@@ -186,7 +188,7 @@ def fees_table(rows: list[FeeRow]) -> Table:
 
 def problems_table(rows: list[ProblemRow]) -> Table:
     table = Table("problems", "Partial, unwound and failed opportunities",
-                  ["Status", "Quote", "Count", "Realized P&L"],
+                  ["Status", "Quote", "Count", "Realized P&L (after fees)"],
                   note="What they cost: their realized P&L, fees included.")
     for row in rows:
         table.rows.append([Cell(row.status, url=row.admin_url), Cell(row.quote),
@@ -225,12 +227,14 @@ def headline_cards(data: Overview) -> list[tuple[str, Cell]]:
     """The figures shown large at the top of the overview."""
     cards = []
     for f in data.quotes:
-        cards += [(f"Realized P&L ({f.quote})", num(money(f.realized_pnl, f.quote))),
-                  (f"Fees ({f.quote})", num(money(f.fees, f.quote))),
+        unit = formatting.unit(f.quote)
+        cards += [(f"Realized P&L after fees ({unit})", num(money(f.realized_pnl, f.quote))),
+                  (f"Fees ({unit})", num(money(f.fees, f.quote))),
                   (f"Win rate ({f.quote}) %", num(percent(f.stats.win_rate)))]
     cards.append(("Trades", num(data.trade_count)))
     if data.conversion is not None and data.combined_pnl_irr is not None:
-        cards.append(("Combined realized P&L (IRR)", num(money(data.combined_pnl_irr, "IRR"))))
+        cards.append(("Combined realized P&L after fees (rial)",
+                      num(money(data.combined_pnl_irr, "IRR"))))
     return cards
 
 

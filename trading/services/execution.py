@@ -28,6 +28,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from arbsite.formatting import milliseconds
 from exchanges.errors import ExchangeError, NotFoundError
 from exchanges.registry import get_adapter
 from exchanges.states import OrderState
@@ -109,7 +110,8 @@ def _execution_blocker(opportunity: Opportunity, settings_row: RiskSettings) -> 
     age = timezone.now() - opportunity.created_at
     max_age = timedelta(milliseconds=settings_row.max_book_age_ms)
     if age > max_age:
-        return f"too late: detected {age.total_seconds():.3f}s ago (max book age {max_age})"
+        return (f"too late: detected {milliseconds(age.total_seconds() * 1000)} ago "
+                f"(maximum book age {milliseconds(settings_row.max_book_age_ms)})")
     return opportunity_capital_blocker(opportunity)
 
 

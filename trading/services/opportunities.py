@@ -93,7 +93,7 @@ def opportunities_expire(*, now: datetime | None = None, source: str = "sync") -
     """
     now = now or timezone.now()
     max_age = timedelta(milliseconds=RiskSettings.load().max_book_age_ms) + timedelta(seconds=5)
-    reason = (f"not executed within {max_age.total_seconds():g}s of detection "
+    reason = (f"not executed within {max_age.total_seconds():g} s of detection "
               "(task lost or delayed); nothing was sent")
     stale = list(Opportunity.objects.filter(status=S.DETECTED, created_at__lt=now - max_age)
                  .order_by("pk").values_list("pk", flat=True))

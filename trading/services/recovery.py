@@ -197,9 +197,10 @@ def recovery_summary_store(report: RecoveryReport) -> None:
     panel shows it beside the operator's request)."""
     from django.utils import timezone
 
+    from arbsite.formatting import moment
     from arbsite.redis import key, redis_client
 
-    at = timezone.now().strftime("%Y-%m-%d %H:%M:%S UTC")
+    at = moment(timezone.now())
     pipe = redis_client().pipeline(transaction=False)
     for r in report.exchanges:
         text = (f"{at}: checked {r.checked}, adopted {r.adopted}, updated {r.updated}, "

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Subquery, Sum
 from django.utils import timezone
 
+from arbsite.formatting import money
 from exchanges.states import LIVE_STATES
 from trading.alerts.hooks import daily_loss_watch, kill_switch_changed
 from trading.models import Opportunity, Order, RiskSettings
@@ -163,7 +164,8 @@ def trading_blockers(*, quote_assets: Iterable[str], settings_row: RiskSettings,
 def _loss_blocker(row: RiskSettings, asset: str, total: Decimal) -> str | None:
     limit = daily_loss_limit(row, asset)
     if limit is not None and total <= -limit:
-        return f"daily loss limit reached in {asset}: {total} <= -{limit}"
+        return (f"daily loss limit reached in {asset}: realized {money(total, asset)}, "
+                f"limit {money(limit, asset)}")
     return None
 
 
@@ -196,7 +198,8 @@ def daily_loss_enforce(at: datetime | None = None) -> str | None:
     for asset, total in realized_pnl_today(at).items():
         limit = daily_loss_limit(row, asset)
         if limit is not None and total <= -limit:
-            reason = f"daily loss limit breached in {asset}: realized {total}, limit {limit}"
+            reason = (f"daily loss limit breached in {asset}: realized {money(total, asset)}, "
+                      f"limit {money(limit, asset)}")
             kill_switch_set(active=True, reason=reason, actor="risk")
             return reason
     return None

@@ -16,12 +16,14 @@ from decimal import ROUND_DOWN, Decimal
 from django.db import transaction
 from django.db.models import Sum
 
+from arbsite.formatting import money, number
 from exchanges.models import ExchangeMarket
 from exchanges.registry import get_adapter
 from exchanges.states import TERMINAL_STATES, OrderState
 from exchanges.types import OrderRequest, OrderType, Side
+from trading import display
 from trading.alerts.hooks import unwind_closed
-from trading.models import Opportunity, OpportunityStatus, Order, Trade
+from trading.models import Opportunity, OpportunityStatus, Order, OrderEvent, Trade
 from trading.pnl import realized_pnl
 from trading.services.fills import fills_fetch_missing, fills_missing
 from trading.services.opportunities import opportunity_settle
@@ -125,7 +127,8 @@ def opportunity_reconcile(*, opportunity_id: int, source: str,
         if plan is not None and allow_unwind and len(unwinds) < 3:
             exchange_id, request = plan
             logger.warning("opportunity %s: net %s %s after its legs; unwinding on %s",
-                           opportunity.pk, net, opportunity.market.base, exchange_id)
+                           opportunity.pk, number(net), opportunity.market.base,
+                           display.exchange_name(exchange_id))
             order = _place_unwind(opportunity, exchange_id, request, source)
             if order.status not in TERMINAL_STATES or fills_missing(order):
                 return ReconcileResult(opportunity.pk, opportunity.status, "unwinding")
@@ -134,6 +137,16 @@ def opportunity_reconcile(*, opportunity_id: int, source: str,
         if plan is not None and not allow_unwind:
             return ReconcileResult(opportunity.pk, opportunity.status, "waiting")
     return _close(opportunity, orders, net, source)
+
+
+def _rested_ms(order: Order) -> float | None:
+    """How long the order was given: from its writing (just before its send)
+    to the event that made it final; None when that event is not found."""
+    final_at = (OrderEvent.objects.filter(order=order, to_status=order.status)
+                .order_by("created_at", "id").values_list("created_at", flat=True).first())
+    if final_at is None or order.created_at is None:
+        return None
+    return max((final_at - order.created_at).total_seconds() * 1000, 0.0)
 
 
 def _close(opportunity: Opportunity, orders: list[Order], net: Decimal,
@@ -149,19 +162,22 @@ def _close(opportunity: Opportunity, orders: list[Order], net: Decimal,
         status = OpportunityStatus.DONE
     else:
         status = OpportunityStatus.PARTIAL
-    reasons = [f"{o.side} on {o.exchange_id}: {o.status} {o.status_reason}".strip()
-               for o in entries if o.status != OrderState.FILLED]
+    # Written for an operator (trading/display.py): "sell on wallex: cancelled,
+    # not filled at 3,527,783,820 rial within 120 ms".
+    display.display_cache_clear()  # names and rules as they are now
+    reasons = [display.leg_outcome(o, rested_ms=_rested_ms(o))
+               for o in sorted(entries, key=lambda o: o.side) if o.status != OrderState.FILLED]
     if net != 0:
-        reasons.append(f"residual {net} {opportunity.market.base} could not be unwound: "
-                       "needs a human")
+        reasons.append(f"residual {money(net, opportunity.market.base)} could not be "
+                       "unwound: needs a human")
     pnl = realized_pnl(opportunity)
     with transaction.atomic():  # the unwind alert is written with the settlement
         settled = opportunity_settle(opportunity_id=opportunity.pk, status=status,
                                      realized_pnl=pnl, reason="; ".join(reasons), source=source)
         unwind_closed(opportunity=opportunity, status=status, realized_pnl=pnl, closed=settled)
     if settled:
-        logger.info("opportunity %s closed %s: realized %s %s", opportunity.pk, status, pnl,
-                    opportunity.quote_asset)
+        logger.info("opportunity %s closed %s: realized %s (after fees)", opportunity.pk,
+                    status, money(pnl, opportunity.quote_asset, signed=True))
         from trading.services.risk import daily_loss_enforce
 
         daily_loss_enforce()

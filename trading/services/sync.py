@@ -36,6 +36,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from arbsite.formatting import moment
 from arbsite.locks import SYNC_ORDERS, redis_lock
 from exchanges.breaker import breaker_state
 from exchanges.errors import ExchangeError
@@ -173,8 +174,9 @@ def _not_found(order: Order, report: ExchangeSyncReport, now: datetime, source: 
     try:
         order_transition(
             order_id=order.pk, to_status=OrderState.REJECTED, source=source,
-            reason=(f"never reached the exchange: not found at {order.not_found_since:%H:%M:%S} "
-                    f"and again at {now:%H:%M:%S} UTC"),
+            reason=(f"never reached the exchange: not found at "
+                    f"{moment(order.not_found_since, date=False, label=False)} and again at "
+                    f"{moment(now, date=False)}"),
             kind=OrderEventKind.NOT_FOUND,
         )
         report.failed += 1

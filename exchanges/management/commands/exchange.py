@@ -2,7 +2,9 @@
 
 An operator's probe of one exchange, through the same adapter code the
 workers use: it proves the base URL, the credentials and the units. Prices
-are shown in project units (rial for IRR markets). Errors are printed
+are shown in project units (rial for IRR markets), every figure exactly as
+the exchange gave it with thousands separators, times in trading-day time
+(``arbsite.formatting``). Errors are printed
 plainly — which exchange, what it answered, which address was tried — with
 a non-zero exit code.
 
@@ -20,10 +22,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from arbsite.formatting import moment, number, percent, unit
 from exchanges.breaker import CLOSED, breaker_state
 from exchanges.errors import ExchangeError
 from exchanges.interface import ExchangeAdapter
-from exchanges.markets import decimal_str
 from exchanges.models import Exchange
 from exchanges.ratelimit import backoff_state
 from exchanges.registry import probe_adapter
@@ -101,27 +103,29 @@ class Command(BaseCommand):
     def _book(self, adapter: ExchangeAdapter, market: str, depth: int) -> None:
         book = adapter.get_order_book(market)
         spec = adapter.spec(market)
+        base, quote = book.market.split("-")
         self.stdout.write(
             f"{adapter.name} {book.market} ({spec.symbol}), prices in {spec.quote}"
-            f"{' (rial)' if spec.quote == 'IRR' else ''}"
+            f"{' (rial)' if spec.quote == 'IRR' else ''}, amounts in {base}"
         )
-        stamp = book.exchange_time.isoformat() if book.exchange_time else "not given"
-        self.stdout.write(f"received {book.received_at.isoformat()}, exchange time {stamp}")
+        stamp = moment(book.exchange_time, millis=True) if book.exchange_time else "not given"
+        self.stdout.write(f"received {moment(book.received_at, millis=True)}, "
+                          f"exchange time {stamp}")
         width = 24
         self.stdout.write(f"{'bid amount':>{width}} {'bid price':>{width}} | "
                           f"{'ask price':<{width}} {'ask amount':<{width}}")
         for i in range(max(min(depth, len(book.bids)), min(depth, len(book.asks)))):
             bid = book.bids[i] if i < len(book.bids) else None
             ask = book.asks[i] if i < len(book.asks) else None
-            left = (f"{decimal_str(bid.amount):>{width}} {decimal_str(bid.price):>{width}}"
+            left = (f"{number(bid.amount):>{width}} {number(bid.price):>{width}}"
                     if bid else " " * (2 * width + 1))
-            right = (f"{decimal_str(ask.price):<{width}} {decimal_str(ask.amount):<{width}}"
+            right = (f"{number(ask.price):<{width}} {number(ask.amount):<{width}}"
                      if ask else "")
             self.stdout.write(f"{left} | {right}".rstrip())
         if book.best_bid and book.best_ask:
             spread = book.best_ask.price - book.best_bid.price
-            self.stdout.write(f"spread {decimal_str(spread)} "
-                              f"({spread / book.best_ask.price * 100:.3f}%)")
+            self.stdout.write(f"spread {number(spread)} {unit(quote)} "
+                              f"({percent(spread / book.best_ask.price * 100, 3)})")
 
     def _balances(self, adapter: ExchangeAdapter) -> None:
         balances = adapter.balances()
@@ -129,22 +133,24 @@ class Command(BaseCommand):
         self.stdout.write(f"{'asset':<8} {'total':>28} {'available':>28} {'locked':>28}")
         for asset in sorted(balances):
             b = balances[asset]
-            self.stdout.write(f"{asset:<8} {decimal_str(b.total):>28} "
-                              f"{decimal_str(b.available):>28} {decimal_str(b.locked):>28}")
+            self.stdout.write(f"{asset:<8} {number(b.total):>28} "
+                              f"{number(b.available):>28} {number(b.locked):>28}")
 
     def _orders(self, orders: list[ExchangeOrder]) -> None:
         if not orders:
             self.stdout.write("no orders")
             return
+        self.stdout.write("prices in the market's quote (rial for IRR), quantities in its base")
         self.stdout.write(
             f"{'client order id':<34} {'exchange id':<38} {'market':<9} {'side':<4} "
-            f"{'type':<6} {'state':<16} {'price':>16} {'quantity':>14} {'filled':>14} raw"
+            f"{'type':<6} {'state':<16} {'price':>20} {'quantity':>14} "
+            f"{'filled':>14} raw"
         )
         for o in orders:
             self.stdout.write(
                 f"{o.client_order_id or '-':<34} {o.exchange_order_id or '-':<38} "
                 f"{o.market:<9} {o.side or '-':<4} {o.type or '-':<6} {o.state.value:<16} "
-                f"{decimal_str(o.price) if o.price is not None else '-':>16} "
-                f"{decimal_str(o.quantity) if o.quantity is not None else '-':>14} "
-                f"{decimal_str(o.filled_quantity):>14} {o.raw_status}"
+                f"{number(o.price) if o.price is not None else '-':>20} "
+                f"{number(o.quantity) if o.quantity is not None else '-':>14} "
+                f"{number(o.filled_quantity):>14} {o.raw_status}"
             )
