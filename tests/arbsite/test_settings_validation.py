@@ -81,6 +81,10 @@ BAD = [
     ("TRUSTED_PROXY_COUNT", "-1"),
     ("TRUSTED_PROXY_HEADER", "X Forwarded"),
     ("LOGIN_FAILURE_LIMIT", "0"),
+    ("ALERT_WEBHOOK_URL", "ftp://ops.example.com/hook"),
+    ("ALERT_EMAILS", "ops@example.com, nobody"),
+    ("ALERT_BALE_CHAT_ID", "ops room"),
+    ("ARBSITE_WATCHDOG_SECONDS", "0"),
 ]
 
 

@@ -29,6 +29,10 @@ QTY = Decimal("0.01")
 NOBITEX_ASK = Decimal("100040000000")
 
 
+def _no_detection() -> None:
+    """Polls here only fetch books; detection, when a test wants it, is called."""
+
+
 def active(kind: str, subject: str | None = None) -> Alert | None:
     rows = Alert.objects.filter(kind=kind, state__in=("open", "acknowledged"))
     if subject is not None:
@@ -110,7 +114,7 @@ def _others_fresh(at):
 
 def test_a_stopped_beat_is_not_every_exchange_down(trading_setup, channel):
     # Given books fetched, then beat stopped (no polling, no beat heartbeat)
-    orderbooks_poll()
+    orderbooks_poll(request_detection=_no_detection)
     _others_fresh(timezone.now())
     checks_run(now=timezone.now())
     later = timezone.now() + timedelta(minutes=15)
@@ -133,12 +137,12 @@ def test_an_exchange_that_stops_answering_opens_its_breaker_then_goes_down(tradi
     from trading.services.polling import balances_refresh
 
     sandbox = trading_setup
-    orderbooks_poll()
+    orderbooks_poll(request_detection=_no_detection)
     balances_refresh()
     # Given invex stops answering
     sandbox.set_faults("invex:down=1")
     for _ in range(3):
-        orderbooks_poll()
+        orderbooks_poll(request_detection=_no_detection)
     now = timezone.now()
     _others_fresh(now)
     checks_run(now=now)
@@ -168,7 +172,7 @@ def test_an_exchange_that_stops_answering_opens_its_breaker_then_goes_down(tradi
     # When it answers again (an operator resets the breaker), everything resolves
     sandbox.clear_faults()
     breaker_reset("invex")
-    orderbooks_poll()
+    orderbooks_poll(request_detection=_no_detection)
     _others_fresh(timezone.now())
     checks_run(now=timezone.now())
     for kind in (AlertKind.EXCHANGE_DOWN, AlertKind.BOOKS_STALE, AlertKind.BREAKER_OPEN):

@@ -24,6 +24,10 @@ QTY = Decimal("0.01")
 NOBITEX_ASK = Decimal("100040000000")
 
 
+def _no_detection() -> None:
+    """Polls here only fetch books; detection, when a test wants it, is called."""
+
+
 def _opportunity():
     return make_opportunity(market=Market.objects.get(base="BTC", quote="IRR"),
                             buy=Exchange.objects.get(name="nobitex"),
@@ -33,7 +37,7 @@ def _opportunity():
 
 def test_an_order_over_the_open_orders_budget_is_refused_with_its_reason(trading_setup):
     sandbox = trading_setup
-    orderbooks_poll()
+    orderbooks_poll(request_detection=_no_detection)
     CapitalBudget.objects.create(exchange=Exchange.objects.get(name="wallex"),
                                  max_open_orders_irr=Decimal("500000000"))
     opp = _opportunity()
@@ -56,7 +60,7 @@ def test_an_exchange_holding_more_than_its_budget_trades_no_more_and_is_alerted(
     from trading.services.detection import opportunities_detect
 
     sandbox = trading_setup
-    orderbooks_poll()
+    orderbooks_poll(request_detection=_no_detection)
     balances_refresh()
     nobitex = next(c for c in exchange_capital() if c.exchange == "nobitex")
     # The demo account: 100 bn rial, 2 BTC, 50 ETH, 100,000 USDT at the books' mids
@@ -70,11 +74,12 @@ def test_an_exchange_holding_more_than_its_budget_trades_no_more_and_is_alerted(
     assert "over its capital budget" in alert.title and alert.state == "open"
 
     # Detection drops a plan buying there (Wallex's book crossed against Nobitex's)
+    enqueued: list[int] = []
     sandbox.set_book("wallex", "BTCTMN", asks=[["10200000000", "1"]],
                      bids=[["10100000000", "0.5"], ["9000000000", "5"]])
-    orderbooks_poll()
-    report = opportunities_detect()
-    assert report.opportunities_created == 0
+    orderbooks_poll(request_detection=_no_detection)
+    report = opportunities_detect(enqueue_execution=enqueued.append)
+    assert report.opportunities_created == 0 and enqueued == []
     assert report.rejections.get("capital_budget", 0) >= 1
 
     # and execution refuses an opportunity already written
@@ -89,4 +94,5 @@ def test_an_exchange_holding_more_than_its_budget_trades_no_more_and_is_alerted(
     checks_run()
     alert.refresh_from_db()
     assert alert.state == "resolved"
-    assert opportunities_detect().opportunities_created == 1
+    report = opportunities_detect(enqueue_execution=enqueued.append)
+    assert report.opportunities_created == 1 and enqueued == report.opportunity_ids

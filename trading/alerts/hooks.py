@@ -7,6 +7,7 @@ there is anything to say, so the call site stays a single line.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -34,18 +35,19 @@ def kill_switch_changed(*, active: bool, reason: str, actor: str) -> None:
                       reason=f"kill switch reset: {reason}")
 
 
-def daily_loss_watch(*, at: datetime | None = None) -> None:
-    """``risk.daily_loss_enforce``: warn at the configured percent (80 by
-    default) of the daily loss limit, per quote asset; resolved when the
-    loss is back under it (a new trading day starts at zero)."""
+def daily_loss_watch(*, realized: Mapping[str, Decimal],
+                     limits: Mapping[str, Decimal | None]) -> None:
+    """``risk.daily_loss_enforce`` and the periodic check (``risk.daily_loss_warn``),
+    with today's realized P&L and the daily loss limit of each quote asset:
+    warn at the configured percent (80 by default) of the limit; resolved
+    when the loss is back under it (a new trading day starts at zero). The
+    figures come from the caller, so the hooks never import risk."""
     from trading.alerts.models import MonitorSettings
-    from trading.services.risk import daily_loss_limit, realized_pnl_today, risk_settings
 
-    row, pct = risk_settings(), MonitorSettings.load().daily_loss_warn_pct
-    pnl = realized_pnl_today(at)
-    for quote in sorted(set(pnl) | {"IRR", "USDT"}):
-        total = pnl.get(quote, Decimal("0"))
-        limit = daily_loss_limit(row, quote)
+    pct = MonitorSettings.load().daily_loss_warn_pct
+    for quote in sorted(set(realized) | set(limits)):
+        total = realized.get(quote, Decimal("0"))
+        limit = limits.get(quote)
         if not limit:
             continue
         used = -total / limit * 100 if total < 0 else Decimal("0")
