@@ -88,6 +88,39 @@ def test_unwinds_raise_their_cost_then_the_daily_loss_warning_then_the_kill_swit
     assert active(AlertKind.UNWIND_EXECUTED, f"opportunity:{second.pk}") is not None
 
 
+def test_the_unwind_alert_is_written_with_the_settlement(trading_setup, channel, monkeypatch):
+    from trading.alerts.models import AlertMessage
+    from trading.services import settlement
+    from trading.services.settlement import opportunity_reconcile
+
+    # When settlement fails inside its transaction, after the unwind alert was written
+    real_alert = settlement.unwind_closed
+
+    def alert_then_fail(**kwargs):
+        real_alert(**kwargs)
+        assert Alert.objects.filter(kind=AlertKind.UNWIND_EXECUTED).exists()
+        raise RuntimeError("the worker dies before the settlement commits")
+
+    monkeypatch.setattr(settlement, "unwind_closed", alert_then_fail)
+    opp = _unwinding_opportunity()
+    with pytest.raises(RuntimeError):
+        opportunity_execute(opportunity_id=opp.pk)
+
+    # Then the opportunity is still executing and no alert nor message exists
+    opp.refresh_from_db()
+    assert opp.status == Opportunity.Status.EXECUTING and opp.realized_pnl is None
+    assert not Alert.objects.exists() and not AlertMessage.objects.exists()
+
+    # When the next reconciliation settles it, the alert comes with it, once
+    monkeypatch.setattr(settlement, "unwind_closed", real_alert)
+    assert opportunity_reconcile(opportunity_id=opp.pk, source="sync").status == "unwound"
+    assert opportunity_reconcile(opportunity_id=opp.pk, source="sync").action == "nothing"
+    alert = Alert.objects.get(kind=AlertKind.UNWIND_EXECUTED)
+    assert alert.subject == f"opportunity:{opp.pk}" and alert.count == 1
+    assert "cost 5,800,000 IRR" in alert.title
+    assert alert.messages.get().kind == "raised"
+
+
 def test_an_operator_trips_and_resets_the_kill_switch(db, channel, django_user_model):
     from trading.services.control import kill_switch_change
 
