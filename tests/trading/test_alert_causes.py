@@ -245,16 +245,23 @@ def test_an_order_left_unknown_is_an_alert_until_sync_settles_it(trading_setup, 
 def test_recovery_that_cannot_reach_an_exchange_is_incomplete(trading_setup, channel):
     sandbox = trading_setup
     sandbox.set_faults("nobitex:down=1")
-    report = orders_recover(exchange_names=["nobitex"], wait_grace=False)
+    report = orders_recover(wait_grace=False)
     assert not report.complete
     alert = active(AlertKind.RECOVERY_INCOMPLETE)
-    assert alert is not None and "nobitex" in alert.title and "nobitex" in alert.message
+    assert alert.subject == "exchange:nobitex" and alert.exchange.name == "nobitex"
+    assert alert.title == "Recovery incomplete: nobitex" and "--exchange nobitex" in alert.message
+    assert Alert.objects.filter(kind=AlertKind.RECOVERY_INCOMPLETE).count() == 1
+
+    # Recovering another exchange resolves nothing of Nobitex's
+    assert orders_recover(exchange_names=["wallex"], wait_grace=False).complete
+    alert.refresh_from_db()
+    assert alert.state == "open"
 
     sandbox.clear_faults()
     breaker_reset("nobitex")
     assert orders_recover(exchange_names=["nobitex"], wait_grace=False).complete
     alert.refresh_from_db()
-    assert alert.state == "resolved"
+    assert alert.state == "resolved" and "recovery of nobitex completed" in alert.resolve_reason
 
 
 def test_missing_heartbeats_are_raised_by_the_other_process(db, channel):

@@ -95,22 +95,33 @@ def unwind_closed(*, opportunity: Any, status: str, realized_pnl: Decimal, close
 
 
 def recovery_finished(*, report: Any) -> None:
-    """``recovery.orders_recover``, after its run: incomplete raises
-    ``recovery_incomplete`` (what could not be done, what needs a human);
-    complete resolves it."""
+    """``recovery.orders_recover``, after its run: one ``recovery_incomplete``
+    alert per exchange it could not recover (what went wrong, what needs a
+    human); an exchange recovered completely resolves its own. Per exchange,
+    so recovering one exchange never resolves another's that is still down."""
     if report.locked_out or report.dry_run:
         return
-    problems = [f"{r.exchange}: {r.skipped or '; '.join(r.errors[:3])}"
-                for r in report.exchanges if r.skipped or r.errors]
-    alert_condition(
-        active=not report.complete, kind=AlertKind.RECOVERY_INCOMPLETE, subject="",
-        title="Recovery incomplete: " + ", ".join(
-            r.exchange for r in report.exchanges if r.skipped or r.errors),
-        message=("; ".join(problems) + (f". Needs a human: {'; '.join(report.needs_human[:5])}"
-                                        if report.needs_human else "")
-                 + ". Run manage.py recover_orders once the exchange answers."),
-        details={"problems": problems, "needs_human": report.needs_human[:20]},
-        by="recovery", resolved_reason="a later recovery completed")
+    from exchanges.models import Exchange
+
+    rows = {e.name: e for e in Exchange.objects.filter(
+        name__in=[r.exchange for r in report.exchanges]).defer("api_key", "api_secret")}
+    for result in report.exchanges:
+        exchange = rows.get(result.exchange)
+        if exchange is None:  # a name that is no exchange: the command said so
+            continue
+        problem = result.skipped or "; ".join(result.errors[:3])
+        alert_condition(
+            active=bool(problem), kind=AlertKind.RECOVERY_INCOMPLETE,
+            subject=f"exchange:{exchange.name}", exchange=exchange,
+            title=f"Recovery incomplete: {exchange.name}",
+            message=(f"{exchange.name}: {problem}."
+                     + (f" Needs a human: {'; '.join(result.needs_human[:5])}."
+                        if result.needs_human else "")
+                     + f" Run manage.py recover_orders --exchange {exchange.name} once the "
+                     "exchange answers."),
+            details={"problem": problem, "errors": result.errors[:20],
+                     "needs_human": result.needs_human[:20]},
+            by="recovery", resolved_reason=f"a later recovery of {exchange.name} completed")
 
 
 def conformance_result(*, exchange: Any, ok: bool, detail: str = "") -> None:
