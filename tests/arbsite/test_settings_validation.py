@@ -74,6 +74,10 @@ BAD = [
     ("ARBSITE_EXCHANGES", "nobitex,kraken"),
     ("ARBSITE_STARTUP_RECOVERY", "maybe"),
     ("ARBSITE_KILL_AT", "everywhere!"),
+    ("ALERT_WEBHOOK_URL", "ftp://ops.example.com/hook"),
+    ("ALERT_EMAILS", "ops@example.com, nobody"),
+    ("ALERT_BALE_CHAT_ID", "ops room"),
+    ("ARBSITE_WATCHDOG_SECONDS", "0"),
     ("BENCH_REPORT_TRADES", "lots"),
     ("BENCH_DATABASE_URL", "nonsense://"),
     ("NOBITEX_BASE_URL", "http://listener.example.com"),
@@ -81,10 +85,6 @@ BAD = [
     ("TRUSTED_PROXY_COUNT", "-1"),
     ("TRUSTED_PROXY_HEADER", "X Forwarded"),
     ("LOGIN_FAILURE_LIMIT", "0"),
-    ("ALERT_WEBHOOK_URL", "ftp://ops.example.com/hook"),
-    ("ALERT_EMAILS", "ops@example.com, nobody"),
-    ("ALERT_BALE_CHAT_ID", "ops room"),
-    ("ARBSITE_WATCHDOG_SECONDS", "0"),
 ]
 
 
