@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import re
 import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlparse
@@ -269,3 +271,70 @@ def env_ws_url(name: str, default: str) -> str:
     except ValueError:
         raise ImproperlyConfigured(f"{name} has an invalid port (got {value!r})") from None
     return value
+
+
+# --- Alert channels (installed by ``manage.py setup``: trading.alerts.envchannels) ---
+
+_BOT_TOKEN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{10,}$")
+_CHAT_ID = re.compile(r"^(-?\d+|@[A-Za-z][A-Za-z0-9_]{3,})$")
+_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
+WEBHOOK_MIN_SECRET = 16
+
+
+@dataclass(frozen=True)
+class AlertChannelSpec:
+    name: str
+    kind: str
+    target: str
+    secret: str = ""
+
+
+def _value(values: Mapping[str, str | None], name: str) -> str:
+    return (values.get(name) or "").strip()
+
+
+def _bot_pair(values: Mapping[str, str | None], token_var: str,
+              chat_var: str) -> tuple[str, str] | None:
+    token, chat = _value(values, token_var), _value(values, chat_var)
+    if not token and not chat:
+        return None
+    if not token or not chat:
+        missing = token_var if not token else chat_var
+        raise ImproperlyConfigured(f"{missing} must be set together with "
+                                   f"{chat_var if missing == token_var else token_var}")
+    if not _BOT_TOKEN.match(token):
+        raise ImproperlyConfigured(f"{token_var} does not look like a bot token "
+                                   "(digits, a colon, then letters, digits, - or _)")
+    if not _CHAT_ID.match(chat):
+        raise ImproperlyConfigured(f"{chat_var} must be a numeric chat id (e.g. -1001234567890) "
+                                   f"or @channelname (got {chat!r})")
+    return token, chat
+
+
+def alert_channels_from_env(values: Mapping[str, str | None]) -> list[AlertChannelSpec]:
+    """The alert channels the ``ALERT_*`` variables ask for (``values``: each
+    variable as the settings read it); ImproperlyConfigured naming the
+    variable on a bad value."""
+    specs: list[AlertChannelSpec] = []
+    url, secret = _value(values, "ALERT_WEBHOOK_URL"), _value(values, "ALERT_WEBHOOK_SECRET")
+    if url or secret:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("https", "http") or not parsed.netloc:
+            raise ImproperlyConfigured(f"ALERT_WEBHOOK_URL must be an http(s) URL (got {url!r})")
+        if len(secret) < WEBHOOK_MIN_SECRET:
+            raise ImproperlyConfigured(
+                "ALERT_WEBHOOK_SECRET must be set with ALERT_WEBHOOK_URL, at least "
+                f"{WEBHOOK_MIN_SECRET} characters (the body's HMAC-SHA256 key)")
+        specs.append(AlertChannelSpec("env-webhook", "webhook", url, secret))
+    emails = [e.strip() for e in _value(values, "ALERT_EMAILS").split(",") if e.strip()]
+    bad = [e for e in emails if not _EMAIL.match(e)]
+    if bad:
+        raise ImproperlyConfigured(f"ALERT_EMAILS: not an e-mail address: {', '.join(bad)}")
+    if emails:
+        specs.append(AlertChannelSpec("env-email", "email", ", ".join(emails)))
+    for kind in ("telegram", "bale"):
+        pair = _bot_pair(values, f"ALERT_{kind.upper()}_BOT_TOKEN",
+                         f"ALERT_{kind.upper()}_CHAT_ID")
+        if pair:
+            specs.append(AlertChannelSpec(f"env-{kind}", kind, pair[1], pair[0]))
+    return specs

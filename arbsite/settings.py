@@ -15,6 +15,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from arbsite.envconfig import (
+    alert_channels_from_env,
     env,
     env_base_url,
     env_bool,
@@ -375,9 +376,17 @@ BENCH_REPORT_TRADES = env_int("BENCH_REPORT_TRADES", 1_000_000, minimum=1)
 # Channels from the environment, installed by ``manage.py setup``; validated here
 # so a bad value stops start-up naming the variable. E-mail goes through
 # Django's mail settings below.
-from trading.alerts.envchannels import alert_channels_from_env  # noqa: E402
-
-ALERT_CHANNELS = alert_channels_from_env()
+ALERT_CHANNELS = alert_channels_from_env({
+    "ALERT_WEBHOOK_URL": env_str("ALERT_WEBHOOK_URL", ""),
+    "ALERT_WEBHOOK_SECRET": env_str("ALERT_WEBHOOK_SECRET", ""),
+    "ALERT_EMAILS": env_str("ALERT_EMAILS", ""),
+    "ALERT_TELEGRAM_BOT_TOKEN": env_str("ALERT_TELEGRAM_BOT_TOKEN", ""),
+    "ALERT_TELEGRAM_CHAT_ID": env_str("ALERT_TELEGRAM_CHAT_ID", ""),
+    "ALERT_BALE_BOT_TOKEN": env_str("ALERT_BALE_BOT_TOKEN", ""),
+    "ALERT_BALE_CHAT_ID": env_str("ALERT_BALE_CHAT_ID", ""),
+})
+# How often the watchers of worker and beat look (trading/alerts/watchdog.py).
+ARBSITE_WATCHDOG_SECONDS = env_float("ARBSITE_WATCHDOG_SECONDS", 15, above=0)
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")

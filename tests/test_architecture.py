@@ -5,7 +5,8 @@
   is still a cycle);
 - nothing in ``exchanges/`` imports or names ``trading``, even in a string
   (a dotted path, a permission, an app label, the control panel's admin URLs);
-- services never import tasks, views or admin.
+- services (``trading/services/``, and the alerts' own services in
+  ``trading/alerts/``) never import tasks, views, admin or the Celery app.
 
 Run it alone with ``./run.sh test tests/test_architecture.py``.
 """
@@ -142,11 +143,21 @@ def test_nothing_in_exchanges_imports_or_names_trading():
     assert not offences, "\n".join(offences)
 
 
-def test_services_never_import_tasks_views_or_admin():
-    faces = re.compile(r"^trading\.(tasks|views|admin|adminsite|reports\.views)$|\.admin$")
+# The alerts' faces (its tasks and admin) and beat's scheduler; the rest of
+# trading/alerts/ are services: what causes call, checks, delivery.
+ALERT_FACES = {"trading.alerts.tasks", "trading.alerts.admin", "trading.alerts.beat"}
+
+
+def _is_service(module: str) -> bool:
+    return module.startswith("trading.services.") or (
+        module.startswith("trading.alerts.") and module not in ALERT_FACES)
+
+
+def test_services_never_import_tasks_views_admin_or_the_celery_app():
+    faces = re.compile(r"^trading\.(tasks|views|admin|adminsite|reports\.views)$|\.admin$"
+                       r"|\.tasks$|^arbsite\.celery$")
     offences = [f"{module} → {target}" for module, targets in GRAPH.items()
-                if module.startswith("trading.services.") for target in sorted(targets)
-                if faces.search(target)]
+                if _is_service(module) for target in sorted(targets) if faces.search(target)]
     assert not offences, "\n".join(offences)
 
 
@@ -156,6 +167,8 @@ def test_the_walk_sees_the_code():
     assert "trading.services.orders" in GRAPH["trading.services.execution"]
     assert "exchanges.registry" in GRAPH["trading.services.orders"]
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _is_service("trading.alerts.services") and _is_service("trading.services.ledger")
+    assert not _is_service("trading.alerts.tasks")
     assert TRADING_NAME.search("user.has_perm('trading.can_pause_trading')")
     assert not TRADING_NAME.search("https://api.invex.ir/trading/v1 and trading_enabled")
 

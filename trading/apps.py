@@ -1,6 +1,16 @@
 from django.apps import AppConfig
 
 
+def _alert_delivery_install() -> None:
+    """An alert committed asks a worker to deliver it at once: the alert
+    services get the ``trading.deliver_alerts`` task's enqueue here, since
+    services never import tasks or the Celery app."""
+    from trading.alerts.services import delivery_request_install
+    from trading.alerts.tasks import deliver_alerts
+
+    delivery_request_install(lambda: deliver_alerts.apply_async(expires=60))
+
+
 class TradingConfig(AppConfig):
     name = "trading"
     verbose_name = "Trading"
@@ -12,6 +22,7 @@ class TradingConfig(AppConfig):
         from trading.control_panel import admin_controls_install, control_panel_urls
         from trading.display import display_cache_clear
 
+        _alert_delivery_install()
         # The control panel's pages in the project's admin site, and its links
         # on the exchange and market pages (exchanges never names this app).
         admin.site.pages_register(control_panel_urls)

@@ -28,6 +28,7 @@ from exchanges.models import Exchange, Market
 from trading.models import RiskSettings
 from trading.selectors import control_panel
 from trading.services import control
+from trading.tasks import recover_orders
 
 
 def control_panel_urls(site: admin.AdminSite) -> list:
@@ -147,8 +148,9 @@ def exchange_view(site: admin.AdminSite, request: HttpRequest, pk: int,
         )
     elif op == "recover":
         def perform(reason: str) -> tuple[int, str]:
-            task_id = control.recovery_request(exchange=exchange, user=request.user,
-                                               reason=reason)
+            task_id = control.recovery_request(
+                exchange=exchange, user=request.user, reason=reason,
+                enqueue_recovery=lambda name: recover_orders.delay(exchange=name).id)
             return messages.SUCCESS, (f"Recovery of {exchange.name} enqueued (task "
                                       f"{task_id}); its summary appears on the control "
                                       "panel when a worker has run it.")

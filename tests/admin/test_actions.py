@@ -137,7 +137,7 @@ def test_run_recovery_enqueues_the_task(operator_client, monkeypatch):
     class Result:
         id = "task-123"
 
-    def send_task(name, kwargs=None, **_):
+    def send_task(name, args=None, kwargs=None, **_):  # Celery's signature
         sent.append((name, kwargs))
         return Result()
 

@@ -29,6 +29,10 @@ QTY = Decimal("0.01")
 NOBITEX_ASK = Decimal("100040000000")
 
 
+def _no_detection() -> None:
+    """Polls here only fetch books; detection, when a test wants it, is called."""
+
+
 def active(kind: str, subject: str | None = None) -> Alert | None:
     rows = Alert.objects.filter(kind=kind, state__in=("open", "acknowledged"))
     if subject is not None:
@@ -84,6 +88,39 @@ def test_unwinds_raise_their_cost_then_the_daily_loss_warning_then_the_kill_swit
     assert active(AlertKind.UNWIND_EXECUTED, f"opportunity:{second.pk}") is not None
 
 
+def test_the_unwind_alert_is_written_with_the_settlement(trading_setup, channel, monkeypatch):
+    from trading.alerts.models import AlertMessage
+    from trading.services import settlement
+    from trading.services.settlement import opportunity_reconcile
+
+    # When settlement fails inside its transaction, after the unwind alert was written
+    real_alert = settlement.unwind_closed
+
+    def alert_then_fail(**kwargs):
+        real_alert(**kwargs)
+        assert Alert.objects.filter(kind=AlertKind.UNWIND_EXECUTED).exists()
+        raise RuntimeError("the worker dies before the settlement commits")
+
+    monkeypatch.setattr(settlement, "unwind_closed", alert_then_fail)
+    opp = _unwinding_opportunity()
+    with pytest.raises(RuntimeError):
+        opportunity_execute(opportunity_id=opp.pk)
+
+    # Then the opportunity is still executing and no alert nor message exists
+    opp.refresh_from_db()
+    assert opp.status == Opportunity.Status.EXECUTING and opp.realized_pnl is None
+    assert not Alert.objects.exists() and not AlertMessage.objects.exists()
+
+    # When the next reconciliation settles it, the alert comes with it, once
+    monkeypatch.setattr(settlement, "unwind_closed", real_alert)
+    assert opportunity_reconcile(opportunity_id=opp.pk, source="sync").status == "unwound"
+    assert opportunity_reconcile(opportunity_id=opp.pk, source="sync").action == "nothing"
+    alert = Alert.objects.get(kind=AlertKind.UNWIND_EXECUTED)
+    assert alert.subject == f"opportunity:{opp.pk}" and alert.count == 1
+    assert "cost 5,800,000 IRR" in alert.title
+    assert alert.messages.get().kind == "raised"
+
+
 def test_an_operator_trips_and_resets_the_kill_switch(db, channel, django_user_model):
     from trading.services.control import kill_switch_change
 
@@ -110,7 +147,7 @@ def _others_fresh(at):
 
 def test_a_stopped_beat_is_not_every_exchange_down(trading_setup, channel):
     # Given books fetched, then beat stopped (no polling, no beat heartbeat)
-    orderbooks_poll()
+    orderbooks_poll(request_detection=_no_detection)
     _others_fresh(timezone.now())
     checks_run(now=timezone.now())
     later = timezone.now() + timedelta(minutes=15)
@@ -133,12 +170,12 @@ def test_an_exchange_that_stops_answering_opens_its_breaker_then_goes_down(tradi
     from trading.services.polling import balances_refresh
 
     sandbox = trading_setup
-    orderbooks_poll()
+    orderbooks_poll(request_detection=_no_detection)
     balances_refresh()
     # Given invex stops answering
     sandbox.set_faults("invex:down=1")
     for _ in range(3):
-        orderbooks_poll()
+        orderbooks_poll(request_detection=_no_detection)
     now = timezone.now()
     _others_fresh(now)
     checks_run(now=now)
@@ -168,7 +205,7 @@ def test_an_exchange_that_stops_answering_opens_its_breaker_then_goes_down(tradi
     # When it answers again (an operator resets the breaker), everything resolves
     sandbox.clear_faults()
     breaker_reset("invex")
-    orderbooks_poll()
+    orderbooks_poll(request_detection=_no_detection)
     _others_fresh(timezone.now())
     checks_run(now=timezone.now())
     for kind in (AlertKind.EXCHANGE_DOWN, AlertKind.BOOKS_STALE, AlertKind.BREAKER_OPEN):
@@ -208,16 +245,23 @@ def test_an_order_left_unknown_is_an_alert_until_sync_settles_it(trading_setup, 
 def test_recovery_that_cannot_reach_an_exchange_is_incomplete(trading_setup, channel):
     sandbox = trading_setup
     sandbox.set_faults("nobitex:down=1")
-    report = orders_recover(exchange_names=["nobitex"], wait_grace=False)
+    report = orders_recover(wait_grace=False)
     assert not report.complete
     alert = active(AlertKind.RECOVERY_INCOMPLETE)
-    assert alert is not None and "nobitex" in alert.title and "nobitex" in alert.message
+    assert alert.subject == "exchange:nobitex" and alert.exchange.name == "nobitex"
+    assert alert.title == "Recovery incomplete: nobitex" and "--exchange nobitex" in alert.message
+    assert Alert.objects.filter(kind=AlertKind.RECOVERY_INCOMPLETE).count() == 1
+
+    # Recovering another exchange resolves nothing of Nobitex's
+    assert orders_recover(exchange_names=["wallex"], wait_grace=False).complete
+    alert.refresh_from_db()
+    assert alert.state == "open"
 
     sandbox.clear_faults()
     breaker_reset("nobitex")
     assert orders_recover(exchange_names=["nobitex"], wait_grace=False).complete
     alert.refresh_from_db()
-    assert alert.state == "resolved"
+    assert alert.state == "resolved" and "recovery of nobitex completed" in alert.resolve_reason
 
 
 def test_missing_heartbeats_are_raised_by_the_other_process(db, channel):

@@ -148,7 +148,9 @@ def test_a_real_worker_delivers_after_the_alert_commits(receiver, tmp_path, monk
 
     _hook(receiver)
     with celery_worker(name="alerts", log_path=tmp_path / "worker.log") as worker:
+        # Celery 5.6 reads the CELERY_-namespaced key; older ones the bare one.
         monkeypatch.setitem(celery_app.conf, "task_default_queue", worker.queue)
+        monkeypatch.setitem(celery_app.conf, "CELERY_TASK_DEFAULT_QUEUE", worker.queue)
         alert_raise(kind=AlertKind.RECOVERY_INCOMPLETE, subject="", title="Recovery incomplete")
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not receiver.requests:

@@ -76,6 +76,18 @@ def test_the_alert_rolls_back_with_its_cause():
     assert alert.severity == Severity.CRITICAL and "admin:olga" in alert.title
     assert AlertDelivery.objects.filter(message__alert=alert).count() == 1
 
+    # A reset whose transaction fails resolves nothing; one that commits resolves it
+    with pytest.raises(RuntimeError), transaction.atomic():
+        assert kill_switch_set(active=False, reason="checked", actor="admin:olga")
+        raise RuntimeError("the reset's transaction fails")
+    alert.refresh_from_db()
+    assert RiskSettings.load().kill_switch and alert.state == "open"
+    assert not alert.messages.filter(kind="resolved").exists()
+    kill_switch_set(active=False, reason="checked", actor="admin:olga")
+    alert.refresh_from_db()
+    assert alert.state == "resolved" and alert.resolved_by == "admin:olga"
+    assert alert.messages.get(kind="resolved").deliveries.count() == 1
+
 
 def test_reminders_go_out_after_the_interval_until_acknowledged(django_user_model):
     from trading.alerts.services import alert_acknowledge

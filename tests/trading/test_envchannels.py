@@ -10,8 +10,9 @@ import sys
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from arbsite.envconfig import alert_channels_from_env
 from tests.processes import ROOT
-from trading.alerts.envchannels import alert_channels_from_env, alert_channels_install
+from trading.alerts.envchannels import alert_channels_install
 from trading.alerts.models import AlertChannel
 
 GOOD = {"ALERT_WEBHOOK_URL": "https://ops.example.com/hooks/arbsite",

@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 class WatchedScheduler(LeasedDatabaseScheduler):
     """Every tick of the scheduling loop writes beat's heartbeat; every
-    ``WATCH_SECONDS`` a thread checks that a worker runs tasks (and delivers
+    ``watchdog.watch_seconds()`` a thread checks that a worker runs tasks (and delivers
     what is pending, since no worker may be there to do it)."""
 
     def setup_schedule(self) -> None:
@@ -40,7 +40,7 @@ class WatchedScheduler(LeasedDatabaseScheduler):
                 self._last_beat = now
         except Exception as exc:  # Redis down: beat keeps scheduling
             logger.warning("beat heartbeat not written: %s", exc)
-        if (now - self._last_watch >= watchdog.WATCH_SECONDS
+        if (now - self._last_watch >= watchdog.watch_seconds()
                 and now - self._started >= self._grace
                 and (self._watch_thread is None or not self._watch_thread.is_alive())):
             self._last_watch = now

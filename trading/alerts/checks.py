@@ -158,9 +158,9 @@ def orders_check(*, now: datetime, settings_row: MonitorSettings) -> None:
 
 
 def _daily_loss(*, now: datetime, settings_row: MonitorSettings) -> None:
-    from trading.alerts.hooks import daily_loss_watch
+    from trading.services.risk import daily_loss_warn
 
-    daily_loss_watch(at=now)
+    daily_loss_warn(at=now)
 
 
 def _budgets(*, now: datetime, settings_row: MonitorSettings) -> None:

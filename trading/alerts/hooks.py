@@ -7,6 +7,7 @@ there is anything to say, so the call site stays a single line.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -34,18 +35,19 @@ def kill_switch_changed(*, active: bool, reason: str, actor: str) -> None:
                       reason=f"kill switch reset: {reason}")
 
 
-def daily_loss_watch(*, at: datetime | None = None) -> None:
-    """``risk.daily_loss_enforce``: warn at the configured percent (80 by
-    default) of the daily loss limit, per quote asset; resolved when the
-    loss is back under it (a new trading day starts at zero)."""
+def daily_loss_watch(*, realized: Mapping[str, Decimal],
+                     limits: Mapping[str, Decimal | None]) -> None:
+    """``risk.daily_loss_enforce`` and the periodic check (``risk.daily_loss_warn``),
+    with today's realized P&L and the daily loss limit of each quote asset:
+    warn at the configured percent (80 by default) of the limit; resolved
+    when the loss is back under it (a new trading day starts at zero). The
+    figures come from the caller, so the hooks never import risk."""
     from trading.alerts.models import MonitorSettings
-    from trading.services.risk import daily_loss_limit, realized_pnl_today, risk_settings
 
-    row, pct = risk_settings(), MonitorSettings.load().daily_loss_warn_pct
-    pnl = realized_pnl_today(at)
-    for quote in sorted(set(pnl) | {"IRR", "USDT"}):
-        total = pnl.get(quote, Decimal("0"))
-        limit = daily_loss_limit(row, quote)
+    pct = MonitorSettings.load().daily_loss_warn_pct
+    for quote in sorted(set(realized) | set(limits)):
+        total = realized.get(quote, Decimal("0"))
+        limit = limits.get(quote)
         if not limit:
             continue
         used = -total / limit * 100 if total < 0 else Decimal("0")
@@ -93,22 +95,33 @@ def unwind_closed(*, opportunity: Any, status: str, realized_pnl: Decimal, close
 
 
 def recovery_finished(*, report: Any) -> None:
-    """``recovery.orders_recover``, after its run: incomplete raises
-    ``recovery_incomplete`` (what could not be done, what needs a human);
-    complete resolves it."""
+    """``recovery.orders_recover``, after its run: one ``recovery_incomplete``
+    alert per exchange it could not recover (what went wrong, what needs a
+    human); an exchange recovered completely resolves its own. Per exchange,
+    so recovering one exchange never resolves another's that is still down."""
     if report.locked_out or report.dry_run:
         return
-    problems = [f"{r.exchange}: {r.skipped or '; '.join(r.errors[:3])}"
-                for r in report.exchanges if r.skipped or r.errors]
-    alert_condition(
-        active=not report.complete, kind=AlertKind.RECOVERY_INCOMPLETE, subject="",
-        title="Recovery incomplete: " + ", ".join(
-            r.exchange for r in report.exchanges if r.skipped or r.errors),
-        message=("; ".join(problems) + (f". Needs a human: {'; '.join(report.needs_human[:5])}"
-                                        if report.needs_human else "")
-                 + ". Run manage.py recover_orders once the exchange answers."),
-        details={"problems": problems, "needs_human": report.needs_human[:20]},
-        by="recovery", resolved_reason="a later recovery completed")
+    from exchanges.models import Exchange
+
+    rows = {e.name: e for e in Exchange.objects.filter(
+        name__in=[r.exchange for r in report.exchanges]).defer("api_key", "api_secret")}
+    for result in report.exchanges:
+        exchange = rows.get(result.exchange)
+        if exchange is None:  # a name that is no exchange: the command said so
+            continue
+        problem = result.skipped or "; ".join(result.errors[:3])
+        alert_condition(
+            active=bool(problem), kind=AlertKind.RECOVERY_INCOMPLETE,
+            subject=f"exchange:{exchange.name}", exchange=exchange,
+            title=f"Recovery incomplete: {exchange.name}",
+            message=(f"{exchange.name}: {problem}."
+                     + (f" Needs a human: {'; '.join(result.needs_human[:5])}."
+                        if result.needs_human else "")
+                     + f" Run manage.py recover_orders --exchange {exchange.name} once the "
+                     "exchange answers."),
+            details={"problem": problem, "errors": result.errors[:20],
+                     "needs_human": result.needs_human[:20]},
+            by="recovery", resolved_reason=f"a later recovery of {exchange.name} completed")
 
 
 def conformance_result(*, exchange: Any, ok: bool, detail: str = "") -> None:

@@ -3,14 +3,16 @@
 Every function writes in the caller's transaction (a savepoint of it), so
 an alert whose cause is a database write commits or rolls back with that
 cause: the Alert row, its AlertMessage and one AlertDelivery per channel
-that takes it are the outbox. Delivery is asked for after commit (the
-``trading.deliver_alerts`` task, by name: services never import tasks);
-the periodic sweep delivers anything that request missed.
+that takes it are the outbox. Delivery is asked for after commit through
+the function the app installs when it is ready (``trading/apps.py``: the
+``trading.deliver_alerts`` task's enqueue; services never import tasks or
+the Celery app); the periodic sweep delivers anything that request missed.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -40,7 +42,15 @@ from trading.alerts.models import (
 
 logger = logging.getLogger(__name__)
 
-DELIVER_TASK = "trading.deliver_alerts"
+# How to ask a worker to deliver now: installed at app ready (trading/apps.py).
+_delivery_request: Callable[[], Any] | None = None
+
+
+def delivery_request_install(request: Callable[[], Any]) -> None:
+    """Set how ``message_write`` asks for a delivery after commit (the app
+    passes the ``trading.deliver_alerts`` task's enqueue)."""
+    global _delivery_request
+    _delivery_request = request
 
 
 # -- channels and the outbox -------------------------------------------------------------
@@ -75,10 +85,11 @@ def channels_taking(severity: str) -> list[AlertChannel]:
 def _kick_delivery() -> None:
     """Ask a worker to deliver now (after commit). A broker that cannot be
     reached loses nothing: the periodic sweep delivers what is pending."""
-    from arbsite.celery import app
-
+    if _delivery_request is None:
+        logger.warning("alerts: no delivery request installed; the periodic sweep will deliver")
+        return
     try:
-        app.send_task(DELIVER_TASK, expires=60)
+        _delivery_request()
     except Exception as exc:
         logger.warning("alerts: delivery not requested (%s); the periodic sweep will deliver",
                        exc)

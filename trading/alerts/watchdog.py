@@ -24,22 +24,26 @@ maximum age, so a process starting before the others raises nothing.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from datetime import datetime
 
 from celery import bootsteps
+from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-# How often the watchers look (ARBSITE_WATCHDOG_SECONDS: tests make it short).
-WATCH_SECONDS = float(os.environ.get("ARBSITE_WATCHDOG_SECONDS") or 15.0)
 BEAT_HEARTBEAT_EVERY = 5.0
 HEARTBEAT_TTL_SECONDS = 300
 WEB_THROTTLE_SECONDS = 30
 
 ROLES = {"worker": "worker_missing", "beat": "beat_missing"}
+
+
+def watch_seconds() -> float:
+    """How often the watchers look (``ARBSITE_WATCHDOG_SECONDS``, read by
+    the settings; tests make it short)."""
+    return float(settings.ARBSITE_WATCHDOG_SECONDS)
 
 
 def beat_heartbeat_record(now: datetime | None = None) -> None:
@@ -101,7 +105,7 @@ def _watch_safely(roles: tuple[str, ...], watcher: str) -> None:
 
 
 class _Watcher:
-    """Runs the checks of ``roles`` in a thread, every WATCH_SECONDS, once
+    """Runs the checks of ``roles`` in a thread, every ``watch_seconds()``, once
     the process has been up for the heartbeat's maximum age."""
 
     def __init__(self, roles: tuple[str, ...], watcher: str, grace: float) -> None:
@@ -116,7 +120,7 @@ class _Watcher:
         self.thread.start()
 
     def _run(self) -> None:
-        while not self.stopping.wait(WATCH_SECONDS):
+        while not self.stopping.wait(watch_seconds()):
             if time.monotonic() - self.started >= self.grace:
                 _watch_safely(self.roles, self.watcher)
 

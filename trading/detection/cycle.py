@@ -74,6 +74,9 @@ class CycleInput:
     now: datetime
     in_flight: set[tuple[str, str, str]] = field(default_factory=set)  # market, buy, sell
     blocked: dict[str, str] = field(default_factory=dict)  # quote asset → why
+    # (market, buy, sell) → the rejection of a pair refused outright (capital
+    # budgets, exchange-down mode: trading.services.budgets.plans_refused).
+    refused: dict[tuple[str, str, str], Rejection] = field(default_factory=dict)
 
 
 @dataclass
@@ -174,10 +177,13 @@ def cycle_evaluate(data: CycleInput) -> CycleResult:
                 if buy.exchange == sell.exchange:
                     continue
                 result.pairs_checked += 1
+                refusal = data.refused.get((market.code, buy.exchange, sell.exchange))
                 if blocked:
                     outcome: Plan | Rejection = Rejection(
                         Reason.BLOCKED, market.code, buy.exchange, sell.exchange,
                         {"why": blocked})
+                elif refusal is not None:
+                    outcome = refusal
                 else:
                     outcome = _pair_evaluate(cycle, market, buy, sell, ages, max_age)
                 if isinstance(outcome, Plan):

@@ -81,6 +81,8 @@ REASON_TEXT: dict[str, str] = {
     Reason.TOO_SMALL: "the size rounds to zero or a leg is below its minimum value",
     Reason.BELOW_MIN_PROFIT_AFTER_CAPS: "profitable, but below the minimum once capped",
     Reason.OUTBID: "profitable, but another pair of the market was better",
+    Reason.CAPITAL_BUDGET: "an exchange's capital budget (value held or open orders) refuses it",
+    Reason.EXCHANGE_DOWN: "an exchange is in exchange-down mode",
 }
 
 

@@ -11,8 +11,9 @@
   value held is at or over its budget (a trade only converts between
   assets on the same exchange: it cannot bring the value down, and the
   capital there is already more than the operator allows), or whose open
-  orders with the new leg would exceed their budget. Detection drops such
-  plans (rejection ``capital_budget`` / ``exchange_down``); execution
+  orders with the new leg would exceed their budget. Detection refuses
+  such pairs (rejection ``capital_budget`` / ``exchange_down``) before a
+  market's best pair is chosen, so another pair may trade; execution
   checks again and refuses with the reason on the opportunity and an
   alert, in the claim's transaction.
 - **Exchange-down mode** is the active ``exchange_down`` alert: raised by
@@ -241,20 +242,22 @@ def opportunity_capital_blocker(opportunity: Any) -> str | None:
     return None
 
 
-def plans_screen(result: Any) -> None:
-    """Detection's check: drop the plans of this cycle that an exchange's
-    budget or down mode refuses, as rejections (no alert on this hot path:
-    the periodic check and execution raise them)."""
-    if not result.plans or not _budgets_exist():
-        return
+def plans_refused(plans: list[Any]) -> dict[tuple[str, str, str], Any]:
+    """Detection's check of this cycle's plans: the (market, buy, sell)
+    pairs that an exchange's budget or down mode refuses, each with its
+    rejection (``capital_budget`` / ``exchange_down``). Detection runs the
+    cycle again without them, so the market's next best pair may trade. No
+    alert on this hot path: the periodic check and execution raise them.
+    One query when no budget is set and no exchange is down."""
+    if not plans or not _budgets_exist():
+        return {}
     from trading.detection.rejections import Reason, Rejection
 
     prices = prices_irr()
     capitals = {c.exchange: c for c in exchange_capital(prices=prices)}
-    kept = []
-    for plan in result.plans:
+    refused = {}
+    for plan in plans:
         rate = prices.get(plan.quote)
-        why, reason = None, None
         for name, price in ((plan.buy_exchange, plan.buy_price),
                             (plan.sell_exchange, plan.sell_price)):
             capital = capitals.get(name)
@@ -264,13 +267,10 @@ def plans_screen(result: Any) -> None:
             why = capital_blocker(capital, leg_value_irr=value)
             if why:
                 reason = Reason.EXCHANGE_DOWN if capital.down else Reason.CAPITAL_BUDGET
+                refused[(plan.market, plan.buy_exchange, plan.sell_exchange)] = Rejection(
+                    reason, plan.market, plan.buy_exchange, plan.sell_exchange, {"why": why})
                 break
-        if why:
-            result.rejections.append(Rejection(reason, plan.market, plan.buy_exchange,
-                                               plan.sell_exchange, {"why": why}))
-        else:
-            kept.append(plan)
-    result.plans = kept
+    return refused
 
 
 def budgets_check(*, now: datetime | None = None) -> list[str]:

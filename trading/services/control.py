@@ -11,6 +11,7 @@ django-simple-history (the acting user and the reason are passed to it).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -44,7 +45,6 @@ from trading.services.sync import orders_lookup
 
 logger = logging.getLogger(__name__)
 
-RECOVERY_TASK = "trading.recover_orders"
 RECOVERY_REQUEST_TTL = 7 * 24 * 3600
 
 
@@ -283,20 +283,22 @@ def _recovery_key(exchange: str) -> str:
     return key("admin", "recovery", exchange)
 
 
-def recovery_request(*, exchange: Exchange, user: AbstractBaseUser, reason: str) -> str:
-    """Enqueue recovery of one exchange (the ``trading.recover_orders`` task);
-    remember who asked, and why, for the control panel. Returns the task id."""
-    from arbsite.celery import app
-
+def recovery_request(*, exchange: Exchange, user: AbstractBaseUser, reason: str,
+                     enqueue_recovery: Callable[[str], str]) -> str:
+    """Enqueue recovery of one exchange and remember who asked, and why, for
+    the control panel. Returns the task id. ``enqueue_recovery(exchange
+    name)`` enqueues it and returns the task's id (the control panel passes
+    the ``trading.recover_orders`` task's: services never import tasks or
+    the Celery app)."""
     reason = _require_reason(reason)
-    result = app.send_task(RECOVERY_TASK, kwargs={"exchange": exchange.name})
+    task_id = enqueue_recovery(exchange.name)
     redis_client().hset(_recovery_key(exchange.name), mapping={
-        "task_id": result.id, "requested_by": actor(user), "reason": reason,
+        "task_id": task_id, "requested_by": actor(user), "reason": reason,
         "requested_at": timezone.now().isoformat(),
     })
     redis_client().expire(_recovery_key(exchange.name), RECOVERY_REQUEST_TTL)
     logger.warning("recovery of %s requested by %s: %s", exchange.name, actor(user), reason)
-    return result.id
+    return task_id
 
 
 def recovery_last_request(exchange: str) -> dict[str, str]:

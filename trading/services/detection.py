@@ -55,7 +55,7 @@ from trading.models import Opportunity
 from trading.services import risk
 from trading.services.balances import balances_committed, balances_latest
 from trading.services.books import books_latest
-from trading.services.budgets import plans_screen
+from trading.services.budgets import plans_refused
 from trading.services.detection_trigger import detection_run
 
 logger = logging.getLogger(__name__)
@@ -161,7 +161,12 @@ def _detect(enqueue_execution: Callable[[int], Any], now: datetime | None) -> De
     compute_started = time.perf_counter()
     result = cycle_evaluate(data)
     report.compute_ms = (time.perf_counter() - compute_started) * 1000
-    plans_screen(result)  # capital budgets and exchange-down mode (trading/services/budgets.py)
+    # Capital budgets and exchange-down mode (trading/services/budgets.py) refuse
+    # pairs; a market whose best pair is refused goes to its next best, so the
+    # cycle runs again without the refused pairs (rare: a budget refused one).
+    while refused := plans_refused(result.plans):
+        data.refused.update(refused)
+        result = cycle_evaluate(data)
     report.books_seen, report.pairs_checked = result.books_seen, result.pairs_checked
 
     for rejection in result.rejections:

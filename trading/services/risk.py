@@ -18,6 +18,7 @@ from arbsite.formatting import money
 from exchanges.states import LIVE_STATES
 from trading.alerts.hooks import daily_loss_watch, kill_switch_changed
 from trading.models import Opportunity, Order, RiskSettings
+from trading.pnl import QUOTE_ASSETS
 from trading.services.opportunities import IN_FLIGHT
 from trading.tradingday import trading_day, trading_day_bounds
 
@@ -191,11 +192,24 @@ def kill_switch_set(*, active: bool, reason: str, actor: str) -> bool:
     return True
 
 
+def daily_loss_limits(settings_row: RiskSettings) -> dict[str, Decimal | None]:
+    """The daily loss limit of every quote asset (None: no limit)."""
+    return {quote: daily_loss_limit(settings_row, quote) for quote in QUOTE_ASSETS}
+
+
+def daily_loss_warn(*, at: datetime | None = None) -> None:
+    """Raise or resolve the daily-loss warning (80% of a limit by default)
+    from today's figures; the periodic alert check runs it."""
+    daily_loss_watch(realized=realized_pnl_today(at), limits=daily_loss_limits(risk_settings()))
+
+
 def daily_loss_enforce(at: datetime | None = None) -> str | None:
-    """Trip the kill switch when today's loss breaches its limit; return why."""
-    daily_loss_watch(at=at)
+    """Trip the kill switch when today's loss breaches its limit; return why.
+    On the way, the daily-loss warning is raised or resolved."""
     row = risk_settings()
-    for asset, total in realized_pnl_today(at).items():
+    realized = realized_pnl_today(at)
+    daily_loss_watch(realized=realized, limits=daily_loss_limits(row))
+    for asset, total in realized.items():
         limit = daily_loss_limit(row, asset)
         if limit is not None and total <= -limit:
             reason = (f"daily loss limit breached in {asset}: realized {money(total, asset)}, "
