@@ -230,8 +230,10 @@ class NobitexAdapter(ExchangeAdapter):
 
     def fee_rates(self) -> dict[str, FeeRate]:
         """The profile's ``options.fee`` (rial markets) and ``feeUsdt`` (USDT markets)
-        [doc: ``user-data.md`` "پروفایل"]. Read as percentages, one rate for maker
-        and taker [?: the docs give no unit; 0.35 and 0.2 in the example]."""
+        [doc: ``user-data.md`` "پروفایل": "فی تراکنش، فی مبادلات usdt"]. Read as
+        percentages [?: the docs give no unit; 0.35 and 0.2 in the example] and as
+        the taker rate: the profile gives one figure per quote, the rate an order
+        that takes liquidity pays; no maker rate is given (None)."""
         self._require_credentials()
 
         def parse(root: Node) -> dict[str, FeeRate]:
@@ -244,7 +246,7 @@ class NobitexAdapter(ExchangeAdapter):
                 if percent is None:
                     continue
                 rate = percent / 100
-                rates[spec.symbol] = FeeRate(self.name, spec.symbol, spec.market, rate, rate)
+                rates[spec.symbol] = FeeRate(self.name, spec.symbol, spec.market, None, rate)
             return rates
 
         return self.fetch(Call("GET", "/users/profile", BALANCES), "profile", parse)
@@ -680,7 +682,9 @@ class NobitexAdapter(ExchangeAdapter):
             price=price,
             quantity=quantity,
             filled_quantity=filled,
-            average_price=_average(row, filled, scale, price, side),
+            average_price=_average(row, filled, scale, price, side,
+                                   total_is_executed=self.variant("nobitex-total-price")
+                                   == "matched"),
             fee=row.get("fee").opt_decimal() or ZERO,
             # Taken from what the order receives [doc: both examples]: the base
             # asset on a buy, the quote on a sell.
@@ -708,12 +712,15 @@ class NobitexAdapter(ExchangeAdapter):
 
 
 def _average(row: Node, filled: Decimal, scale: Decimal, price: Decimal | None,
-             side: Side | None) -> Decimal | None:
+             side: Side | None, *, total_is_executed: bool = True) -> Decimal | None:
     """``totalPrice / matchedAmount`` where that is possible for the order, else
-    ``averagePrice`` (list rows), else None."""
+    ``averagePrice`` (list rows), else None. Where ``totalPrice`` is the
+    order's value (variant ``nobitex-total-price=order``, the 2018 examples)
+    it says nothing of the average: a partly filled sell would pass the
+    "possible" test with a made-up figure."""
     if filled <= ZERO:
         return None
-    total = row.get("totalPrice").opt_decimal()
+    total = row.get("totalPrice").opt_decimal() if total_is_executed else None
     if total is not None and total > ZERO:
         average = total / filled * scale
         impossible = price is not None and side is not None and (
