@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from exchanges.models import ConformanceRun, Exchange
 from exchanges.services.base_url import effective_base_url
-from exchanges.variants import validate_variants
+from exchanges.variants import validate_variants, variant_value
 
 from .report import ConformanceReport
 
@@ -42,9 +42,10 @@ def conformance_record(*, exchange_id: int, report: ConformanceReport, actor: st
         changed_variants = {}
         if report.applied and report.observed:
             observed = validate_variants(row.adapter, report.observed)
-            merged = {**before, **observed}
-            changed_variants = {k: v for k, v in merged.items() if before.get(k) != v}
-            row.wire_variants = merged
+            row.wire_variants = {**before, **observed}
+            # What changes in effect: a reading other than the one in force.
+            changed_variants = {k: v for k, v in observed.items()
+                                if variant_value(row.adapter, report.configured, k) != v}
         result = (ConformanceRun.Result.PASSED if report.passed
                   else ConformanceRun.Result.FAILED)
         row.conformance_state = (Exchange.Conformance.PASSED if report.passed
@@ -54,8 +55,10 @@ def conformance_record(*, exchange_id: int, report: ConformanceReport, actor: st
         row.conformance_failed = report.failed_summary()
         reason = f"conformance check {result}"
         if changed_variants:
-            reason += ", variants stored: " + ", ".join(f"{k}={v}" for k, v in
-                                                        sorted(changed_variants.items()))
+            reason += ", variants now " + ", ".join(f"{k}={v}" for k, v in
+                                                    sorted(changed_variants.items()))
+        elif report.applied and report.observed:
+            reason += ", observed variants stored"
         row._change_reason = f"{reason} ({actor})"[:HISTORY_REASON_MAX]
         if user is not None:
             row._history_user = user

@@ -44,8 +44,8 @@ def sandbox(conformance_server):
     conformance_server.world.variants.reset()
 
 
-@pytest.fixture
-def configured(db, sandbox, invex_keys):
+def exchanges_on(sandbox, invex_keys) -> None:
+    """The three exchanges and their listings, pointed at ``sandbox``."""
     for kind in KEYS:
         exchange = Exchange.objects.create(
             name=kind, adapter=kind, base_url=sandbox.base_url(kind), api_key=KEYS[kind],
@@ -62,6 +62,11 @@ def configured(db, sandbox, invex_keys):
             )
         breaker_reset(kind)
     clear_cache()
+
+
+@pytest.fixture
+def configured(db, sandbox, invex_keys):
+    exchanges_on(sandbox, invex_keys)
     yield sandbox
     clear_cache()
 
