@@ -142,6 +142,29 @@ def env_rate_limits(name: str, *, exchanges: set[str], endpoints: set[str]) -> d
     return value
 
 
+def env_wire_variants(name: str, *, exchanges: set[str]) -> dict[str, dict[str, str]]:
+    """Wire variants per adapter kind as JSON, ``{"invex": {"invex-signing":
+    "compact"}}``, each checked against ``exchanges.variants``."""
+    from exchanges.variants import validate_variants
+
+    value = env_json(name, {})
+    example = 'like {"invex": {"invex-signing": "compact"}}'
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{name} must be a JSON object {example}")
+    checked: dict[str, dict[str, str]] = {}
+    for exchange, variants in value.items():
+        if exchange not in exchanges:
+            raise ImproperlyConfigured(
+                f"{name}: unknown exchange {exchange!r} (known: {', '.join(sorted(exchanges))})")
+        if not isinstance(variants, dict):
+            raise ImproperlyConfigured(f"{name}: {exchange!r} must map to an object {example}")
+        try:
+            checked[exchange] = validate_variants(exchange, variants)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: {exc}") from None
+    return checked
+
+
 def env_decimal(name: str, default: str) -> Decimal:
     value = _raw(name) or default
     try:

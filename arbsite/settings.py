@@ -31,9 +31,11 @@ from arbsite.envconfig import (
     env_str,
     env_timezone,
     env_url_list,
+    env_wire_variants,
     env_ws_url,
 )
 from exchanges.catalog import EXCHANGES
+from exchanges.ratelimit import DEFAULT_BACKOFF_S
 from exchanges.ratelimit import DEFAULT_LIMITS as DEFAULT_RATE_LIMITS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -280,6 +282,22 @@ EXCHANGE_RATE_LIMIT_MAX_WAIT = env_float("EXCHANGE_RATE_LIMIT_MAX_WAIT", 2.0, mi
 EXCHANGE_BREAKER_ENABLED = env_bool("EXCHANGE_BREAKER_ENABLED", True)
 EXCHANGE_BREAKER_THRESHOLD = env_int("EXCHANGE_BREAKER_THRESHOLD", 5, minimum=1)
 EXCHANGE_BREAKER_COOLDOWN = env_int("EXCHANGE_BREAKER_COOLDOWN", 30, minimum=1)
+# After a 401/403 an exchange's private calls stop; one probe is let through per this
+# many seconds (Nobitex blocks an IP after 100 failed logins in 30 minutes).
+EXCHANGE_BREAKER_AUTH_COOLDOWN = env_float("EXCHANGE_BREAKER_AUTH_COOLDOWN", 600, above=0)
+# Seconds every process waits after a 429 that names no back-off (Wallex and Invex
+# document none; exchanges/ratelimit.py).
+EXCHANGE_DEFAULT_BACKOFF_SECONDS = env_float("EXCHANGE_DEFAULT_BACKOFF_SECONDS",
+                                             DEFAULT_BACKOFF_S, above=0)
+# Readings of the points the exchanges' docs leave open, per adapter, as JSON:
+# {"invex": {"invex-signing": "compact"}} (exchanges/variants.py). Empty: the most
+# literal readings; an Exchange row's own wire_variants (admin) win over these.
+EXCHANGE_WIRE_VARIANTS = env_wire_variants("EXCHANGE_WIRE_VARIANTS", exchanges=set(EXCHANGES))
+# The longest a place request may be in flight after its order was written: the
+# wait for a rate-limit slot, then the connect and read timeouts (never retried).
+# No order younger than this is failed, and the not-found grace may not be shorter.
+EXCHANGE_PLACE_TIMEOUT = (EXCHANGE_RATE_LIMIT_MAX_WAIT + EXCHANGE_HTTP_TIMEOUT[0]
+                          + EXCHANGE_HTTP_TIMEOUT[1])
 # Threads fetching books concurrently in each process.
 EXCHANGE_FETCH_WORKERS = env_int("EXCHANGE_FETCH_WORKERS", 32, minimum=1)
 
@@ -326,6 +344,14 @@ AXES_VERBOSE = False
 # An order the exchange says it does not have is failed only when it says so
 # again this many seconds later (trading/services/sync.py).
 ORDER_NOT_FOUND_GRACE_SECONDS = env_float("ORDER_NOT_FOUND_GRACE_SECONDS", 30, minimum=0)
+if ORDER_NOT_FOUND_GRACE_SECONDS < EXCHANGE_PLACE_TIMEOUT:
+    raise ImproperlyConfigured(
+        f"ORDER_NOT_FOUND_GRACE_SECONDS ({ORDER_NOT_FOUND_GRACE_SECONDS:g}) is below the place "
+        f"timeout ({EXCHANGE_PLACE_TIMEOUT:g} s = EXCHANGE_RATE_LIMIT_MAX_WAIT "
+        f"{EXCHANGE_RATE_LIMIT_MAX_WAIT:g} + EXCHANGE_CONNECT_TIMEOUT {EXCHANGE_HTTP_TIMEOUT[0]:g}"
+        f" + EXCHANGE_READ_TIMEOUT {EXCHANGE_HTTP_TIMEOUT[1]:g}): an order whose place request "
+        "may still be in flight would be declared never placed. Raise it, or lower the "
+        "timeouts.")
 # Every worker reconciles with the exchanges once on start (trading/startup.py).
 ARBSITE_STARTUP_RECOVERY = env_bool("ARBSITE_STARTUP_RECOVERY", True)
 # The chaos test's kill point (trading/services/killpoints.py): a process that

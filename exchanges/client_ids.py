@@ -27,7 +27,10 @@ import time
 # Crockford's base32: digits and upper-case letters without I, L, O, U.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 EXCHANGE_CODES = {"nobitex": "N", "wallex": "W", "invex": "I"}
-PURPOSE_CODES = {"entry": "E", "unwind": "U", "test": "T", "manual": "M"}
+# What the order is for: an arbitrage leg, an unwind, the conformance check's
+# test order, an operator's manual order, an order found on the exchange and
+# imported (its own client id, if any, is kept beside ours).
+PURPOSE_CODES = {"entry": "E", "unwind": "U", "test": "T", "manual": "M", "external": "X"}
 MAX_LENGTH = 32
 # The strict rule every id this module makes satisfies.
 STRICT_RULE = re.compile(r"^[A-Z0-9_]{1,32}$")

@@ -6,6 +6,8 @@ operator's screen is enough to act on it. The classes say what to do next:
 - ``TransientError``: the exchange did not answer usefully (timeout, dropped
   connection, 5xx, malformed body) on a call that changes nothing. A read may
   be retried.
+- ``UnexpectedAnswerError`` (a ``TransientError``): an answer to a read that
+  does not have the documented shape; what it says cannot be classified.
 - ``RateLimitedError``: too many calls; ``retry_after`` seconds to wait.
 - ``RejectedError``: a business refusal with the exchange's code and message
   (SmallOrder, insufficient balance…). The order does not exist. ``reason``
@@ -68,6 +70,13 @@ class ExchangeError(Exception):
 
 class TransientError(ExchangeError):
     """No useful answer; nothing changed (or the call was a read). Retry later."""
+
+
+class UnexpectedAnswerError(TransientError):
+    """The exchange answered a read, but not in any shape its docs describe (an
+    undocumented not-found body, a field missing): asking again will most
+    likely get the same answer, so what it means about an order is for a
+    human to settle, never to be guessed (``OrdersLookup.unclear``)."""
 
 
 class RateLimitedError(TransientError):

@@ -38,7 +38,8 @@ from exchanges.errors import (
     NotFoundError,
     ParseError,
     RateLimitedError,
-    TransientError,
+    RejectedError,
+    UnexpectedAnswerError,
 )
 from exchanges.http import (
     USER_AGENT,
@@ -271,6 +272,8 @@ class ExchangeAdapter(ABC):
                 result.not_found.add(ref.client_order_id)
             except ExchangeError as exc:
                 result.errors[ref.client_order_id] = str(exc)
+                if answer_unclear(exc):
+                    result.unclear.add(ref.client_order_id)
         return result
 
     def _list_lookup(self, refs: list[OrderRef], *, deadline: float,
@@ -402,7 +405,7 @@ class ExchangeAdapter(ABC):
                            f" (order {place_of})" if place_of else "")
             if place_of is not None:
                 raise AmbiguousOrderError(self.name, message, client_order_id=place_of) from None
-            raise TransientError(self.name, message) from None
+            raise UnexpectedAnswerError(self.name, message) from None
         except (
             KeyError, IndexError, TypeError, ValueError, InvalidOperation, AttributeError
         ) as exc:
@@ -411,7 +414,14 @@ class ExchangeAdapter(ABC):
             logger.warning("%s: %s", self.name, message, exc_info=True)
             if place_of is not None:
                 raise AmbiguousOrderError(self.name, message, client_order_id=place_of) from None
-            raise TransientError(self.name, message) from None
+            raise UnexpectedAnswerError(self.name, message) from None
+
+
+def answer_unclear(exc: ExchangeError) -> bool:
+    """Did the exchange answer a lookup with something that cannot be
+    classified (an undocumented shape, or a refusal that is not the
+    documented not-found), rather than not answer at all?"""
+    return isinstance(exc, (UnexpectedAnswerError, RejectedError))
 
 
 def now_utc() -> datetime:

@@ -155,6 +155,16 @@ def config_for(exchange: Exchange, *, probe: bool = False) -> AdapterConfig:
     )
 
 
+def place_timeout_seconds() -> float:
+    """The longest a place request may be in flight after its order was
+    written: the wait for a rate-limit slot, then the connect and read
+    timeouts (a place is never retried). ``settings.EXCHANGE_PLACE_TIMEOUT``
+    at start; read again here, as tests and commands may change the parts."""
+    connect_timeout, read_timeout = getattr(settings, "EXCHANGE_HTTP_TIMEOUT", (3.05, 10.0))
+    max_wait = float(getattr(settings, "EXCHANGE_RATE_LIMIT_MAX_WAIT", 2.0))
+    return max_wait + float(connect_timeout) + float(read_timeout)
+
+
 def build_adapter(kind: str, config: AdapterConfig) -> ExchangeAdapter:
     try:
         adapter_class = ADAPTERS[kind]

@@ -148,13 +148,17 @@ class OrdersLookup:
     """What the exchange said about a batch of orders, by client order id.
 
     ``not_found`` holds only explicit not-found answers; ``errors`` the
-    orders it could not be asked about (timeout, 5xx, rate limit): those say
-    nothing about whether the order exists.
+    orders it could not be asked about (timeout, 5xx, rate limit) or whose
+    answer cannot be classified: those say nothing about whether the order
+    exists. ``unclear`` are those of ``errors`` that the exchange did answer,
+    in a way that cannot be classified (an undocumented answer, two listed
+    orders it could be): asking again will not settle them, a human must.
     """
 
     found: dict[str, ExchangeOrder] = field(default_factory=dict)
     not_found: set[str] = field(default_factory=set)
     errors: dict[str, str] = field(default_factory=dict)
+    unclear: set[str] = field(default_factory=set)
     calls: int = 0
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from exchanges.catalog import EXCHANGES
 from exchanges.models import Exchange, Market
 from trading.models import Order, Trade
+from trading.services.orders import new_client_order_id
 
 _seq = itertools.count(1)
 
@@ -65,17 +66,17 @@ def make_market(base: str = "BTC", quote: str = "IRR") -> Market:
 def make_order(
     *, exchange: Exchange | None = None, market: Market | None = None, **fields
 ) -> Order:
-    n = next(_seq)
+    exchange = exchange or make_exchange()
     defaults = {
-        "client_order_id": f"test-{n:06d}",
+        # Minted as trading mints them: valid on every exchange (Wallex's rule).
+        "client_order_id": new_client_order_id(exchange=exchange,
+                                               purpose=fields.get("purpose", "entry")),
         "side": "buy",
         "quantity": Decimal("1"),
         "price": Decimal("10000000000"),
     }
     defaults.update(fields)
-    return Order.objects.create(
-        exchange=exchange or make_exchange(), market=market or make_market(), **defaults
-    )
+    return Order.objects.create(exchange=exchange, market=market or make_market(), **defaults)
 
 
 def make_trade(*, order: Order, **fields) -> Trade:

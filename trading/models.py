@@ -263,6 +263,8 @@ class OrderEventKind(models.TextChoices):
     SEND_AMBIGUOUS = "send_ambiguous", "no answer to the send"
     SEND_FAILED = "send_failed", "unexpected error while sending"
     NOT_FOUND = "not_found", "not found on the exchange, twice"
+    LOOKUP_UNCLEAR = "lookup_unclear", "the exchange's answer could not be classified"
+    RECONCILED = "reconciled", "held rejected, but the exchange has it: its truth applied"
     CANCEL_REQUESTED = "cancel_requested", "cancel requested by an operator"
     RESYNC_REQUESTED = "resync_requested", "resync requested by an operator"
     RESOLVED_BY_HAND = "resolved_by_hand", "resolved by hand"

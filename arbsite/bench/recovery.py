@@ -47,6 +47,7 @@ class _Rollback(Exception):
 
 def _seed(server, accounts, exchanges, market) -> dict[str, int]:
     """The orders, on the sandbox and in the database; returns counts by state."""
+    from exchanges.client_ids import new_client_order_id
     from exchanges.states import OrderState
     from trading.models import Order
 
@@ -60,7 +61,7 @@ def _seed(server, accounts, exchanges, market) -> dict[str, int]:
             share = n / total
             fills = share < FILLED_SHARE
             price = (FILLING if fills else RESTING) / TOMAN[kind]
-            client_id = f"bench-{uuid.uuid4().hex[:24]}"
+            client_id = new_client_order_id(exchange_kind=kind, purpose="entry")
             placed = engine.place(accounts[kind], symbol=SYMBOLS[kind], side="buy", kind="limit",
                                   amount=AMOUNT, price=price, client_id=client_id)
             exchange_id = {"nobitex": str(placed.id), "wallex": client_id,

@@ -49,7 +49,12 @@ from typing import Any
 
 from exchanges.errors import ExchangeError, NotFoundError, RejectedError, TransientError
 from exchanges.http import Call, CallKind, ErrorInfo
-from exchanges.interface import LIST_LOOKBACK_MARGIN_S, ExchangeAdapter, now_utc
+from exchanges.interface import (
+    LIST_LOOKBACK_MARGIN_S,
+    ExchangeAdapter,
+    answer_unclear,
+    now_utc,
+)
 from exchanges.markets import MarketSpec, PreparedOrder, decimal_str, round_amount
 from exchanges.ratelimit import BALANCES, BOOK, CANCEL, FILLS, OPEN_ORDERS, PLACE, STATUS
 from exchanges.states import OrderState
@@ -116,6 +121,13 @@ def project_asset(currency: str) -> str:
     """Nobitex currency code or name → project asset (rls → IRR, Bitcoin → BTC)."""
     text = str(currency).strip()
     return _CURRENCY_NAMES.get(text.lower(), text.upper())
+
+
+class _Unclear(str):
+    """Why a lookup cannot tell, where the exchange did answer (an undocumented
+    answer, or several listed orders the order could be): for a human."""
+
+    __slots__ = ()
 
 
 @dataclass
@@ -351,7 +363,8 @@ class NobitexAdapter(ExchangeAdapter):
             except NotFoundError:
                 open_lookup[ref.client_order_id] = None
             except ExchangeError as exc:
-                open_lookup[ref.client_order_id] = str(exc)
+                open_lookup[ref.client_order_id] = (_Unclear(exc) if answer_unclear(exc)
+                                                    else str(exc))
         with_id = [r for r in refs if r.exchange_order_id]
         listed = [r for r in refs if not r.exchange_order_id
                   and r.client_order_id not in result.found]
@@ -378,6 +391,8 @@ class NobitexAdapter(ExchangeAdapter):
                 result.not_found.add(ref.client_order_id)
             except ExchangeError as exc:
                 result.errors[ref.client_order_id] = str(exc)
+                if answer_unclear(exc):
+                    result.unclear.add(ref.client_order_id)
         for ref in refs:
             cid = ref.client_order_id
             if ref.exchange_order_id or cid in result.found:
@@ -388,10 +403,15 @@ class NobitexAdapter(ExchangeAdapter):
             elif outcome is None and open_lookup.get(cid, "not asked") is None:
                 result.not_found.add(cid)
             elif outcome is None:
-                result.errors[cid] = (f"not in the order list, but the lookup among open orders "
-                                      f"did not answer: {open_lookup.get(cid)}")
+                asked = open_lookup.get(cid)
+                result.errors[cid] = ("not in the order list, but the lookup among open orders "
+                                      f"did not answer: {asked}")
+                if isinstance(asked, _Unclear):
+                    result.unclear.add(cid)
             else:
                 result.errors[cid] = str(outcome)
+                if isinstance(outcome, _Unclear):
+                    result.unclear.add(cid)
         if result.errors:
             logger.warning("%s: order lookup left %d order(s) unresolved: %s", self.name,
                            len(result.errors), "; ".join(f"{k}: {v}" for k, v in
@@ -423,6 +443,18 @@ class NobitexAdapter(ExchangeAdapter):
             for ref in group:
                 outcomes[ref.client_order_id] = self._match(ref, search, claimed, group,
                                                             adopt_by_fields=adopt_by_fields)
+        # One listed order matched by what it was to two lost-answer orders (twins:
+        # same side, amount, price and minute): neither can be told.
+        taken: dict[str, list[str]] = {}
+        for client_id, outcome in outcomes.items():
+            if isinstance(outcome, ExchangeOrder) and outcome.exchange_order_id:
+                taken.setdefault(str(outcome.exchange_order_id), []).append(client_id)
+        for exchange_id, client_ids in taken.items():
+            if len(client_ids) > 1:
+                for client_id in client_ids:
+                    outcomes[client_id] = _Unclear(
+                        f"order {exchange_id} could be any of {', '.join(sorted(client_ids))}: "
+                        "refusing to guess")
         return outcomes
 
     def _list_back(self, market: str | None, refs: list[OrderRef], *, deadline: float,
@@ -449,6 +481,8 @@ class NobitexAdapter(ExchangeAdapter):
                     deadline=list_deadline)
             except ExchangeError as exc:
                 search.error = f"order list page {page}: {exc}"
+                if answer_unclear(exc):
+                    search.error = _Unclear(search.error)
                 return search
             search.rows.extend(rows)
             if not more:
@@ -497,8 +531,9 @@ class NobitexAdapter(ExchangeAdapter):
         if len(by_client) == 1:
             return next(iter(by_client.values())).order
         if len(by_client) > 1:
-            return (f"{len(by_client)} orders carry client order id {ref.client_order_id} "
-                    f"(ids {', '.join(sorted(str(i) for i in by_client))}): refusing to guess")
+            return _Unclear(f"{len(by_client)} orders carry client order id "
+                            f"{ref.client_order_id} (ids "
+                            f"{', '.join(sorted(str(i) for i in by_client))}): refusing to guess")
         if ref.exchange_order_id:
             return None if search.complete else "order list incomplete"
         others = {r.client_order_id for r in group if r is not ref}
@@ -513,8 +548,8 @@ class NobitexAdapter(ExchangeAdapter):
             return "order list incomplete"
         ids = ", ".join(str(row.order.exchange_order_id) for row in candidates)
         if len(candidates) > 1:
-            return (f"{len(candidates)} orders in the list could be {ref.client_order_id} "
-                    f"(ids {ids}): refusing to guess")
+            return _Unclear(f"{len(candidates)} orders in the list could be "
+                            f"{ref.client_order_id} (ids {ids}): refusing to guess")
         row = candidates[0].order
         missing = [name for name, value in (("side", ref.side), ("quantity", ref.quantity),
                                             ("creation time", ref.created_at),
@@ -525,8 +560,8 @@ class NobitexAdapter(ExchangeAdapter):
         if not adopt_by_fields:
             missing.append("set of orders known here (known_exchange_ids)")
         if missing:
-            return (f"order {ids} could be {ref.client_order_id} but its "
-                    f"{', '.join(missing)} is not known: refusing to guess")
+            return _Unclear(f"order {ids} could be {ref.client_order_id} but its "
+                            f"{', '.join(missing)} is not known: refusing to guess")
         logger.info("%s: order %s matched to list row %s by side, market, amount, price "
                     "and time", self.name, ref.client_order_id, ids)
         return _named(row, ref)

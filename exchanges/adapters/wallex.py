@@ -242,7 +242,9 @@ class WallexAdapter(ExchangeAdapter):
         client_order_id: str | None = None,
         market: str | None = None,
     ) -> ExchangeOrder:
-        order_id = client_order_id or exchange_order_id
+        # Wallex knows an order by its client id, which is also its exchange id
+        # here; an order imported from the exchange has ours beside Wallex's.
+        order_id = exchange_order_id or client_order_id
         if not order_id:
             raise ValueError("give exchange_order_id or client_order_id")
         self._require_credentials()
@@ -273,7 +275,10 @@ class WallexAdapter(ExchangeAdapter):
         rows are older than the oldest ref. Absence here proves nothing: the
         rest are asked about one by one."""
         self._require_credentials()
-        wanted = {ref.client_order_id for ref in refs}
+        # Wallex's id of each order (its client id) → ours (they differ only for
+        # an order imported from the exchange).
+        wanted = {ref.exchange_order_id or ref.client_order_id: ref.client_order_id
+                  for ref in refs}
         times = [ref.created_at for ref in refs if ref.created_at is not None]
         oldest = (min(times).timestamp() - LIST_LOOKBACK_MARGIN_S
                   if len(times) == len(refs) else None)
@@ -285,7 +290,7 @@ class WallexAdapter(ExchangeAdapter):
                                           deadline=deadline)
             for order in orders:
                 if order.client_order_id in wanted:
-                    found[order.client_order_id] = order
+                    found[wanted[order.client_order_id]] = order
             stamps = [o.created_at.timestamp() for o in orders if o.created_at is not None]
             if len(found) == len(wanted) or not more:
                 break
@@ -327,7 +332,7 @@ class WallexAdapter(ExchangeAdapter):
         client_order_id: str | None = None,
         market: str | None = None,
     ) -> None:
-        order_id = client_order_id or exchange_order_id
+        order_id = exchange_order_id or client_order_id  # Wallex's own, as in get_order
         if not order_id:
             raise ValueError("give exchange_order_id or client_order_id")
         self._require_credentials()

@@ -81,6 +81,17 @@ BAD = [
     ("TRUSTED_PROXY_COUNT", "-1"),
     ("TRUSTED_PROXY_HEADER", "X Forwarded"),
     ("LOGIN_FAILURE_LIMIT", "0"),
+    # Below the place timeout (2 + 3.05 + 10 s by default): issue 10 item 3.
+    ("ORDER_NOT_FOUND_GRACE_SECONDS", "0"),
+    ("ORDER_NOT_FOUND_GRACE_SECONDS", "15"),
+    ("EXCHANGE_DEFAULT_BACKOFF_SECONDS", "0"),
+    ("EXCHANGE_DEFAULT_BACKOFF_SECONDS", "soon"),
+    ("EXCHANGE_BREAKER_AUTH_COOLDOWN", "-600"),
+    ("EXCHANGE_WIRE_VARIANTS", '{"invex": {"invex-signing": "sorted"}}'),
+    ("EXCHANGE_WIRE_VARIANTS", '{"invex": {"wallex-client-id": "lax"}}'),
+    ("EXCHANGE_WIRE_VARIANTS", '{"kraken": {}}'),
+    ("EXCHANGE_WIRE_VARIANTS", '["invex-signing=compact"]'),
+    ("EXCHANGE_WIRE_VARIANTS", "{not json"),
 ]
 
 
@@ -108,6 +119,30 @@ def test_good_values_are_taken(monkeypatch):
     assert loaded["EXCHANGE_HTTP_TIMEOUT"] == (3.05, 4.0)
     assert loaded["EXCHANGE_RATE_LIMITS"] == {"wallex": {"book": [300, 60]}}
     assert loaded["ARBSITE_STARTUP_RECOVERY"] is False
+
+
+def test_the_grace_may_be_as_short_as_the_place_timeout_and_no_shorter(monkeypatch):
+    fast = {"EXCHANGE_CONNECT_TIMEOUT": "1", "EXCHANGE_READ_TIMEOUT": "2",
+            "EXCHANGE_RATE_LIMIT_MAX_WAIT": "0.5"}
+    loaded = _load(monkeypatch, DEBUG="true", ORDER_NOT_FOUND_GRACE_SECONDS="3.5", **fast)
+    assert loaded["EXCHANGE_PLACE_TIMEOUT"] == 3.5
+    message = _refused(monkeypatch, DEBUG="true", ORDER_NOT_FOUND_GRACE_SECONDS="3.4", **fast)
+    assert "ORDER_NOT_FOUND_GRACE_SECONDS (3.4) is below the place timeout (3.5 s" in message
+    # A longer read timeout makes the default grace too short: said, not guessed around.
+    assert "ORDER_NOT_FOUND_GRACE_SECONDS" in _refused(monkeypatch, DEBUG="true",
+                                                       EXCHANGE_READ_TIMEOUT="40")
+
+
+def test_exchange_defaults_are_read_and_checked(monkeypatch):
+    loaded = _load(monkeypatch, DEBUG="true", EXCHANGE_DEFAULT_BACKOFF_SECONDS="12",
+                   EXCHANGE_BREAKER_AUTH_COOLDOWN="300",
+                   EXCHANGE_WIRE_VARIANTS='{"invex": {"invex-signing": "compact"}}')
+    assert loaded["EXCHANGE_DEFAULT_BACKOFF_SECONDS"] == 12.0
+    assert loaded["EXCHANGE_BREAKER_AUTH_COOLDOWN"] == 300.0
+    assert loaded["EXCHANGE_WIRE_VARIANTS"] == {"invex": {"invex-signing": "compact"}}
+    defaults = _load(monkeypatch, DEBUG="true")
+    assert defaults["EXCHANGE_DEFAULT_BACKOFF_SECONDS"] == 60.0
+    assert defaults["EXCHANGE_WIRE_VARIANTS"] == {}
 
 
 def test_production_needs_a_database_url(monkeypatch):

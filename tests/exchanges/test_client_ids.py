@@ -13,7 +13,7 @@ KINDS = ["nobitex", "wallex", "invex"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("purpose", ["entry", "unwind", "test"])
+@pytest.mark.parametrize("purpose", ["entry", "unwind", "test", "manual", "external"])
 def test_valid_under_the_strictest_documented_rule(kind, purpose):
     client_id = new_client_order_id(exchange_kind=kind, purpose=purpose)
     assert re.fullmatch(r"[A-Z0-9_]{1,32}", client_id)

@@ -35,7 +35,11 @@ def trading_sandbox(sandbox_credentials):
 @pytest.fixture
 def trading_setup(db, trading_sandbox, sandbox_credentials, settings):
     """The three exchanges pointed at the sandbox, and permissive risk settings."""
+    # A place timeout of 3.5 s (rate-limit wait + connect + read): the shortest
+    # not-found grace recovery accepts, so the tests that wait one wait little.
     settings.EXCHANGE_HTTP_TIMEOUT = (1.0, 2.0)
+    settings.EXCHANGE_RATE_LIMIT_MAX_WAIT = 0.5
+    settings.ORDER_NOT_FOUND_GRACE_SECONDS = 3.5
     settings.EXCHANGE_READ_RETRIES = 0
     exchanges_install(names=EXCHANGE_NAMES, market_codes=MARKETS)
     exchanges_use_sandbox(base_url_of=trading_sandbox.base_url, credentials=sandbox_credentials)

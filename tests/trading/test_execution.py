@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from exchanges.client_ids import is_strictly_valid
 from exchanges.models import Exchange, Market
 from exchanges.states import OrderState
 from tests.factories import make_opportunity
@@ -110,6 +111,11 @@ def test_a_rejected_leg_with_the_other_filled_is_unwound(trading_setup, btc):
     assert orders["entry:buy"].status == OrderState.FILLED
     unwind = orders["unwind:sell"]
     assert unwind.exchange.name == "nobitex" and unwind.status == OrderState.FILLED
+    # Every id minted by exchanges.client_ids: exchange and purpose codes, Wallex's rule.
+    assert orders["entry:buy"].client_order_id.startswith("NE_")
+    assert orders["entry:sell"].client_order_id.startswith("WE_")
+    assert unwind.client_order_id.startswith("NU_")
+    assert all(is_strictly_valid(o.client_order_id) for o in orders.values())
     assert unwind.quantity == QTY
     assert opp.status == Opportunity.Status.UNWOUND
     # Bought at the ask, sold back at the bid, both fees paid.

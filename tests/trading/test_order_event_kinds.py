@@ -54,7 +54,10 @@ def test_events_written_before_the_kind_existed_get_it_from_their_text():
         ("trading", "0009_opportunity_events_order_event_kind")
     executor = MigrationExecutor(connection)
     executor.migrate([before])
-    apps = executor.loader.project_state([before]).apps
+    # Only trading goes back: the other apps' models are as their latest
+    # migrations left them (exchanges' wire_variants is NOT NULL).
+    others = [node for node in executor.loader.graph.leaf_nodes() if node[0] != "trading"]
+    apps = executor.loader.project_state([before, *others]).apps
     Exchange_, Market_ = apps.get_model("exchanges", "Exchange"), apps.get_model(
         "exchanges", "Market")
     Order_, OrderEvent_ = apps.get_model("trading", "Order"), apps.get_model(

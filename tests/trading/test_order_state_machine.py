@@ -6,7 +6,7 @@ import pytest
 
 from exchanges.states import TERMINAL_STATES, OrderState
 from tests.factories import make_order
-from trading.models import OrderEvent
+from trading.models import OrderEvent, OrderEventKind
 from trading.services.orders import ALLOWED_TRANSITIONS, IllegalTransition, order_transition
 
 S = OrderState
@@ -200,3 +200,48 @@ def test_an_unknown_status_name_is_a_value_error():
     order = make_order()
     with pytest.raises(ValueError, match="unknown order status"):
         order_transition(order_id=order.pk, to_status="done", source="sync")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("target", [S.OPEN, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED])
+def test_the_exchanges_report_of_an_order_held_rejected_wins(target):
+    # Given an order this system gave up (never placed, it concluded)
+    order = _order_in(S.REJECTED)
+    # When its exchange reports it after all
+    result = order_transition(order_id=order.pk, to_status=target, source="executor",
+                              filled_quantity=_fill_for(target, order.quantity),
+                              exchange_order_id="77", kind=OrderEventKind.EXCHANGE_REPORT)
+    # Then it takes the exchange's state, with a typed event that says why
+    order.refresh_from_db()
+    assert result.changed and order.status == target and order.exchange_order_id == "77"
+    assert result.event.kind == OrderEventKind.RECONCILED
+    assert result.event.from_status == S.REJECTED
+    assert "held rejected" in result.event.message and "its truth applied" in order.status_reason
+    assert order.submitted_at is not None
+
+
+@pytest.mark.django_db
+def test_an_open_report_with_fills_on_an_order_held_rejected_is_partially_filled():
+    order = _order_in(S.REJECTED)
+    order_transition(order_id=order.pk, to_status=S.OPEN, source="sync",
+                     filled_quantity=Decimal("1"), kind=OrderEventKind.EXCHANGE_REPORT)
+    order.refresh_from_db()
+    assert (order.status, order.filled_quantity) == (S.PARTIALLY_FILLED, Decimal("1"))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", [OrderEventKind.UPDATE, OrderEventKind.RESOLVED_BY_HAND])
+def test_only_an_exchanges_report_reopens_a_rejected_order(kind):
+    order = _order_in(S.REJECTED)
+    with pytest.raises(IllegalTransition):
+        order_transition(order_id=order.pk, to_status=S.OPEN, source="x", kind=kind)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("start", [S.FILLED, S.PARTIALLY_FILLED, S.OPEN, S.CANCELLED])
+def test_nothing_turns_an_order_the_exchange_had_into_rejected(start):
+    order = _order_in(start)
+    for kind in (OrderEventKind.NOT_FOUND, OrderEventKind.EXCHANGE_REPORT,
+                 OrderEventKind.RECONCILED):
+        with pytest.raises(IllegalTransition):
+            order_transition(order_id=order.pk, to_status=S.REJECTED, source="sync", kind=kind)

@@ -17,10 +17,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _written(exchange: str, purpose: str = Order.Purpose.UNWIND) -> Order:
+    row = Exchange.objects.get(name=exchange)
     [order] = orders_write(orders=[Order(
-        exchange=Exchange.objects.get(name=exchange),
-        market=Market.objects.get(base="BTC", quote="IRR"),
-        client_order_id=new_client_order_id("unw"), purpose=purpose, side="buy",
+        exchange=row, market=Market.objects.get(base="BTC", quote="IRR"),
+        client_order_id=new_client_order_id(exchange=row, purpose=purpose), purpose=purpose,
+        side="buy",
         quantity=Decimal("0.001"), price=Decimal("99000000000"),
     )], source="test")
     return order

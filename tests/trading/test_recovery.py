@@ -17,6 +17,7 @@ from tests.factories import make_opportunity, make_order
 from trading.models import Opportunity, Order, Trade
 from trading.services import recovery
 from trading.services.recovery import orders_recover
+from trading.services.sync import place_timeout
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -50,7 +51,8 @@ def _place(order):
 
 
 def _recover(**kw):
-    return orders_recover(grace=timedelta(0), **kw)
+    """Recovery with the shortest grace it accepts: the place timeout."""
+    return orders_recover(grace=place_timeout(), **kw)
 
 
 def _report(report, name):
@@ -83,7 +85,7 @@ def test_a_pending_order_never_sent_is_rejected_only_after_a_second_not_found(bt
     assert order.status == OrderState.PENDING_SUBMIT and order.not_found_since is not None
     assert _report(report, "wallex").not_found_pending == 1
 
-    report = _recover()  # the grace has passed (0 s)
+    report = _recover()  # not found again, and again once the grace has passed
 
     order.refresh_from_db()
     assert order.status == OrderState.REJECTED
@@ -94,7 +96,7 @@ def test_a_pending_order_never_sent_is_rejected_only_after_a_second_not_found(bt
 def test_the_operator_command_waits_the_grace_out_and_confirms(btc, capsys):
     order = _order(btc, "invex")
 
-    call_command("recover_orders", "--grace", "0.3", "--exchange", "invex")
+    call_command("recover_orders", "--grace", "3.5", "--exchange", "invex")
 
     order.refresh_from_db()
     assert order.status == OrderState.REJECTED
@@ -131,7 +133,7 @@ def test_an_unreachable_exchange_is_skipped_and_the_others_recovered(trading_set
     sandbox.set_faults("nobitex:down=1")
 
     with pytest.raises(SystemExit) as exit_:
-        call_command("recover_orders", "--grace", "0")
+        call_command("recover_orders", "--grace", "3.5")
 
     assert exit_.value.code == 2
     stuck.refresh_from_db()
@@ -166,16 +168,19 @@ def test_orders_open_on_an_exchange_but_unknown_here_are_imported_not_cancelled(
     sandbox = trading_setup
     adapter = get_adapter(_ex("wallex"))
     adapter.place_order(OrderRequest(market="BTC-IRR", side=Side.BUY, type=OrderType.LIMIT,
-                                     quantity=QTY, client_order_id="by-hand-1",
+                                     quantity=QTY, client_order_id="BY_HAND_1",
                                      price=RESTING_BUY))
 
     report = _recover()
 
     imported = Order.objects.get(is_external=True)
     assert imported.purpose == Order.Purpose.EXTERNAL and imported.opportunity is None
-    assert imported.status == OrderState.OPEN and imported.exchange_order_id == "by-hand-1"
+    assert imported.status == OrderState.OPEN and imported.exchange_order_id == "BY_HAND_1"
+    # Its id here is minted as ours are (exchange W, purpose external); the exchange's own
+    # client id is the exchange order id (Wallex knows orders by it) and in the notes.
+    assert imported.client_order_id.startswith("WX_") and "BY_HAND_1" in imported.notes
     assert _report(report, "wallex").imported == 1
-    assert any("external order by-hand-1" in m for m in report.needs_human)
+    assert any("external order BY_HAND_1" in m for m in report.needs_human)
     assert [o["status"] for o in sandbox.state()["exchanges"]["wallex"]["orders"]] == ["open"]
     # Known from now on: not imported twice.
     assert _report(_recover(), "wallex").imported == 0
@@ -184,7 +189,7 @@ def test_orders_open_on_an_exchange_but_unknown_here_are_imported_not_cancelled(
 def test_cancel_external_cancels_them(trading_setup, btc):
     adapter = get_adapter(_ex("nobitex"))
     adapter.place_order(OrderRequest(market="BTC-IRR", side=Side.BUY, type=OrderType.LIMIT,
-                                     quantity=QTY, client_order_id="by-hand-2",
+                                     quantity=QTY, client_order_id="BY_HAND_2",
                                      price=RESTING_BUY))
 
     _recover(cancel_external=True)

@@ -23,10 +23,12 @@ from django.utils import timezone
 
 from arbsite.redis import key, redis_client
 from exchanges.breaker import breaker_reset, breaker_state
-from exchanges.errors import ExchangeError, NotFoundError, RejectedError
+from exchanges.errors import ExchangeError, NotFoundError, RejectedError, TransientError
+from exchanges.interface import ExchangeAdapter
 from exchanges.models import Exchange, Market
 from exchanges.registry import get_adapter
 from exchanges.states import LIVE_STATES, OrderState
+from exchanges.types import ExchangeOrder
 from trading.models import Order, OrderEventKind
 from trading.services.fills import fills_fetch_missing
 from trading.services.orders import (
@@ -38,6 +40,7 @@ from trading.services.orders import (
 )
 from trading.services.recovery import recovery_last_summary
 from trading.services.risk import kill_switch_set
+from trading.services.sync import orders_lookup
 
 logger = logging.getLogger(__name__)
 
@@ -140,10 +143,27 @@ def _locate(order: Order) -> dict[str, str | None]:
             "client_order_id": order.client_order_id, "market": order.market.code}
 
 
+def _ask(adapter: ExchangeAdapter, order: Order) -> ExchangeOrder:
+    """The exchange's report of ``order``: by its ids, or, before its exchange
+    id is known, through the searches sync uses (a Nobitex order that is no
+    longer open is found only in its order list)."""
+    if order.exchange_order_id:
+        return adapter.get_order(**_locate(order))
+    lookup = orders_lookup(adapter=adapter, exchange=order.exchange, orders=[order],
+                           patience=0.0)
+    if order.client_order_id in lookup.found:
+        return lookup.found[order.client_order_id]
+    if order.client_order_id in lookup.not_found:
+        raise NotFoundError(order.exchange.name, f"order {order.client_order_id}: no such "
+                                                 "order on the exchange")
+    raise TransientError(order.exchange.name, f"order {order.client_order_id} could not be "
+                         f"looked up: {lookup.errors.get(order.client_order_id, 'no answer')}")
+
+
 def _refresh(order: Order, source: str) -> tuple[Order, str]:
     """Ask the exchange about the order and apply the answer."""
     adapter = get_adapter(order.exchange)
-    report = adapter.get_order(**_locate(order))
+    report = _ask(adapter, order)
     order = order_apply_report(order=order, report=report, source=source)
     _, errors = fills_fetch_missing(adapter=adapter, orders=[order])
     return order, "; ".join(errors)

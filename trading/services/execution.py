@@ -86,7 +86,8 @@ def _claim_and_write_orders(opportunity_id: int) -> tuple[list[Order], str | Non
         legs = orders_write(orders=[
             Order(
                 opportunity=opportunity, exchange=exchange, market=opportunity.market,
-                client_order_id=new_client_order_id(), purpose=Order.Purpose.ENTRY,
+                client_order_id=new_client_order_id(exchange=exchange, purpose=Order.Purpose.ENTRY),
+                purpose=Order.Purpose.ENTRY,
                 side=side.value, order_type=Order.Type.LIMIT, quantity=opportunity.quantity,
                 price=price,
             )

@@ -5,6 +5,8 @@
              → rejected  (expired: never claimed within the book age)
     executing → rejected (refused at execution: kill switch, limits, paused, late)
               → done | partial | unwound | failed (settled from its orders)
+    done | partial | unwound | failed → executing (reopened: an order held
+              rejected turned out to exist; it settles again with its real fills)
 
 Each change is a compare-and-set (a conditional UPDATE on the status it
 leaves) with its event in the same transaction, so two workers can never
@@ -20,7 +22,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from trading.models import Opportunity, OpportunityEvent, OpportunityStatus, RiskSettings
@@ -37,10 +39,10 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     S.DETECTED: frozenset({S.EXECUTING, S.REJECTED}),
     S.EXECUTING: frozenset({S.REJECTED, *SETTLED}),
     S.REJECTED: frozenset(),
-    S.DONE: frozenset(),
-    S.PARTIAL: frozenset(),
-    S.UNWOUND: frozenset(),
-    S.FAILED: frozenset(),
+    S.DONE: frozenset({S.EXECUTING}),
+    S.PARTIAL: frozenset({S.EXECUTING}),
+    S.UNWOUND: frozenset({S.EXECUTING}),
+    S.FAILED: frozenset({S.EXECUTING}),
 }
 
 
@@ -115,3 +117,30 @@ def opportunity_settle(*, opportunity_id: int, status: str, realized_pnl: Decima
                        reason=reason[:2000], realized_pnl=realized_pnl,
                        closed_at=timezone.now())
 
+
+
+def opportunity_reopen(*, opportunity_id: int, reason: str, source: str) -> bool:
+    """``done | partial | unwound | failed → executing``: one of its orders,
+    held rejected when it settled, was reported by its exchange after all
+    (``orders.order_apply_report``). Settlement then runs again with the real
+    fills (a one-sided position is unwound, the P&L recomputed). True when
+    reopened; False when it is not settled (still executing: settlement will
+    see the fill) or cannot be reopened because another opportunity of its
+    market and exchange pair is in flight (logged: a human must settle it).
+    """
+    opportunity = Opportunity.objects.filter(pk=opportunity_id).only("status").first()
+    if opportunity is None or opportunity.status not in SETTLED:
+        return False
+    try:
+        with transaction.atomic():  # a savepoint: a refusal leaves the caller's work intact
+            reopened = _transition(opportunity_id=opportunity_id,
+                                   from_status=opportunity.status, to_status=S.EXECUTING,
+                                   source=source, message=f"reopened: {reason}",
+                                   closed_at=None, realized_pnl=None)
+    except IntegrityError:
+        logger.error("opportunity %s not reopened (%s): another opportunity of its pair is in "
+                     "flight; needs a human to settle it", opportunity_id, reason)
+        return False
+    if reopened:
+        logger.warning("opportunity %s reopened: %s", opportunity_id, reason)
+    return reopened

@@ -14,16 +14,26 @@ update and the history is complete.
                                              → cancelled | expired
     pending_submit → rejected
     any live state → unknown (the exchange cannot say) → any state it later says
+    rejected → the exchange's state, when it reports the order after all
+               (``reconciled``: its truth wins, and its fills are recorded)
 
 States may be skipped (``pending_submit`` straight to ``filled``). A final
 order takes no new status, but may still learn more of its fills (a late
 trade report on a cancelled order). The same report twice is a no-op.
+
+``rejected`` says what this system concluded (refused, never sent, not found
+twice); the exchange can prove it wrong: a place answer arriving after
+recovery gave the order up, or the order met later in a list. Such a
+report is never dropped: the order takes the exchange's state through an
+event of kind ``reconciled``, and an opportunity already settled without
+it is reopened to settle again with the real fill. Nothing moves an order
+*to* ``rejected`` except a refusal, a send that certainly never left, or
+the exchange's explicit not-found, twice (``trading.services.sync``).
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -32,7 +42,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from exchanges import client_ids
 from exchanges.errors import AmbiguousOrderError, ExchangeError, RejectedError
+from exchanges.models import Exchange
 from exchanges.registry import get_adapter
 from exchanges.states import TERMINAL_STATES, OrderState
 from exchanges.types import ExchangeOrder, OrderRequest, OrderType, Side
@@ -40,6 +52,7 @@ from trading import killpoints
 from trading.models import Order, OrderEvent, OrderEventKind
 from trading.pnl import fee_asset_normal
 from trading.services.fills import fills_record
+from trading.services.opportunities import opportunity_reopen
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +70,10 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     S.REJECTED: frozenset(),
     S.EXPIRED: frozenset(),
 }
+# Only with an event of kind ``reconciled``: the exchange reports an order held
+# rejected here (see the module docstring).
+RECONCILABLE_FROM_REJECTED = frozenset({S.OPEN, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED,
+                                        S.EXPIRED, S.UNKNOWN})
 
 
 class IllegalTransition(Exception):
@@ -78,8 +95,10 @@ class TransitionResult:
 def _normalise(to_status: str, current: str, filled: Decimal, quantity: Decimal) -> str:
     """An exchange that says "open" with fills means partially filled
     (Nobitex keeps a partial fill ``Active``); with everything filled, filled.
-    A final order is never normalised: "open" after "filled" stays illegal."""
-    if to_status == S.OPEN and filled > 0 and current not in TERMINAL_STATES:
+    A final order is never normalised: "open" after "filled" stays illegal
+    (except a rejected one, which the exchange's truth may reopen)."""
+    if to_status == S.OPEN and filled > 0 and (current not in TERMINAL_STATES
+                                               or current == S.REJECTED):
         return S.PARTIALLY_FILLED if filled < quantity else S.FILLED
     return to_status
 
@@ -127,7 +146,15 @@ def order_transition(
         if target == S.PARTIALLY_FILLED and filled == 0:
             raise IllegalTransition(order, "partially_filled needs a filled quantity above zero")
 
-        if target != current:
+        # The exchange reports an order held rejected: its truth wins.
+        reconciling = (current == S.REJECTED and target in RECONCILABLE_FROM_REJECTED
+                       and kind in (OrderEventKind.EXCHANGE_REPORT, OrderEventKind.RECONCILED))
+        if reconciling:
+            kind = OrderEventKind.RECONCILED
+            reason = (f"held rejected ({order.status_reason or 'no reason given'}), but the "
+                      f"exchange reports it {target} with {filled} filled: its truth applied"
+                      + (f"; {reason}" if reason else ""))
+        if target != current and not reconciling:
             if current in TERMINAL_STATES or target not in ALLOWED_TRANSITIONS[current]:
                 raise IllegalTransition(order, f"illegal transition {current} → {target}")
         elif current in TERMINAL_STATES and target == S.PENDING_SUBMIT:
@@ -158,7 +185,8 @@ def order_transition(
         if not changes:
             return TransitionResult(order=order, changed=False, event=None)
 
-        if current == S.PENDING_SUBMIT and target not in (S.PENDING_SUBMIT, S.REJECTED):
+        if (current == S.PENDING_SUBMIT and target not in (S.PENDING_SUBMIT, S.REJECTED)
+                or reconciling):
             changes.setdefault("submitted_at", order.submitted_at or now)
         for field, value in changes.items():
             setattr(order, field, value)
@@ -181,10 +209,13 @@ def order_transition(
     return TransitionResult(order=order, changed=True, event=event)
 
 
-def new_client_order_id(prefix: str = "arb") -> str:
-    """Unique and never reused, even after a database reset: a random part,
-    so an old order on the exchange is never mistaken for a new one."""
-    return f"{prefix}-{uuid.uuid4().hex}"[:32]
+def new_client_order_id(*, exchange: Exchange, purpose: str) -> str:
+    """The client order id of a new order of ``purpose`` (an ``Order.Purpose``)
+    on ``exchange``, minted by ``exchanges.client_ids``: valid under every
+    exchange's documented rule (Wallex's A-Z, 0-9 and ``_``; Nobitex's 32
+    characters), unique across exchanges, never reused even after a database
+    reset, so an old order on an exchange is never mistaken for a new one."""
+    return client_ids.new_client_order_id(exchange_kind=exchange.adapter, purpose=str(purpose))
 
 
 def orders_write(*, orders: list[Order], source: str, payload: dict[str, Any] | None = None,
@@ -256,14 +287,20 @@ def order_submit(*, order: Order, source: str) -> ExchangeOrder | None:
 
 def order_apply_report(*, order: Order, report: ExchangeOrder, source: str) -> Order:
     """Map an exchange's answer about ``order`` through the state machine and
-    record its fills. A stale report (status or fill going back) is logged
-    and ignored: the order already knows better."""
+    record its fills.
+
+    A stale report (status or fill going back) is logged and ignored: the
+    order already knows better. A report of an order held ``rejected`` is
+    never stale: the exchange has the order, so its state is taken (the
+    event's kind is ``reconciled``), its fills recorded, and an opportunity
+    settled without them reopened (see the module docstring)."""
     payload = {
         "raw_status": report.raw_status,
         "exchange_order_id": report.exchange_order_id,
         "filled_quantity": str(report.filled_quantity),
         "average_price": str(report.average_price) if report.average_price is not None else None,
     }
+    result = None
     try:
         result = order_transition(
             order_id=order.pk, to_status=report.state, source=source,
@@ -274,10 +311,25 @@ def order_apply_report(*, order: Order, report: ExchangeOrder, source: str) -> O
         )
         order = result.order
     except IllegalTransition as exc:
-        logger.warning("stale report ignored (%s): %s", source, exc)
         order.refresh_from_db()
+        if order.status == S.REJECTED:
+            logger.error("order %s on exchange %s: held rejected, the exchange reports it %s, "
+                         "and the report could not be applied (%s): needs a human",
+                         order.client_order_id, order.exchange_id, report.state, exc)
+        else:
+            logger.warning("stale report ignored (%s): %s", source, exc)
     if report.fills:
         fills_record(order=order, fills=report.fills)
+    if result is not None and result.event is not None and (
+            result.event.kind == OrderEventKind.RECONCILED):
+        logger.warning("order %s on exchange %s: held rejected, the exchange reports it %s "
+                       "with %s filled (%s): reconciled", order.client_order_id,
+                       order.exchange_id, order.status, order.filled_quantity, source)
+        if order.opportunity_id is not None:
+            opportunity_reopen(opportunity_id=order.opportunity_id, source=source,
+                               reason=f"order {order.client_order_id} was held rejected; the "
+                                      f"exchange reports it {order.status} with "
+                                      f"{order.filled_quantity} filled")
     return order
 
 

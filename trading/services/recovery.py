@@ -41,6 +41,7 @@ from trading.services.sync import (
     SyncMode,
     configured_not_found_grace,
     exchange_sync_pass,
+    grace_check,
     opportunities_settle,
 )
 
@@ -63,7 +64,7 @@ class RecoveryReport:
     @property
     def complete(self) -> bool:
         return not self.locked_out and all(
-            not r.skipped and not r.errors for r in self.exchanges)
+            not r.skipped and not r.errors and not r.unclear for r in self.exchanges)
 
     @property
     def needs_human(self) -> list[str]:
@@ -79,8 +80,8 @@ def _recover_exchange(exchange: Exchange, *, dry_run: bool, grace: timedelta,
     # sending it any more), waits out rate limits, and imports what it finds
     # open on the exchange that this system never placed.
     mode = SyncMode(source=SOURCE, pending_grace=timedelta(0), not_found_grace=grace,
-                patience=PATIENCE, import_external=True, cancel_external=cancel_external,
-                dry_run=dry_run)
+                    patience=PATIENCE, wait_out_backoff=True, import_external=True,
+                    cancel_external=cancel_external, dry_run=dry_run)
     try:
         report = exchange_sync_pass(exchange=exchange, mode=mode, progress=progress)
     except ExchangeError as exc:
@@ -112,6 +113,7 @@ def _recover_exchange(exchange: Exchange, *, dry_run: bool, grace: timedelta,
         report.calls += again.calls
         report.errors.extend(again.errors)
         report.needs_human.extend(again.needs_human)
+        report.unclear += again.unclear
         report.not_found_pending = again.not_found_pending
     return report
 
@@ -143,10 +145,12 @@ def orders_recover(*, exchange_names: list[str] | None = None, dry_run: bool = F
 
     One recovery at a time across processes (a Redis lock); a second caller
     gets ``locked_out``. ``wait_grace=False`` (worker start-up) does not wait
-    for the confirming not-found: a later sync confirms.
+    for the confirming not-found: a later sync confirms. A ``grace`` below the
+    place timeout is refused (``GraceTooShort``), as is such a setting.
     """
     started = time.monotonic()
-    grace = grace if grace is not None else configured_not_found_grace()
+    grace = (grace_check(grace, what="the not-found grace") if grace is not None
+             else configured_not_found_grace())
     report = RecoveryReport(dry_run=dry_run)
     with redis_lock(RECOVER_ORDERS) as acquired:
         if not acquired:

@@ -53,9 +53,10 @@ def _unwind_request(opportunity: Opportunity, net_base: Decimal) -> tuple[int, O
     settings_row = risk_settings()
     loss = settings_row.max_unwind_loss_pct / Decimal(100)
     if net_base > 0:
-        exchange_id, side, entry_side = opportunity.buy_exchange_id, Side.SELL, "buy"
+        exchange, side, entry_side = opportunity.buy_exchange, Side.SELL, "buy"
     else:
-        exchange_id, side, entry_side = opportunity.sell_exchange_id, Side.BUY, "sell"
+        exchange, side, entry_side = opportunity.sell_exchange, Side.BUY, "sell"
+    exchange_id = exchange.pk
     listing = ExchangeMarket.objects.get(exchange_id=exchange_id, market_id=opportunity.market_id)
     quantity = abs(net_base).quantize(listing.amount_step, rounding=ROUND_DOWN)
     if quantity <= 0:
@@ -69,7 +70,8 @@ def _unwind_request(opportunity: Opportunity, net_base: Decimal) -> tuple[int, O
     price = average * (1 - loss) if side == Side.SELL else average * (1 + loss)
     return exchange_id, OrderRequest(
         market=opportunity.market.code, side=side, type=OrderType.LIMIT, quantity=quantity,
-        client_order_id=new_client_order_id("unw"), price=price,
+        client_order_id=new_client_order_id(exchange=exchange, purpose=Order.Purpose.UNWIND),
+        price=price,
     )
 
 
@@ -102,7 +104,10 @@ def _place_unwind(opportunity: Opportunity, exchange_id: int, request: OrderRequ
 def opportunity_reconcile(*, opportunity_id: int, source: str,
                           allow_unwind: bool = True) -> ReconcileResult:
     """Advance an executing opportunity as far as its orders allow."""
-    opportunity = Opportunity.objects.select_related("market").get(pk=opportunity_id)
+    opportunity = (Opportunity.objects.select_related("market", "buy_exchange", "sell_exchange")
+                   .defer("buy_exchange__api_key", "buy_exchange__api_secret",
+                          "sell_exchange__api_key", "sell_exchange__api_secret")
+                   .get(pk=opportunity_id))
     if opportunity.status != OpportunityStatus.EXECUTING:
         return ReconcileResult(opportunity.pk, opportunity.status, "nothing")
     orders = list(opportunity.orders.all())

@@ -9,18 +9,29 @@ sync and recovery (``trading.services.recovery``), which also imports the
 orders found open on an exchange that this system never placed.
 
 Ambiguity is respected: a timeout, a 5xx or a rate limit says nothing about
-whether an order exists. Only an explicit not-found from the exchange,
-repeated after a grace period, fails an order that never reached it.
+whether an order exists. An order is declared never placed (``rejected``)
+only when every search that could find it has answered explicitly that it
+is not there (``OrdersLookup.not_found``), twice, the grace period apart,
+and never while its place request may still be in flight (the place
+timeout, ``exchanges.registry.place_timeout_seconds``; the grace may not be
+shorter). An answer that cannot be classified (``OrdersLookup.unclear``)
+keeps the order ``unknown`` and tells a human: on the order's history
+(``lookup_unclear``) and in the report's ``needs_human``. An order held
+``rejected`` that the exchange lists open after all takes the exchange's
+state (``orders.order_apply_report``: ``reconciled``).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -28,11 +39,11 @@ from django.utils import timezone
 from arbsite.locks import SYNC_ORDERS, redis_lock
 from exchanges.breaker import breaker_state
 from exchanges.errors import ExchangeError
-from exchanges.interface import ExchangeAdapter
+from exchanges.interface import LIST_LOOKBACK_MARGIN_S, ExchangeAdapter
 from exchanges.models import Exchange, Market
-from exchanges.registry import get_adapter
+from exchanges.registry import get_adapter, place_timeout_seconds
 from exchanges.states import LIVE_STATES, OrderState
-from exchanges.types import ExchangeOrder, OrderRef
+from exchanges.types import ExchangeOrder, OrderRef, OrdersLookup, Side
 from trading import killpoints
 from trading.models import Opportunity, OpportunityStatus, Order, OrderEventKind
 from trading.services.fills import fills_fetch_missing
@@ -41,6 +52,7 @@ from trading.services.orders import (
     IllegalTransition,
     new_client_order_id,
     order_apply_report,
+    order_note_event,
     order_transition,
     orders_write,
 )
@@ -60,10 +72,39 @@ Progress = Callable[[str, int, int], None]
 UNRESOLVED = (OrderState.PENDING_SUBMIT, OrderState.UNKNOWN)
 
 
+class GraceTooShort(ValueError):
+    """A not-found grace below the place timeout: refused."""
+
+
+def place_timeout() -> timedelta:
+    """How long a place request may be in flight after its order was written."""
+    return timedelta(seconds=place_timeout_seconds())
+
+
+def grace_check(grace: timedelta, *, what: str) -> timedelta:
+    """``grace`` if it is at least the place timeout, else ``GraceTooShort``
+    naming ``what`` (the option or setting it came from): an order whose
+    place request may still be in flight must never be declared never placed
+    (issue 10 item 3: a grace of 0 failed an order that then filled)."""
+    timeout = place_timeout()
+    if grace < timeout:
+        raise GraceTooShort(
+            f"{what} of {grace.total_seconds():g}s is below the place timeout of "
+            f"{timeout.total_seconds():g}s (EXCHANGE_RATE_LIMIT_MAX_WAIT + "
+            "EXCHANGE_CONNECT_TIMEOUT + EXCHANGE_READ_TIMEOUT): an order still being placed "
+            "could be declared never placed. Use at least that.")
+    return grace
+
+
 def configured_not_found_grace() -> timedelta:
-    """``ORDER_NOT_FOUND_GRACE_SECONDS`` (validated by settings), else 30 s."""
+    """``ORDER_NOT_FOUND_GRACE_SECONDS`` (30 s unless set), checked against the
+    place timeout (``ImproperlyConfigured`` naming the setting)."""
     value = getattr(settings, "ORDER_NOT_FOUND_GRACE_SECONDS", None)
-    return timedelta(seconds=float(value)) if value is not None else NOT_FOUND_GRACE
+    grace = timedelta(seconds=float(value)) if value is not None else NOT_FOUND_GRACE
+    try:
+        return grace_check(grace, what="ORDER_NOT_FOUND_GRACE_SECONDS")
+    except GraceTooShort as exc:
+        raise ImproperlyConfigured(str(exc)) from None
 
 
 @dataclass
@@ -80,6 +121,7 @@ class ExchangeSyncReport:
     needs_human: list[str] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)  # what a dry run would do
     not_found_pending: int = 0  # first not-found seen: to confirm after the grace
+    unclear: int = 0  # answers that cannot be classified: those orders need a human
     skipped: str = ""
 
 
@@ -91,7 +133,7 @@ class SyncReport:
 
     @property
     def complete(self) -> bool:
-        return all(not r.skipped and not r.errors for r in self.exchanges)
+        return all(not r.skipped and not r.errors and not r.unclear for r in self.exchanges)
 
 
 def _index(reports: list[ExchangeOrder]) -> tuple[dict[str, ExchangeOrder],
@@ -103,14 +145,16 @@ def _index(reports: list[ExchangeOrder]) -> tuple[dict[str, ExchangeOrder],
 
 def _not_found(order: Order, report: ExchangeSyncReport, now: datetime, source: str,
                grace: timedelta, dry_run: bool) -> None:
-    """The exchange said it has no such order."""
+    """Every search that could find the order answered that it is not there."""
     if order.status not in UNRESOLVED:
         message = (f"{order.client_order_id}: {order.status} here but the exchange has no "
                    "such order")
         report.needs_human.append(message)
         logger.error("sync %s: %s", order.exchange.name, message)
         return
-    if order.not_found_since is None or now - order.not_found_since < grace:
+    # Its place request may still be in flight: never failed yet, whatever the grace.
+    young = now - order.created_at < place_timeout()
+    if order.not_found_since is None or now - order.not_found_since < grace or young:
         report.not_found_pending += 1
         if dry_run:
             report.actions.append(f"{order.client_order_id}: not found; would confirm after "
@@ -136,6 +180,125 @@ def _not_found(order: Order, report: ExchangeSyncReport, now: datetime, source: 
         report.failed += 1
     except IllegalTransition as exc:
         logger.warning("sync: %s", exc)
+
+
+def _unclear(order: Order, error: str, report: ExchangeSyncReport, source: str,
+             dry_run: bool) -> None:
+    """The exchange answered about the order in a way that cannot be
+    classified: the order stays (or becomes) ``unknown`` and a human is told,
+    on the order's history (once per distinct answer) and in the report."""
+    message = (f"{order.client_order_id}: the exchange's answer cannot be classified ({error}); "
+               f"left {OrderState.UNKNOWN if order.status in UNRESOLVED else order.status}: "
+               "check the order on the exchange and resolve it by hand")
+    report.needs_human.append(message)
+    report.unclear += 1
+    logger.error("sync %s: %s", order.exchange.name, message)
+    if dry_run:
+        return
+    reason = f"the exchange's answer cannot be classified: {error}"
+    if order.not_found_since is not None:  # "not there" twice means twice in a row
+        Order.objects.filter(pk=order.pk).update(not_found_since=None)
+    if order.status == OrderState.PENDING_SUBMIT:
+        order_transition(order_id=order.pk, to_status=OrderState.UNKNOWN, source=source,
+                         reason=reason, kind=OrderEventKind.LOOKUP_UNCLEAR)
+        return
+    last = order.events.order_by("-id").values_list("kind", "message").first()
+    if last != (OrderEventKind.LOOKUP_UNCLEAR, reason):
+        order_note_event(order_id=order.pk, source=source, message=reason,
+                         kind=OrderEventKind.LOOKUP_UNCLEAR)
+
+
+# How long after this system gave an order up (never sent, or not found twice)
+# sync keeps reading its exchange's open orders for it, though nothing else
+# is live there: a late place may still show it.
+GIVEN_UP_WATCH = timedelta(minutes=10)
+
+
+def _given_up_lately(exchange: Exchange, now: datetime) -> bool:
+    return Order.objects.filter(
+        exchange=exchange, status=OrderState.REJECTED, updated_at__gte=now - GIVEN_UP_WATCH,
+        events__kind__in=[OrderEventKind.NOT_FOUND, OrderEventKind.SEND_NOT_SENT],
+    ).exists()
+
+
+def _given_up_by_fields(exchange: Exchange,
+                        open_now: list[ExchangeOrder]) -> list[tuple[Order, ExchangeOrder]]:
+    """Orders given up lately (no exchange id known) matched to open rows that
+    name no client order id (Nobitex's lists) and are known here under no id,
+    by market, side, amount, price and creation time: only pairs where each
+    side has exactly one candidate, never a guess between two."""
+    unnamed = [r for r in open_now if not r.client_order_id and r.exchange_order_id
+               and r.side is not None and r.quantity is not None]
+    if not unnamed:
+        return []
+    since = timezone.now() - GIVEN_UP_WATCH
+    given_up = list(Order.objects.filter(
+        exchange=exchange, status=OrderState.REJECTED, exchange_order_id__isnull=True,
+        updated_at__gte=since,
+        events__kind__in=[OrderEventKind.NOT_FOUND, OrderEventKind.SEND_NOT_SENT],
+    ).distinct().select_related("exchange", "market"))
+    if not given_up:
+        return []
+    known = set(Order.objects.filter(exchange=exchange, exchange_order_id__in=[
+        r.exchange_order_id for r in unnamed]).values_list("exchange_order_id", flat=True))
+    rows = [r for r in unnamed if r.exchange_order_id not in known]
+
+    def could_be(order: Order, row: ExchangeOrder) -> bool:
+        if row.market != order.market.code or row.side.value != order.side:
+            return False
+        if row.quantity != order.quantity or (row.price is None) != (order.price is None):
+            return False
+        if row.price is not None and abs(row.price - order.price) > order.price * PRICE_SLACK:
+            return False
+        return row.created_at is None or (
+            order.created_at - FIELD_MATCH_BEFORE <= row.created_at
+            <= order.created_at + FIELD_MATCH_AFTER)
+
+    matches = {o.pk: [r for r in rows if could_be(o, r)] for o in given_up}
+    claims: dict[str, int] = {}
+    for candidates in matches.values():
+        for row in candidates:
+            claims[str(row.exchange_order_id)] = claims.get(str(row.exchange_order_id), 0) + 1
+    return [(order, matches[order.pk][0]) for order in given_up
+            if len(matches[order.pk]) == 1
+            and claims[str(matches[order.pk][0].exchange_order_id)] == 1]
+
+
+# Matching a given-up order to an unnamed open row: the exchange rounds the
+# price to its tick (well within this share of it); its clock and our own
+# may differ, and the place may have been slow.
+PRICE_SLACK = Decimal("0.0001")
+FIELD_MATCH_BEFORE = timedelta(seconds=60)
+FIELD_MATCH_AFTER = timedelta(seconds=120)
+
+
+def _reconcile_rejected(exchange: Exchange, open_now: list[ExchangeOrder],
+                        report: ExchangeSyncReport, source: str, dry_run: bool) -> list[Order]:
+    """Orders held ``rejected`` here that the exchange lists open: the
+    exchange's truth wins (``reconciled``); returns them for their fills."""
+    by_id, by_client = _index(open_now)
+    held = Order.objects.filter(exchange=exchange, status=OrderState.REJECTED).filter(
+        Q(client_order_id__in=list(by_client)) | Q(exchange_order_id__in=list(by_id))
+        | Q(exchange_order_id__in=list(by_client))).select_related("exchange", "market")
+    pairs = []
+    for order in held:
+        found = (by_id.get(order.exchange_order_id or "")
+                 or by_client.get(order.exchange_order_id or "")
+                 or by_client.get(order.client_order_id))
+        if found is not None:
+            pairs.append((order, found))
+    pairs += _given_up_by_fields(exchange, open_now)
+    reconciled = []
+    for order, found in pairs:
+        message = (f"{order.client_order_id}: held rejected ({order.status_reason}), but "
+                   f"{exchange.name} lists it {found.state} with {found.filled_quantity} filled")
+        report.needs_human.append(message + ("; would take its state" if dry_run
+                                             else "; its state taken (reconciled)"))
+        logger.error("sync %s: %s", exchange.name, message)
+        if not dry_run:
+            reconciled.append(order_apply_report(order=order, report=found, source=source))
+            report.updated += 1
+    return reconciled
 
 
 def _apply(order: Order, found: ExchangeOrder, report: ExchangeSyncReport,
@@ -177,10 +340,10 @@ def _import_external(exchange: Exchange, found: ExchangeOrder, report: ExchangeS
         report.actions.append(f"external order {label} ({found.side} {found.quantity} "
                               f"{found.market}): would import" + (" and cancel" if cancel else ""))
         return
-    client_id = found.client_order_id
-    if not client_id or len(client_id) > 32 or Order.objects.filter(
-            client_order_id=client_id).exists():
-        client_id = new_client_order_id("ext")
+    # Ours, minted like every other (the exchange's own client id, if any, is
+    # kept in the notes, and is the exchange order id where the exchange knows
+    # orders by it: Wallex).
+    client_id = new_client_order_id(exchange=exchange, purpose=Order.Purpose.EXTERNAL)
     try:
         with transaction.atomic():
             [order] = orders_write(orders=[Order(
@@ -191,7 +354,8 @@ def _import_external(exchange: Exchange, found: ExchangeOrder, report: ExchangeS
                 quantity=found.quantity, price=found.price,
                 notes=f"found open on {exchange.name} by {source}; exchange client id "
                       f"{found.client_order_id or '-'}",
-            )], source=source, payload={"raw_status": found.raw_status, "external": True},
+            )], source=source, payload={"raw_status": found.raw_status, "external": True,
+                                        "exchange_client_order_id": found.client_order_id},
                 kind=OrderEventKind.IMPORTED)
     except IntegrityError:
         logger.info("sync %s: external order %s already imported", exchange.name, label)
@@ -227,6 +391,49 @@ def _externals(exchange: Exchange, open_now: list[ExchangeOrder]) -> list[Exchan
             if r.client_order_id not in known_ids and r.exchange_order_id not in known_ids]
 
 
+def order_ref(order: Order) -> OrderRef:
+    """What an exchange needs to find ``order``: its ids, and what it was (side,
+    amount, limit price, when it was written), so that an exchange whose
+    order lists name no client order id (Nobitex) can still find a
+    lost-answer order that is no longer open."""
+    return OrderRef(
+        client_order_id=order.client_order_id, exchange_order_id=order.exchange_order_id,
+        market=order.market.code, created_at=order.created_at, quantity=order.quantity,
+        side=Side(order.side),
+        price=order.price if order.order_type == Order.Type.LIMIT else None,
+    )
+
+
+# How far before the oldest order looked up the orders known here must
+# reach: the exchange's list is read back to that order's creation less
+# LIST_LOOKBACK_MARGIN_S, and clocks may differ by as much again.
+KNOWN_IDS_REACH = timedelta(seconds=2 * LIST_LOOKBACK_MARGIN_S)
+
+
+def known_exchange_ids(*, exchange: Exchange, orders: list[Order]) -> set[str]:
+    """The exchange ids of every order known here on ``exchange`` that a list
+    search for ``orders`` may meet: a known order is never taken for a
+    lost-answer one (its twin by side, amount, price and minute)."""
+    times = [o.created_at for o in orders if o.created_at is not None]
+    if not times:
+        return set()
+    return set(Order.objects.filter(
+        exchange=exchange, exchange_order_id__isnull=False,
+        created_at__gte=min(times) - KNOWN_IDS_REACH,
+    ).values_list("exchange_order_id", flat=True))
+
+
+def orders_lookup(*, adapter: ExchangeAdapter, exchange: Exchange, orders: list[Order],
+                  patience: float) -> OrdersLookup:
+    """Look ``orders`` up on their exchange in one batch (``lookup_orders``),
+    with everything the exchange's searches can use."""
+    if not orders:
+        return OrdersLookup()
+    return adapter.lookup_orders(
+        [order_ref(o) for o in orders], patience=patience,
+        known_exchange_ids=known_exchange_ids(exchange=exchange, orders=orders))
+
+
 @dataclass(frozen=True)
 class SyncMode:
     """How one pass over an exchange's orders behaves; the periodic sync
@@ -237,6 +444,10 @@ class SyncMode:
       to an executor that may be sending it right now, and is left alone;
     - ``not_found_grace``: between the first and the confirming not-found;
     - ``patience``: seconds spent waiting out rate limits while looking up;
+    - ``wait_out_backoff``: a rate-limit back-off in force (an earlier 429,
+      the local limiter) is waited out, within ``patience``, before the open
+      orders are read, instead of skipping the exchange (recovery must
+      finish; the periodic sync tries again in a few seconds);
     - ``import_external`` / ``cancel_external``: orders open on the exchange
       that this system never placed are imported (and cancelled);
     - ``dry_run``: say what would be done, change nothing.
@@ -246,6 +457,7 @@ class SyncMode:
     pending_grace: timedelta
     not_found_grace: timedelta
     patience: float
+    wait_out_backoff: bool = False
     import_external: bool = False
     cancel_external: bool = False
     dry_run: bool = False
@@ -275,11 +487,14 @@ def exchange_sync_pass(*, exchange: Exchange, mode: SyncMode,
         query = query.filter(pk__in=only_ids)
     orders = list(query.select_related("exchange", "market").order_by("pk"))
     if not orders and not mode.import_external and not Order.objects.filter(
-            exchange=exchange, opportunity__status=OpportunityStatus.EXECUTING).exists():
+            exchange=exchange, opportunity__status=OpportunityStatus.EXECUTING).exists() and (
+            not _given_up_lately(exchange, now)):
         return report
     adapter = adapter or get_adapter(exchange)
+    patience = mode.patience if mode.wait_out_backoff else 0.0
     try:
-        open_now = adapter.open_orders()
+        open_now = adapter.patiently(adapter.open_orders,
+                                     deadline=time.monotonic() + patience)
         report.calls += 1
     except ExchangeError as exc:
         report.skipped = f"open orders unavailable: {exc}"
@@ -295,13 +510,11 @@ def exchange_sync_pass(*, exchange: Exchange, mode: SyncMode,
             missing.append(order)
         else:
             found_for[order.pk] = found
-    lookup = adapter.lookup_orders(
-        [OrderRef(client_order_id=o.client_order_id, exchange_order_id=o.exchange_order_id,
-                  market=o.market.code, created_at=o.created_at, quantity=o.quantity)
-         for o in missing], patience=mode.patience)
+    lookup = orders_lookup(adapter=adapter, exchange=exchange, orders=missing,
+                           patience=mode.patience)
     report.calls += lookup.calls
 
-    touched: list[Order] = []
+    touched: list[Order] = _reconcile_rejected(exchange, open_now, report, source, dry_run)
     for number, order in enumerate(orders, 1):
         report.checked += 1
         found = found_for.get(order.pk) or lookup.found.get(order.client_order_id)
@@ -311,6 +524,8 @@ def exchange_sync_pass(*, exchange: Exchange, mode: SyncMode,
                 killpoints.reached("during_sync")
         elif order.client_order_id in lookup.not_found:
             _not_found(order, report, now, source, grace, dry_run)
+        elif order.client_order_id in lookup.unclear:
+            _unclear(order, lookup.errors[order.client_order_id], report, source, dry_run)
         elif order.client_order_id in lookup.errors:
             error = lookup.errors[order.client_order_id]
             report.errors.append(f"{order.client_order_id}: {error}")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from datetime import timedelta
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from trading.services.recovery import RecoveryReport, orders_recover
+from trading.services.sync import GraceTooShort
 
 INCOMPLETE = 2
 COLUMNS = ("exchange", "checked", "adopted", "updated", "imported", "failed", "fills", "status")
@@ -29,18 +31,28 @@ class Command(BaseCommand):
         parser.add_argument("--grace", type=float, default=None, metavar="SECONDS",
                             help="Wait between the first and the confirming not-found before "
                                  "an order is marked rejected (default "
-                                 "ORDER_NOT_FOUND_GRACE_SECONDS or 30).")
+                                 "ORDER_NOT_FOUND_GRACE_SECONDS or 30); at least the place "
+                                 "timeout (EXCHANGE_RATE_LIMIT_MAX_WAIT + "
+                                 "EXCHANGE_CONNECT_TIMEOUT + EXCHANGE_READ_TIMEOUT).")
         parser.add_argument("--cancel-external", action="store_true",
                             help="Cancel the orders found open on an exchange that this system "
                                  "did not place (default: import and leave them).")
 
     def handle(self, *args, **options):
-        grace = timedelta(seconds=options["grace"]) if options["grace"] is not None else None
+        grace = None
+        if options["grace"] is not None:
+            if not math.isfinite(options["grace"]):
+                raise CommandError(f"--grace must be a number of seconds (got {options['grace']})")
+            grace = timedelta(seconds=options["grace"])
         if options["dry_run"]:
             self.stdout.write("dry run: nothing will be changed")
-        report = orders_recover(exchange_names=options["exchanges"], dry_run=options["dry_run"],
-                                grace=grace, cancel_external=options["cancel_external"],
-                                progress=self._progress)
+        try:
+            report = orders_recover(exchange_names=options["exchanges"],
+                                    dry_run=options["dry_run"], grace=grace,
+                                    cancel_external=options["cancel_external"],
+                                    progress=self._progress)
+        except GraceTooShort as exc:
+            raise CommandError(f"--grace {options['grace']:g}: {exc}") from None
         self._summary(report)
         if not report.complete:
             sys.exit(INCOMPLETE)
@@ -57,8 +69,9 @@ class Command(BaseCommand):
             return
         rows = [COLUMNS]
         for r in report.exchanges:
-            status = (f"SKIPPED: {r.skipped}" if r.skipped
-                      else f"{len(r.errors)} error(s)" if r.errors else "ok")
+            problems = [f"{len(r.errors)} error(s)"] if r.errors else []
+            problems += [f"{r.unclear} unclear answer(s)"] if r.unclear else []
+            status = f"SKIPPED: {r.skipped}" if r.skipped else ", ".join(problems) or "ok"
             rows.append((r.exchange, r.checked, r.adopted, r.updated, r.imported, r.failed,
                          r.fills_added, status))
         widths = [max(len(str(row[i])) for row in rows) for i in range(len(COLUMNS) - 1)]
