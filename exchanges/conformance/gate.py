@@ -58,11 +58,13 @@ class ConformanceState:
 def conformance_state(exchange: Exchange) -> ConformanceState:
     required = conformance_required()
     url = effective_base_url(exchange)
-    if is_sandbox_url(url, sandbox_urls=getattr(settings, "EXCHANGE_SANDBOX_URLS", [])):
-        return ConformanceState(SANDBOX, "not needed: the project's sandbox", True,
-                                required=required)
     checked = exchange.conformance_checked_at
     here = same_base_url(exchange.conformance_base_url, url)
+    if is_sandbox_url(url, sandbox_urls=getattr(settings, "EXCHANGE_SANDBOX_URLS", [])):
+        label = "not needed: the project's sandbox"
+        if here and checked is not None:
+            label += f" (last check {exchange.conformance_state} at {checked:%Y-%m-%d %H:%M} UTC)"
+        return ConformanceState(SANDBOX, label, True, checked, required=required)
     state: ConformanceState
     if exchange.conformance_state == Exchange.Conformance.PASSED and here:
         state = ConformanceState(PASSED, f"passed at {checked:%Y-%m-%d %H:%M} UTC", True, checked)
