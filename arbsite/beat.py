@@ -159,13 +159,25 @@ class LeasedDatabaseScheduler(DatabaseScheduler):
                 self.lease.release()
             raise
 
+    _closing = False
+
     def tick(self, *args, **kwargs) -> float:
         if self.lease is not None and self.lease.due():
             self.lease.renew()
-        interval = super().tick(*args, **kwargs)
+        try:
+            interval = super().tick(*args, **kwargs)
+        except Exception:
+            # Celery's SIGTERM/SIGINT handler closes the scheduler and raises
+            # SystemExit wherever the main thread is, often inside a schedule
+            # query, whose clean-up then fails on the closed database: that is
+            # the stop asked for, not a crash of beat.
+            if self._closing:
+                raise SystemExit() from None
+            raise
         return interval if self.lease is None else min(interval, self.lease.ttl_seconds / 3)
 
     def close(self) -> None:
+        self._closing = True
         try:
             super().close()
         finally:

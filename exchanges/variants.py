@@ -59,35 +59,36 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
             "not there"),
     Variant("wallex-numbers", ("string", "number"), "wallex",
             "numbers in answers as JSON strings or JSON numbers", used=False),
+    Variant("wallex-partial-status", ("new", "partially-filled"), "wallex",
+            "status of an open, partly filled order: NEW (the documented statuses) or "
+            "PARTIALLY_FILLED (go-wallex's example); executedQty tells either way", used=False),
+    Variant("wallex-finished", ("cancel-answer", "all-closed", "never"), "wallex",
+            "where FINISHED appears (the cancel answer, every closed order, nowhere); read "
+            "by executedQty either way", used=False),
+    Variant("wallex-balance-value", ("total", "available"), "wallex",
+            "whether a balance's value includes locked (undocumented): the total, or what is "
+            "available (total = value + locked)"),
     Variant("nobitex-not-found", ("failed", "failed-404", "drf", "empty"), "nobitex",
             "the answer to a status lookup of an unknown client order id: "
             "{'status':'failed','code':'NotFound'…} with HTTP 200 or 404, or a DRF 404 "
             "{'detail':'Not found.'} (all three always recognised), or an empty answer "
-            "(recognised only when set)"),
+            "{'status':'ok','order':null} (recognised only when set)"),
+    Variant("nobitex-total-price", ("matched", "order"), "nobitex",
+            "totalPrice in order answers: the executed value (2022-2025 examples), whose "
+            "ratio to matchedAmount is the average price, or the order's value amount x price "
+            "(2018 examples), from which no average can be read"),
+    Variant("nobitex-duplicate-order", ("trade-fields", "all-fields"), "nobitex",
+            "what makes an order identical for DuplicateOrder; orders go with pro=yes, which "
+            "turns the check off", used=False),
+    Variant("nobitex-decimals", ("plain", "padded"), "nobitex",
+            "decimals normalised or padded to ten places ('0E-10'); read either way",
+            used=False),
     Variant("nobitex-details-client-id", ("no", "yes"), "nobitex",
             "whether order-list rows (details=2) carry clientOrderId; read either way",
             used=False),
     Variant("nobitex-page-size", ("100", "1000"), "nobitex",
             "pageSize of order lists: 1-100 per the general notes, up to 1000 per the "
             "list's own note"),
-    Variant("nobitex-total-price", ("matched", "order"), "nobitex",
-            "totalPrice in place and status answers: the executed value (2022-2025 "
-            "examples) or amount x price (2018 examples); under 'order' the average price "
-            "is never derived from it"),
-    Variant("nobitex-duplicate-order", ("trade-fields", "all-fields"), "nobitex",
-            "what makes an order a DuplicateOrder within 10 s; arbsite sends pro=yes, which "
-            "turns the check off either way", used=False),
-    Variant("nobitex-decimals", ("plain", "padded"), "nobitex",
-            "decimals as normalised strings or padded to ten places ('0E-10'); read either "
-            "way", used=False),
-    Variant("wallex-partial-status", ("new", "partially-filled"), "wallex",
-            "status of an open, partly filled order: NEW (read by executedQty) or "
-            "PARTIALLY_FILLED; read either way", used=False),
-    Variant("wallex-finished", ("cancel-answer", "all-closed", "never"), "wallex",
-            "where FINISHED appears: in cancel answers, for every closed order, or never; "
-            "read by executedQty either way", used=False),
-    Variant("wallex-balance-value", ("total", "available"), "wallex",
-            "whether a balance's value includes what is locked (total) or not (available)"),
 )}
 
 IGNORED = frozenset(name for name, v in VARIANTS.items() if not v.used)

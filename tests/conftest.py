@@ -14,7 +14,6 @@ from django.db import connection
 from arbsite.redis import redis_client
 from tests.browser import browser, page  # noqa: F401 - fixtures for browser tests
 from tests.factories import make_exchange, make_market, make_order
-from tests.sandbox_compat import legacy_sandbox_variants  # noqa: F401 - until w1-sandbox
 
 
 @pytest.fixture(scope="session", autouse=True)

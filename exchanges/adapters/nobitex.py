@@ -748,11 +748,9 @@ class NobitexAdapter(ExchangeAdapter):
 
 def _average(row: Node, filled: Decimal, scale: Decimal, price: Decimal | None,
              side: Side | None, *, total_is_executed: bool = True) -> Decimal | None:
-    """``totalPrice / matchedAmount`` where that is possible for the order, else
-    ``averagePrice`` (list rows), else None. Where ``totalPrice`` is the
-    order's value (variant ``nobitex-total-price=order``, the 2018 examples)
-    it says nothing of the average: a partly filled sell would pass the
-    "possible" test with a made-up figure."""
+    """``totalPrice / matchedAmount`` where that is possible for the order (and
+    ``totalPrice`` is the executed value: variant ``nobitex-total-price``),
+    else ``averagePrice`` (list rows), else None (the fills tell)."""
     if filled <= ZERO:
         return None
     total = row.get("totalPrice").opt_decimal() if total_is_executed else None

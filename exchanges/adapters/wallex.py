@@ -378,10 +378,9 @@ class WallexAdapter(ExchangeAdapter):
             result: dict[str, Balance] = {}
             for key, row in root["result"]["balances"].items():
                 wallex_asset = row.get("asset").opt_text() or key
-                # Whether ``value`` includes ``locked`` is undocumented [?]:
-                # the total by default, as the old edition's example suggests;
-                # what is free under ``wallex-balance-value=available`` (the
-                # conformance check tells them apart with its test order).
+                # Whether ``value`` includes ``locked`` is undocumented [?]: the
+                # total by default (the old edition's example), or what is
+                # available (variant ``wallex-balance-value``).
                 value = to_rial(wallex_asset, row["value"].decimal())
                 locked = to_rial(wallex_asset, row.get("locked").opt_decimal() or ZERO)
                 total = value + locked if value_is_available else value

@@ -15,8 +15,11 @@ def test_bench_json():
                  stdout=out)
     figures = {f["name"]: f for f in json.loads(out.getvalue())}
     assert figures["failed fetches"]["value"] == 0
-    assert figures["cycle / single request"]["value"] < 3  # concurrent, not 15×
-    assert figures["single request (median)"]["value"] >= 20
+    # A figure beside its reference, printed with its goal; never asserted (a loaded
+    # machine makes any timing fail): STYLE.md "Timings are never asserted".
+    ratio = figures["cycle / single request"]
+    assert ratio["value"] > 0 and ratio["unit"] == "×" and ratio["goal"]
+    assert figures["single request (median)"]["value"] >= 20  # the injected latency
 
 
 def test_unknown_bench():

@@ -17,7 +17,6 @@ from exchanges.catalog import default_listing
 from exchanges.interface import AdapterConfig, ExchangeAdapter
 from exchanges.markets import MarketSpec
 from exchanges.registry import build_adapter
-from tests.sandbox_compat import sandbox_variants
 
 MARKETS = ("BTC-IRR", "ETH-IRR", "USDT-IRR", "BTC-USDT", "ETH-USDT")
 NOBITEX_TOKEN = "nobitex-token-0123456789abcdef"
@@ -171,8 +170,10 @@ def shared_sandbox(sandbox_server):
     """The session's shared sandbox, fresh: books, orders and balances reset,
     no faults. (The sandbox's own tests use a private ``sandbox`` each.)"""
     sandbox_server.reset()
+    sandbox_server.world.variants.reset()  # the docs' most literal readings
     yield sandbox_server
     sandbox_server.clear_faults()
+    sandbox_server.world.variants.reset()
 
 
 @pytest.fixture
@@ -183,7 +184,6 @@ def sandbox_adapter(shared_sandbox, invex_keys):
     def build(kind: str, **config: Any) -> ExchangeAdapter:
         if kind == "invex":
             config.setdefault("api_secret", invex_keys[0])
-        config.setdefault("variants", sandbox_variants(kind))
         adapter = make_adapter(kind, shared_sandbox.base_url(kind), **config)
         built.append(adapter)
         return adapter

@@ -4,15 +4,14 @@ exchange says so."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
+from exchanges.client_ids import new_client_order_id
 from exchanges.states import OrderState
 from exchanges.types import OrderRef, OrderRequest, OrderType, Side
-from tests.sandbox_compat import legacy_sandbox
 
 KINDS = ["nobitex", "wallex", "invex"]
 QTY = Decimal("0.001")
@@ -21,7 +20,7 @@ CROSSING = Decimal("100100000000")
 
 
 def _place(adapter, price):
-    client_id = "t" + uuid.uuid4().hex[:20]
+    client_id = new_client_order_id(exchange_kind=adapter.kind, purpose="test")
     placed = adapter.place_order(OrderRequest("BTC-IRR", Side.BUY, OrderType.LIMIT, QTY,
                                               client_id, price=price))
     return OrderRef(client_order_id=client_id, exchange_order_id=placed.exchange_order_id,
@@ -33,7 +32,8 @@ def test_filled_resting_and_absent_orders_in_one_lookup(sandbox_adapter, kind):
     adapter = sandbox_adapter(kind)
     filled = [_place(adapter, CROSSING) for _ in range(3)]
     resting = _place(adapter, RESTING)
-    absent = OrderRef(client_order_id="never-sent-" + kind, market="BTC-IRR",
+    absent = OrderRef(client_order_id=new_client_order_id(exchange_kind=kind, purpose="test"),
+                      market="BTC-IRR",
                       created_at=datetime.now(tz=UTC), quantity=QTY)
 
     result = adapter.lookup_orders([*filled, resting, absent])
@@ -44,16 +44,14 @@ def test_filled_resting_and_absent_orders_in_one_lookup(sandbox_adapter, kind):
     assert result.not_found == {absent.client_order_id} and not result.errors
     # The filled ones came from a list, not one status call each (Invex's search
     # rows carry no trades: a filled order is read once more for its fills).
-    # This branch's sandbox has no Wallex order history (GET /v1/account/orders,
-    # spot-order-list): there the orders are asked about one by one.
-    one_by_one = 5 if kind == "wallex" and legacy_sandbox() else 0
-    assert result.calls <= 5 + (len(filled) if kind == "invex" else 0) + one_by_one
+    assert result.calls <= 5 + (len(filled) if kind == "invex" else 0)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_failing_exchange_is_an_error_never_a_not_found(sandbox_adapter, shared_sandbox, kind):
     adapter = sandbox_adapter(kind, read_retries=0)
-    ref = OrderRef(client_order_id="maybe-" + kind, market="BTC-IRR",
+    ref = OrderRef(client_order_id=new_client_order_id(exchange_kind=kind, purpose="test"),
+                   market="BTC-IRR",
                    created_at=datetime.now(tz=UTC), quantity=QTY)
     shared_sandbox.set_faults(f"{kind}:error5xx=1")
 

@@ -58,11 +58,17 @@ SCENARIOS = [
 ]
 
 
+# The workers' place timeout (rate-limit wait + connect + read) and the shortest
+# not-found grace it allows: the same as this process's (tests/trading/conftest.py).
+FAST = {"EXCHANGE_CONNECT_TIMEOUT": "1", "EXCHANGE_READ_TIMEOUT": "2",
+        "EXCHANGE_RATE_LIMIT_MAX_WAIT": "0.5", "ORDER_NOT_FOUND_GRACE_SECONDS": "3.5"}
+
+
 def worker(tmp_path: Path, queue: str, **env: str):
     """A solo-pool worker on ``queue``: a kill point takes the whole worker down."""
     name = f"chaos-{uuid.uuid4().hex[:6]}"
     return celery_worker(queue=queue, name=name, pool="solo", log_path=tmp_path / f"{name}.log",
-                         ORDER_NOT_FOUND_GRACE_SECONDS="1", **env)
+                         **{**FAST, **env})
 
 
 def _wait_for_log(proc, text: str, timeout: float = 30) -> None:
@@ -134,7 +140,7 @@ def test_a_killed_worker_loses_no_order(chaos, tmp_path, point, faults, down):
                                                 status=OrderState.REJECTED).exists()
                 assert "INCOMPLETE" in second.log_path.read_text()
                 sandbox.clear_faults()
-                call_command("recover_orders", "--grace", "1")  # the operator, after it
+                call_command("recover_orders", "--grace", "3.5")  # the operator, after it
             deadline = time.monotonic() + 30
             while not _converged(opportunity, point) and time.monotonic() < deadline:
                 celery_app.send_task("trading.sync_orders", queue=queue)  # as beat would
@@ -153,3 +159,43 @@ def test_a_killed_worker_loses_no_order(chaos, tmp_path, point, faults, down):
             assert opportunity.status == Opportunity.Status.REJECTED
             assert not opportunity.orders.exists()
     print(f"\nchaos {point}: kills {kills}, orders checked {checked}, mismatches {mismatches}")
+
+
+def test_a_place_answer_arriving_after_recovery_gave_the_order_up_loses_no_fill(chaos,
+                                                                                tmp_path):
+    """Issue 10 item 3: ``recover_orders`` runs while a place request is still in
+    flight (the sandbox answers Nobitex 1.5 s late, within the read timeout), with
+    the shortest grace it accepts, the place timeout. It may not give the order up
+    while it can still be placed; whatever it concludes, the place answer that
+    arrives after it is applied, and no fill goes unrecorded."""
+    sandbox = chaos
+    btc = Market.objects.get(base="BTC", quote="IRR")
+    nobitex, wallex = Exchange.objects.get(name="nobitex"), Exchange.objects.get(name="wallex")
+    before = _balances(sandbox)
+    queue = f"chaos-{uuid.uuid4().hex[:8]}"
+    for round_ in range(ROUNDS):
+        with worker(tmp_path, queue) as executor:
+            _wait_for_log(executor, "start-up recovery")
+            sandbox.set_faults("nobitex:latency=1500", replace=True)
+            opportunity = make_opportunity(market=btc, buy=nobitex, sell=wallex, quantity=QTY,
+                                           buy_price=BUY_PRICE, sell_price=SELL_PRICE)
+            celery_app.send_task("trading.execute_opportunity", args=[opportunity.pk],
+                                 queue=queue)
+            deadline = time.monotonic() + 20
+            while not opportunity.orders.exists():  # the legs are written, then sent
+                assert time.monotonic() < deadline, executor.log_path.read_text()
+                time.sleep(0.02)
+            # The operator's recovery, the Nobitex leg's place still in flight
+            call_command("recover_orders", "--grace", "3.5", "--exchange", "nobitex")
+            sandbox.clear_faults()
+            deadline = time.monotonic() + 30
+            while not _converged(opportunity, "") and time.monotonic() < deadline:
+                celery_app.send_task("trading.sync_orders", queue=queue)
+                time.sleep(1.5)
+            assert _converged(opportunity, ""), executor.log_path.read_text()
+        # No order given up that the exchange has; every fill recorded
+        assert not Order.objects.filter(status=OrderState.REJECTED).exists()
+        opportunity.refresh_from_db()
+        assert opportunity.status == Opportunity.Status.DONE, opportunity.reason
+        checked = _check(sandbox, before)
+        print(f"\nchaos late place answer, round {round_ + 1}: orders checked {checked}")

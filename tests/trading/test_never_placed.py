@@ -20,6 +20,7 @@ from exchanges.states import OrderState
 from exchanges.types import OrderRequest, OrderType, Side
 from tests.factories import make_order
 from trading.models import Order, OrderEventKind
+from trading.services.orders import order_submit
 from trading.services.recovery import orders_recover
 from trading.services.sync import (
     GraceTooShort,
@@ -127,6 +128,31 @@ def test_a_lost_answer_of_an_order_that_filled_at_once_is_adopted_never_rejected
     assert order.status == OrderState.FILLED and order.filled_quantity == QTY
     assert order.exchange_order_id and order.exchange_order_id != placed.exchange_order_id
     assert order.trades.count() == 1
+
+
+@pytest.mark.parametrize("exchange", ["nobitex", "wallex", "invex"])
+def test_a_lost_answer_on_each_exchange_is_adopted_as_filled(trading_setup, btc, exchange):
+    # Given a leg that filled at once on the exchange and whose answer was lost
+    # (Nobitex: found in its closed orders; Wallex: by client id; Invex: by client
+    # order id)
+    trading_setup.set_faults(f"{exchange}:lost_answer=1")
+    order = _pending(btc, exchange, price=CROSSING_BUY)
+    assert order_submit(order=order, source="executor") is None
+    order.refresh_from_db()
+    assert order.status == OrderState.UNKNOWN
+    trading_setup.clear_faults()
+
+    # When sync runs, again and again, well past the grace
+    exchange_sync(exchange=order.exchange)
+    Order.objects.filter(pk=order.pk).update(
+        created_at=timezone.now() - timedelta(hours=1))
+    exchange_sync(exchange=order.exchange)
+
+    # Then it is adopted as the exchange has it, its fill recorded; never rejected
+    order.refresh_from_db()
+    assert order.status == OrderState.FILLED and order.filled_quantity == QTY
+    assert order.exchange_order_id and order.trades.count() == 1
+    assert not order.events.filter(to_status=OrderState.REJECTED).exists()
 
 
 def test_recovery_waits_out_a_back_off_without_a_value_instead_of_skipping(
