@@ -173,7 +173,8 @@ class ExchangeAdmin(GuardedHistoryAdmin):
                        "rate_limit", "wire_variants_shown", "credentials", "api_key_expires",
                        "rules_read", "created_at", "updated_at")
     override_permission = "exchanges.override_conformance"
-    history_list_display = ("enabled", "trading_enabled", "taker_fee", "maker_fee", "base_url")
+    history_list_display = ("enabled", "trading_enabled", "taker_fee", "maker_fee", "base_url",
+                            "conformance_state")
     base_url_permission = "exchanges.change_exchange_base_url"
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):

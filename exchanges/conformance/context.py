@@ -122,9 +122,6 @@ class Probe:
             self._adapters[key] = adapter
         return adapter
 
-    def adapter_with(self, variants: dict[str, str]) -> ExchangeAdapter:
-        return self.adapter(**variants)
-
     def raw(self, call: Call, **variants: str) -> RawAnswer:
         return self.adapter(**variants).send_raw(call)
 

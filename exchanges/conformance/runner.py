@@ -24,7 +24,7 @@ from exchanges.models import Exchange, ExchangeMarket
 from exchanges.registry import config_for, wire_variants
 from exchanges.services.base_url import effective_base_url
 from exchanges.types import Balance, MarketRules, OrderBook
-from exchanges.variants import validate_variants
+from exchanges.variants import validate_variants, variants_for
 
 from .context import Probe
 from .invex import InvexProbes
@@ -81,6 +81,7 @@ def conformance_run(*, exchange: Exchange, place_test_order: bool = False, apply
         elif place_test_order:
             probe.row("test order", "one order of the minimum size, placed and cancelled",
                       "not placed: the account could not be read", Verdict.OPEN)
+        _unsettled_rest(probe, place_test_order)
     finally:
         probe.close()
         report.finished_at = timezone.now()
@@ -120,6 +121,18 @@ def _read_only(probe: Probe, probes, market: str | None) -> tuple[
     rules = _rules(probe)
     _fees(probe)
     return books, balances, rules
+
+
+def _unsettled_rest(probe: Probe, place_test_order: bool) -> None:
+    """Every variant of this exchange the run did not settle gets its row:
+    ``open`` where trading depends on it, ``either`` where it does not."""
+    reported = {row.variant for row in probe.report.rows if row.variant}
+    reported |= {row.point for row in probe.report.rows}
+    why = ("not observed in this run" if place_test_order
+           else "not settled without --place-test-order")
+    for name in sorted(variants_for(probe.kind)):
+        if name not in reported and name not in probe.report.observed:
+            probe.unsettled(name, why)
 
 
 def _balances(probe: Probe) -> dict[str, Balance] | None:

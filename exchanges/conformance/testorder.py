@@ -42,7 +42,7 @@ from exchanges.types import (
     Side,
 )
 
-from .context import Probe, snippet
+from .context import Probe
 from .report import TestOrder, Verdict
 
 logger = logging.getLogger(__name__)
@@ -301,5 +301,3 @@ def _close(probe: Probe, test: TestOrder, *, sleep: Callable[[float], None]) -> 
     logger.error("%s", message)
     probe.row("test order closed", "never left open", message, Verdict.FAIL)
 
-
-__all__ = ["TestOrderPlan", "snippet", "test_order_plan", "test_order_run"]

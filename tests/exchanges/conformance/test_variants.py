@@ -131,6 +131,24 @@ def test_points_a_check_cannot_probe_are_said_and_do_not_fail_it(configured):
     assert code == 0 and "wallex-partial-status" in out and "not probed" in out
 
 
+def test_a_point_trading_depends_on_left_unsettled_fails_the_check(configured):
+    """Invex's create-order names show only when an order is placed: a read-only
+    check cannot pass it, and says what would settle it."""
+    code, out, err = conformance("invex", "--json")
+    report = json.loads(out)
+    assert code == 1 and not report["passed"]
+    fields = row(report, "invex-order-fields")
+    assert fields["verdict"] == "open" and "--place-test-order" in fields["answered"]
+    assert Exchange.objects.get(name="invex").conformance_failed.startswith(
+        "invex-order-fields")
+    # The points the adapter reads either way do not fail a read-only check
+    code, out, err = conformance("wallex", "--json")
+    report = json.loads(out)
+    assert code == 0
+    assert row(report, "wallex-client-id")["verdict"] == "either"
+    assert row(report, "wallex-balance-value")["verdict"] == "either"
+
+
 def test_the_admin_shows_the_last_check_and_every_run_read_only(configured, client):
     from django.urls import reverse
 
