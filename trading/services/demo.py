@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import random
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -32,7 +33,6 @@ from exchanges.models import Exchange, Market
 from trading.models import DailyRiskSnapshot, Opportunity, Order, OrderEvent, Trade
 from trading.pnl import fee_value
 from trading.reports.rollups import report_rollup_write, report_rollups_delete
-from trading.services.orders import new_client_order_id
 from trading.services.setup import exchanges_install
 from trading.services.snapshots import day_figures
 from trading.tradingday import trading_day, trading_tz
@@ -203,8 +203,7 @@ class _History:
             executed = created + timedelta(milliseconds=rng.randint(100, 900))
             orders.append({
                 "id": order_id, "opportunity_id": opp_id, "exchange_id": exchange.pk,
-                "market_id": market.pk,
-                "client_order_id": new_client_order_id(exchange=exchange, purpose=purpose),
+                "market_id": market.pk, "client_order_id": f"demo-{uuid.uuid4().hex}"[:32],
                 "exchange_order_id": f"demo-{order_id}", "purpose": purpose, "side": side,
                 "order_type": "limit", "quantity": ordered, "price": price,
                 "status": "filled" if filled == ordered else ("cancelled" if filled

@@ -204,6 +204,8 @@ def recovery_summary_store(report: RecoveryReport) -> None:
                 f"imported {r.imported}, failed {r.failed}, fills {r.fills_added}")
         if r.skipped or r.errors:
             text += f"; INCOMPLETE: {r.skipped or '; '.join(r.errors[:3])}"
+        elif r.unclear:
+            text += f"; INCOMPLETE: {r.unclear} answer(s) that cannot be classified"
         if r.needs_human:
             text += f"; needs a human: {'; '.join(r.needs_human[:3])}"
         pipe.set(key("recovery", "last", r.exchange), text, ex=SUMMARY_TTL)

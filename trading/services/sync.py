@@ -199,8 +199,11 @@ def _unclear(order: Order, error: str, report: ExchangeSyncReport, source: str,
     if order.not_found_since is not None:  # "not there" twice means twice in a row
         Order.objects.filter(pk=order.pk).update(not_found_since=None)
     if order.status == OrderState.PENDING_SUBMIT:
-        order_transition(order_id=order.pk, to_status=OrderState.UNKNOWN, source=source,
-                         reason=reason, kind=OrderEventKind.LOOKUP_UNCLEAR)
+        try:
+            order_transition(order_id=order.pk, to_status=OrderState.UNKNOWN, source=source,
+                             reason=reason, kind=OrderEventKind.LOOKUP_UNCLEAR)
+        except IllegalTransition as exc:  # its executor stored an answer meanwhile
+            logger.info("sync: %s", exc)
         return
     last = order.events.order_by("-id").values_list("kind", "message").first()
     if last != (OrderEventKind.LOOKUP_UNCLEAR, reason):
