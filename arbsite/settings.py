@@ -262,6 +262,11 @@ WALLEX_API_KEY = env_str("WALLEX_API_KEY", "")
 INVEX_BASE_URL = env_base_url("INVEX_BASE_URL", sandbox_urls=EXCHANGE_SANDBOX_URLS)
 INVEX_API_KEY = env_str("INVEX_API_KEY", "")
 INVEX_PRIVATE_KEY = env_str("INVEX_PRIVATE_KEY", "")
+# An exchange whose base URL is not the project's sandbox places no new order
+# until its conformance check passed or an operator overrode it
+# (exchanges/conformance/gate.py). false: off, for a test deployment only;
+# logged loudly at start and shown on the control panel and /healthz.
+ARBSITE_CONFORMANCE_REQUIRED = env_bool("ARBSITE_CONFORMANCE_REQUIRED", True)
 
 # --- Exchange HTTP ---------------------------------------------------------
 # (connect, read) timeouts in seconds for every exchange call.

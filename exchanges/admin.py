@@ -20,15 +20,20 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from arbsite import formatting
 from arbsite.admin_forms import PlainDecimalsForm
 from arbsite.admin_guards import GuardedHistoryAdmin
+from arbsite.adminsite import Confirm, confirm_view
 from exchanges.admin_controls import ControlLink, row_controls
 from exchanges.breaker import breaker_state
-from exchanges.models import Exchange, ExchangeMarket, Market
+from exchanges.conformance.gate import conformance_state
+from exchanges.conformance.store import conformance_override_clear, conformance_override_set
+from exchanges.credentials import api_key_expiry, api_key_note
+from exchanges.models import ConformanceRun, Exchange, ExchangeMarket, Market
 from exchanges.ratelimit import backoff_state
 from exchanges.registry import credentials_source
 from exchanges.services.base_url import (
@@ -37,6 +42,7 @@ from exchanges.services.base_url import (
     effective_base_url,
     exchange_base_url_change,
 )
+from exchanges.services.rules import RULE_FIELDS, operator_rules_mark, operator_rules_release
 from exchanges.variants import variants_for
 
 logger = logging.getLogger(__name__)
@@ -106,9 +112,35 @@ class ExchangeMarketInline(admin.TabularInline):
     model = ExchangeMarket
     form = PlainDecimalsForm
     fields = ("market", "symbol", "price_scale", "amount_step", "price_tick", "min_order_value",
-              "enabled")
+              "enabled", "set_by_operator")
+    readonly_fields = ("set_by_operator",)
     extra = 0
     autocomplete_fields = ("market",)
+
+    @admin.display(description="set by hand")
+    def set_by_operator(self, obj: ExchangeMarket) -> str:
+        return _operator_rules(obj)
+
+
+def _operator_rules(obj: ExchangeMarket) -> str:
+    marks = obj.operator_rules or {}
+    if not marks:
+        return "-"
+    return "; ".join(f"{name} {mark.get('value')} by {mark.get('by')} at "
+                     f"{str(mark.get('at', ''))[:16].replace('T', ' ')}"
+                     for name, mark in sorted(marks.items()))
+
+
+def _mark_operator_rules(request: HttpRequest, form: forms.ModelForm) -> None:
+    """A rule an operator changed on an existing listing is theirs: the
+    exchange's rules never loosen it (exchanges/services/rules.py)."""
+    instance = form.instance
+    if instance.pk is None or instance._state.adding:
+        return
+    changed = [name for name in RULE_FIELDS if name in form.changed_data]
+    if changed:
+        operator_rules_mark(listing=instance, fields=changed,
+                            username=request.user.get_username())
 
 
 def control_links(links: list[ControlLink]) -> str:
@@ -139,12 +171,15 @@ class ExchangeAdmin(GuardedHistoryAdmin):
     form = ExchangeForm
     inlines = (ExchangeMarketInline,)
     list_display = ("name", "adapter", "enabled", "trading_enabled", "fees", "credentials_from",
-                    "breaker", "controls")
-    list_filter = ("adapter", "enabled", "trading_enabled")
+                    "conformance", "breaker", "controls")
+    list_filter = ("adapter", "enabled", "trading_enabled", "conformance_state")
     search_fields = ("name",)
-    readonly_fields = ("fees", "breaker_detail", "rate_limit", "wire_variants_shown",
-                       "credentials", "created_shown", "updated_shown")
-    history_list_display = ("enabled", "trading_enabled", "taker_fee", "maker_fee", "base_url")
+    readonly_fields = ("fees", "conformance_detail", "conformance_last_run", "breaker_detail",
+                       "rate_limit", "wire_variants_shown", "credentials", "api_key_expires",
+                       "rules_read", "created_shown", "updated_shown")
+    override_permission = "exchanges.override_conformance"
+    history_list_display = ("enabled", "trading_enabled", "taker_fee", "maker_fee", "base_url",
+                            "conformance_state")
     base_url_permission = "exchanges.change_exchange_base_url"
 
     def get_fields(self, request: HttpRequest, obj=None):
@@ -184,7 +219,69 @@ class ExchangeAdmin(GuardedHistoryAdmin):
         return [
             path("<int:pk>/base-url/", self.admin_site.admin_view(self.base_url_view),
                  name="exchanges_exchange_base_url"),
+            path("<int:pk>/conformance-override/<str:op>/",
+                 self.admin_site.admin_view(self.conformance_override_view),
+                 name="exchanges_exchange_conformance_override"),
         ] + super().get_urls()
+
+    def save_model(self, request: HttpRequest, obj: Exchange, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        typed = bool((form.data.get("api_key") or "").strip())
+        if typed or form.cleaned_data.get("clear_credentials"):
+            api_key_note(exchange=obj, entered_at=timezone.now())
+
+    def save_formset(self, request: HttpRequest, form, formset, change: bool) -> None:
+        if formset.model is ExchangeMarket:
+            for inline_form in formset.forms:
+                if inline_form.has_changed() and not formset._should_delete_form(inline_form):
+                    _mark_operator_rules(request, inline_form)
+        super().save_formset(request, form, formset, change)
+
+    def conformance_override_view(self, request: HttpRequest, pk: int, op: str) -> HttpResponse:
+        """Let an exchange trade without a passed check (or stop letting it):
+        its own permission, a reason, a confirmation page."""
+        exchange = get_object_or_404(Exchange, pk=pk)
+        if op not in ("set", "clear"):
+            raise PermissionDenied
+        state = conformance_state(exchange)
+        change_url = reverse("admin:exchanges_exchange_change", args=[exchange.pk])
+        if op == "set":
+            def perform(reason: str) -> tuple[int, str]:
+                if conformance_override_set(exchange_id=exchange.pk, user=request.user,
+                                            reason=reason):
+                    return messages.WARNING, (f"{exchange.name} may trade at "
+                                              f"{effective_base_url(exchange)} without a passed "
+                                              "conformance check.")
+                return messages.INFO, f"{exchange.name} was already overridden; nothing changed."
+
+            action = Confirm(
+                title=f"Let {exchange.name} trade without a passed conformance check",
+                question=(f"New orders may then be placed on {exchange.name} at "
+                          f"{effective_base_url(exchange)} although its conformance check has "
+                          "not passed there. Points the check would have settled (how the "
+                          "exchange signs, answers a lost order, names fields) may cost money "
+                          "on a real account."),
+                details=[f"Conformance now: {state.label}.",
+                         "The override holds for this base URL only; pointing the exchange "
+                         "elsewhere needs a new check or a new override."],
+                permission=self.override_permission, perform=perform, back_url=change_url,
+                button="Override the gate", danger=True, log_object=exchange)
+        else:
+            def perform(reason: str) -> tuple[int, str]:
+                if conformance_override_clear(exchange_id=exchange.pk, user=request.user,
+                                              reason=reason):
+                    return messages.SUCCESS, (f"{exchange.name}: override withdrawn; it trades "
+                                              "only once its check has passed.")
+                return messages.INFO, f"{exchange.name} had no override; nothing changed."
+
+            action = Confirm(
+                title=f"Withdraw the conformance override of {exchange.name}",
+                question=(f"{exchange.name} then places new orders only once its conformance "
+                          "check has passed at its base URL."),
+                details=[f"Conformance now: {state.label}."],
+                permission=self.override_permission, perform=perform, back_url=change_url,
+                button="Withdraw the override", danger=False, log_object=exchange)
+        return confirm_view(self.admin_site, request, action)
 
     def base_url_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """Change the base URL: a form, then a confirmation page saying where
@@ -320,6 +417,54 @@ class ExchangeAdmin(GuardedHistoryAdmin):
         since = f" since {formatting.moment(state.since, date=False)}" if state.since else ""
         return f"{state.remaining:.0f}s left{since}: {state.reason or 'no reason given'}"
 
+    @admin.display(description="conformance")
+    def conformance(self, obj: Exchange) -> str:
+        return conformance_state(obj).label
+
+    @admin.display(description="conformance")
+    def conformance_detail(self, obj: Exchange) -> str:
+        if obj.pk is None:
+            return "-"
+        state = conformance_state(obj)
+        links = []
+        if state.state == "overridden":
+            links.append((reverse("admin:exchanges_exchange_conformance_override",
+                                  args=[obj.pk, "clear"]), "Withdraw the override…"))
+        elif state.state in ("never", "failed", "elsewhere"):
+            links.append((reverse("admin:exchanges_exchange_conformance_override",
+                                  args=[obj.pk, "set"]), "Override the gate…"))
+        runs = (reverse("admin:exchanges_conformancerun_changelist")
+                + f"?exchange__id__exact={obj.pk}")
+        links.append((runs, "All checks"))
+        return format_html(
+            "{} {}<br><span class=\"help\">Run <code>manage.py exchange {} conformance "
+            "[--place-test-order] [--apply]</code> to check it.</span>",
+            state.label, format_html_join(" ", '<a class="button" href="{}">{}</a>', links),
+            obj.name)
+
+    @admin.display(description="last check")
+    def conformance_last_run(self, obj: Exchange) -> str:
+        run = obj.conformance_runs.first() if obj.pk else None
+        if run is None:
+            return "-"
+        return _run_table(run)
+
+    @admin.display(description="API key expires")
+    def api_key_expires(self, obj: Exchange) -> str:
+        if obj.pk is None:
+            return "-"
+        expiry = api_key_expiry(obj)
+        return f"{expiry.describe()}" + (f" [{expiry.doc}]" if expiry.doc else "")
+
+    @admin.display(description="rules and fees read")
+    def rules_read(self, obj: Exchange) -> str:
+        if obj.rules_read_at is None:
+            return "never (manage.py setup, then daily)"
+        text = f"{obj.rules_read_at:%Y-%m-%d %H:%M} UTC"
+        if obj.rules_read_problems:
+            return format_html("{}; not read: {}", text, obj.rules_read_problems)
+        return text
+
     @admin.display(description="wire variants")
     def wire_variants_shown(self, obj: Exchange) -> str:
         """Read-only here: set by the conformance check (issue 11)."""
@@ -353,14 +498,71 @@ def _rule(value, asset: str = "") -> str:
     return f"{text} {formatting.unit(asset)}" if asset else text
 
 
+def _run_table(run: ConformanceRun) -> str:
+    rows = format_html_join(
+        "", "<tr><td>{}</td><td>{}</td><td>{}</td><td><strong>{}</strong></td></tr>",
+        ((r.get("point"), r.get("assumed"), r.get("answered"), r.get("verdict"))
+         for r in run.rows or []))
+    return format_html(
+        "{} at {} UTC against {} by {}{}<table><thead><tr><th>point</th>"
+        "<th>what we assume</th><th>what the exchange answered</th><th>verdict</th></tr>"
+        "</thead><tbody>{}</tbody></table>",
+        run.result, f"{run.finished_at:%Y-%m-%d %H:%M}", run.base_url, run.actor,
+        " (with a test order)" if run.test_order else "", rows)
+
+
+@admin.register(ConformanceRun)
+class ConformanceRunAdmin(admin.ModelAdmin):
+    """Every conformance check, as it was: read-only."""
+
+    list_display = ("exchange", "started_at", "result", "test_order", "applied", "base_url",
+                    "actor")
+    list_filter = ("exchange", "result", "test_order", "applied")
+    list_select_related = ("exchange",)
+    fields = ("exchange", "started_at", "finished_at", "base_url", "result", "failed",
+              "test_order", "applied", "observed_variants", "variants_before", "actor", "table")
+    readonly_fields = fields
+
+    @admin.display(description="points")
+    def table(self, obj: ConformanceRun) -> str:
+        return _run_table(obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class ExchangeMarketForm(PlainDecimalsForm):
+    release_operator_rules = forms.MultipleChoiceField(
+        label="Let the exchange's rules apply again to", required=False,
+        choices=[(name, name.replace("_", " ")) for name in RULE_FIELDS],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="A rule changed here by hand is kept when the exchange's published rule "
+                  "is looser; tick it to let the exchange's rules set it again.",
+    )
+
+    class Meta:
+        model = ExchangeMarket
+        fields = ("exchange", "market", "symbol", "price_scale", "amount_step", "price_tick",
+                  "min_order_value", "enabled")
+
+
 @admin.register(ExchangeMarket)
 class ExchangeMarketAdmin(GuardedHistoryAdmin):
-    form = PlainDecimalsForm
+    form = ExchangeMarketForm
     list_display = ("exchange", "market", "symbol", "price_unit", "amount_step_shown",
-                    "price_tick_shown", "min_order_value_shown", "enabled")
+                    "price_tick_shown", "min_order_value_shown", "set_by_operator",
+                    "rules_read_at", "enabled")
     list_filter = ("exchange", "enabled")
     list_select_related = ("exchange", "market")
     search_fields = ("symbol", "market__base", "market__quote")
+    readonly_fields = ("set_by_operator", "rules_read_at")
+    history_list_display = ("amount_step", "price_tick", "min_order_value")
 
     @admin.display(description="exchange's price unit", ordering="price_scale")
     def price_unit(self, obj: ExchangeMarket) -> str:
@@ -381,3 +583,15 @@ class ExchangeMarketAdmin(GuardedHistoryAdmin):
     @admin.display(description="minimum order value", ordering="min_order_value")
     def min_order_value_shown(self, obj: ExchangeMarket) -> str:
         return formatting.money(obj.min_order_value, obj.market.quote)
+
+    @admin.display(description="set by hand")
+    def set_by_operator(self, obj: ExchangeMarket) -> str:
+        return _operator_rules(obj)
+
+    def save_model(self, request: HttpRequest, obj: ExchangeMarket, form, change: bool) -> None:
+        _mark_operator_rules(request, form)
+        released = operator_rules_release(
+            listing=obj, fields=list(form.cleaned_data.get("release_operator_rules") or []))
+        if released:
+            obj._change_reason = f"exchange's rules apply again to {', '.join(released)}"
+        super().save_model(request, obj, form, change)

@@ -9,6 +9,7 @@ rows; after that the rows in the admin are the truth.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 
@@ -21,16 +22,27 @@ class ExchangeDefaults:
     api_secret_env: str | None
     taker_fee: Decimal
     maker_fee: Decimal
+    # How long an API key lives, where the exchange documents it (None: not
+    # documented), and the doc line that says so.
+    api_key_lifetime: timedelta | None = None
+    api_key_lifetime_doc: str = ""
 
 
 EXCHANGES: dict[str, ExchangeDefaults] = {
     "nobitex": ExchangeDefaults(
         "nobitex", "https://apiv2.nobitex.ir", "NOBITEX_BASE_URL", "NOBITEX_API_TOKEN", None,
         Decimal("0.0025"), Decimal("0.0020"),
+        # A token from the profile page with "remember me", or a login with
+        # remember=yes, lasts 30 days (4 hours otherwise) [doc: auth.md].
+        timedelta(days=30),
+        "nobitex/docs-api auth.md: tokens last 4 hours, 30 days with remember=yes "
+        "or 'remember me' at login",
     ),
     "wallex": ExchangeDefaults(
         "wallex", "https://api.wallex.ir", "WALLEX_BASE_URL", "WALLEX_API_KEY", None,
         Decimal("0.0040"), Decimal("0.0030"),
+        timedelta(days=90),
+        "Wallex API docs: API keys expire within 90 days (at most 3 keys)",
     ),
     # Base URL includes /trading/v1; the documented hosts are invex.ir and
     # sandbox.invex.ir [doc: invex swagger ``servers``; api.invex.ir appears only
@@ -38,6 +50,7 @@ EXCHANGES: dict[str, ExchangeDefaults] = {
     "invex": ExchangeDefaults(
         "invex", "https://invex.ir/trading/v1", "INVEX_BASE_URL", "INVEX_API_KEY",
         "INVEX_PRIVATE_KEY", Decimal("0.0030"), Decimal("0.0020"),
+        None, "rabbitix/invex-trading-api-docs: no key lifetime documented",
     ),
 }
 

@@ -67,3 +67,29 @@ def base_url_problem(url: str, *, sandbox_urls: Iterable[str] = ()) -> str | Non
         return None
     return (f"{url!r}: only https:// URLs are accepted, or the sandbox (http:// on "
             "127.0.0.1 or localhost, or the configured EXCHANGE_SANDBOX_URL)")
+
+
+def is_sandbox_url(url: str, *, sandbox_urls: Iterable[str] = ()) -> bool:
+    """Is ``url`` the project's own sandbox (the one reading of it the base-URL
+    rule above allows over plain http): an origin listed in
+    ``EXCHANGE_SANDBOX_URL``, or ``http://`` on a loopback address?
+
+    A real exchange is reached over https only, so an https URL is never the
+    sandbox unless it is listed.
+    """
+    url = (url or "").strip()
+    if not url:
+        return False
+    if url_origin(url) in {url_origin(s) for s in sandbox_urls if s}:
+        return True
+    parts = urlsplit(url)
+    return parts.scheme.lower() == "http" and _loopback((parts.hostname or "").lower())
+
+
+def same_base_url(a: str, b: str) -> bool:
+    """The same origin and path (a trailing slash aside): where a conformance
+    check ran and where calls go now."""
+    def norm(url: str) -> str:
+        return url_origin(url) + urlsplit((url or "").strip()).path.rstrip("/")
+
+    return bool((a or "").strip()) and norm(a) == norm(b)

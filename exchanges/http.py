@@ -122,6 +122,21 @@ class ErrorInfo:
     duplicate_id: bool = False  # an order with this client order id exists
 
 
+@dataclass(frozen=True, slots=True)
+class RawAnswer:
+    """An answer as it came, unjudged: what the conformance check reads to see
+    which reading of the docs an exchange speaks (``HttpClient.send_raw``)."""
+
+    status: int
+    body: Any  # parsed JSON (every non-integer number a Decimal), None if empty or not JSON
+    text: str
+    headers: Mapping[str, str]
+
+    @property
+    def is_json(self) -> bool:
+        return self.body is not None
+
+
 # An adapter's reader of error answers: ``(http_status, body, call) -> ErrorInfo``
 # when the answer is an error (any status, including a 200 with a failure
 # envelope), None when it is a success. ``body`` is None when not JSON.
@@ -255,6 +270,31 @@ class HttpClient:
             f" (order {call.client_order_id})" if call.client_order_id else "",
         )
         return self._judge(call, response)
+
+    def send_raw(self, call: Call) -> RawAnswer:
+        """Send ``call`` once and return the answer as it came: no retry, no
+        judging, nothing recorded on the breaker. The rate limiter still
+        applies (a probe's own budget); a failure to get any answer is the
+        ``TransientError`` (``AmbiguousOrderError`` for a place) ``send``
+        would raise."""
+        if self.limiter is not None:
+            self.limiter.acquire(call.endpoint, max_wait=call.max_wait)
+        sent = call.prepare(call) if call.prepare is not None else call
+        try:
+            response = self.session.request(
+                sent.method, self.url(sent.path), params=sent.params,
+                json=sent.json_body if sent.body is None else None, data=sent.body,
+                headers=dict(sent.headers),
+                timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+            )
+        except requests.RequestException as exc:
+            raise self._transport_error(call, exc) from None
+        text = response.text
+        try:
+            body = parse_json(text) if text.strip() else None
+        except ValueError:
+            body = None
+        return RawAnswer(response.status_code, body, text, dict(response.headers))
 
     # -- classification -----------------------------------------------------
 

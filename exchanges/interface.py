@@ -41,7 +41,15 @@ from exchanges.errors import (
     RejectedError,
     UnexpectedAnswerError,
 )
-from exchanges.http import USER_AGENT, Call, CallKind, ErrorInfo, HttpClient, HttpSettings
+from exchanges.http import (
+    USER_AGENT,
+    Call,
+    CallKind,
+    ErrorInfo,
+    HttpClient,
+    HttpSettings,
+    RawAnswer,
+)
 from exchanges.logging import register_secret
 from exchanges.markets import MarketSpec, PreparedOrder, prepare_order, split_market
 from exchanges.ratelimit import (
@@ -353,6 +361,14 @@ class ExchangeAdapter(ABC):
         call.headers = {**call.headers, **auth}
         call.private = call.private or bool(auth)
         return self.http.send(call)
+
+    def send_raw(self, call: Call) -> RawAnswer:
+        """``call`` with this exchange's credentials, its answer unjudged (the
+        conformance check's probes; ``HttpClient.send_raw``)."""
+        auth = self.auth_headers(call)
+        call.headers = {**call.headers, **auth}
+        call.private = call.private or bool(auth)
+        return self.http.send_raw(call)
 
     def fetch(self, call: Call, what: str, parse: Callable[[Node], T], *,
               allow_empty: bool = False) -> T:

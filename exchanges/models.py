@@ -22,6 +22,11 @@ class Exchange(models.Model):
         WALLEX = "wallex", "Wallex"
         INVEX = "invex", "Invex"
 
+    class Conformance(models.TextChoices):
+        NEVER = "never", "never checked"
+        PASSED = "passed", "passed"
+        FAILED = "failed", "failed"
+
     name = models.SlugField(max_length=32, unique=True, help_text="e.g. nobitex")
     adapter = models.CharField(max_length=16, choices=Adapter.choices)
     enabled = models.BooleanField(
@@ -54,11 +59,34 @@ class Exchange(models.Model):
                   '{"invex-signing": "compact"} (exchanges/variants.py). Empty: the defaults. '
                   "Set by the conformance check.",
     )
+    # When the API key now in use was entered in the admin, or first seen in
+    # the environment (``exchanges.credentials``): its documented lifetime
+    # runs from then. The fingerprint (an HMAC, never the key) tells a new key.
+    api_key_entered_at = models.DateTimeField(null=True, blank=True)
+    api_key_fingerprint = models.CharField(max_length=32, blank=True, editable=False)
+    # The last conformance check (``exchanges.conformance``), read by the
+    # trading gate in one look at the row: its result, when, against which
+    # base URL (a pass holds only for that URL), and the points that failed.
+    conformance_state = models.CharField(
+        max_length=8, choices=Conformance.choices, default=Conformance.NEVER, editable=False)
+    conformance_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    conformance_base_url = models.CharField(max_length=200, blank=True, editable=False)
+    conformance_failed = models.TextField(blank=True, editable=False)
+    # An operator's override of the gate (its own permission and a reason),
+    # for the base URL it was given for.
+    conformance_override_by = models.CharField(max_length=150, blank=True, editable=False)
+    conformance_override_at = models.DateTimeField(null=True, blank=True, editable=False)
+    conformance_override_reason = models.TextField(blank=True, editable=False)
+    conformance_override_base_url = models.CharField(max_length=200, blank=True,
+                                                     editable=False)
+    # The last read of the exchange's rules and fees (``exchanges.services.rules``).
+    rules_read_at = models.DateTimeField(null=True, blank=True, editable=False)
+    rules_read_problems = models.TextField(blank=True, editable=False)
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Who changed fees, flags or URLs, and when. Credentials stay out of it.
-    history = HistoricalRecords(excluded_fields=["api_key", "api_secret"])
+    history = HistoricalRecords(excluded_fields=["api_key", "api_secret", "api_key_fingerprint"])
 
     class Meta:
         ordering = ["name"]
@@ -66,6 +94,10 @@ class Exchange(models.Model):
             # Where the credentials go: its own permission, and a confirmation
             # (exchanges/services/base_url.py).
             ("change_exchange_base_url", "Can change an exchange's base URL"),
+            # Trading without a passed conformance check: its own permission, a
+            # reason and a confirmation (exchanges/conformance/store.py).
+            ("override_conformance",
+             "Can let an exchange trade without a passed conformance check"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -135,6 +167,10 @@ class ExchangeMarket(models.Model):
         default=Decimal("0"), help_text="Minimum order value in project quote units."
     )
     enabled = models.BooleanField(default=True)
+    # Rules an operator set by hand: {field: {"value", "by", "at"}}. The
+    # exchange's rules never loosen them (exchanges/services/rules.py).
+    operator_rules = models.JSONField(default=dict, blank=True, editable=False)
+    rules_read_at = models.DateTimeField(null=True, blank=True, editable=False)
     history = HistoricalRecords()
 
     class Meta:
@@ -151,3 +187,37 @@ class ExchangeMarket(models.Model):
 
     def __str__(self) -> str:
         return f"{self.exchange.name}:{self.symbol}"
+
+
+class ConformanceRun(models.Model):
+    """One run of ``manage.py exchange NAME conformance``: what each point
+    assumed, what the exchange answered, the verdict; kept as the audit of
+    every check (the Exchange row holds the latest result for the gate)."""
+
+    class Result(models.TextChoices):
+        PASSED = "passed", "passed"
+        FAILED = "failed", "failed"
+
+    exchange = models.ForeignKey(Exchange, on_delete=models.CASCADE,
+                                 related_name="conformance_runs")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    base_url = models.CharField(max_length=200)
+    result = models.CharField(max_length=8, choices=Result.choices)
+    failed = models.TextField(blank=True, help_text="The points that failed, one a line.")
+    test_order = models.BooleanField(default=False, help_text="A test order was placed.")
+    applied = models.BooleanField(default=False,
+                                  help_text="The observed wire variants were stored (--apply).")
+    observed_variants = models.JSONField(default=dict, blank=True)
+    variants_before = models.JSONField(default=dict, blank=True)
+    rows = models.JSONField(default=list, blank=True,
+                            help_text="Point, assumed, answered, verdict.")
+    actor = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["exchange", "-started_at"],
+                                name="conformance_run_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.exchange.name} conformance {self.result} at {self.started_at:%Y-%m-%d %H:%M}"

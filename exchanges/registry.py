@@ -110,6 +110,19 @@ def _credentials(exchange: Exchange) -> tuple[str, str]:
     return exchange.api_key or "", exchange.api_secret or ""
 
 
+def api_key_in_use(exchange: Exchange) -> tuple[str, str]:
+    """The API key calls to this exchange carry, and where it comes from:
+    ``"admin"`` (the row), ``"environment"``, or ``""`` (none)."""
+    api_key, _ = _credentials(exchange)
+    if api_key:
+        return api_key, "admin"
+    if environment_credentials_apply(exchange):
+        env_key = _env(EXCHANGES[exchange.adapter].api_key_env)
+        if env_key:
+            return env_key, "environment"
+    return "", ""
+
+
 def wire_variants(exchange: Exchange) -> dict[str, str]:
     """The wire variants this exchange row speaks (see the module docstring)."""
     defaults = getattr(settings, "EXCHANGE_WIRE_VARIANTS", {}) or {}

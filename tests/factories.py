@@ -36,12 +36,25 @@ def _existing_matches(row, fields: dict) -> None:
 
 
 def make_exchange(name: str = "nobitex", **fields) -> Exchange:
+    """An exchange row; unless told otherwise it has passed its conformance
+    check at its base URL, as a deployment's exchange has before it trades
+    (the gate's own tests make rows that have not: ``conformance_state=``)."""
     explicit = dict(fields)
     adapter = fields.pop("adapter", name if name in EXCHANGES else "nobitex")
     exchange, created = Exchange.objects.get_or_create(
         name=name, defaults={"adapter": adapter, **fields})
     if not created:
         _existing_matches(exchange, explicit)
+    elif "conformance_state" not in explicit:
+        from exchanges.services.base_url import effective_base_url
+
+        exchange.conformance_state = Exchange.Conformance.PASSED
+        exchange.conformance_checked_at = timezone.now()
+        exchange.conformance_base_url = effective_base_url(exchange)
+        Exchange.objects.filter(pk=exchange.pk).update(
+            conformance_state=exchange.conformance_state,
+            conformance_checked_at=exchange.conformance_checked_at,
+            conformance_base_url=exchange.conformance_base_url)
     return exchange
 
 

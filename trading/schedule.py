@@ -51,6 +51,14 @@ PERIODIC_TASKS: tuple[PeriodicSpec, ...] = (
         description="Today's risk figures from the database; closes the past trading day.",
     ),
     PeriodicSpec(
+        name="exchange rules and fees",
+        task="exchanges.sync_market_rules",
+        every_seconds=86400,
+        expires_seconds=3600,
+        description="Each exchange's published market rules and the account's fee rates "
+                    "onto the listings and exchanges (exchanges/services/rules.py).",
+    ),
+    PeriodicSpec(
         name="heartbeat",
         task="trading.heartbeat",
         every_seconds=10,

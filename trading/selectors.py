@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from arbsite.redis import key, redis_client
 from exchanges.breaker import OPEN, breaker_state
+from exchanges.conformance.gate import ConformanceState, conformance_required, conformance_state
 from exchanges.models import Exchange, ExchangeMarket, Market
 from exchanges.ratelimit import RateLimiter
 from exchanges.states import LIVE_STATES, OrderState
@@ -55,6 +56,7 @@ class ExchangeHealth:
     breaker_error: str = ""
     backoff_seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+    conformance: ConformanceState | None = None  # exchanges.conformance.gate
 
     @property
     def can_trade(self) -> bool:
@@ -78,6 +80,8 @@ class SystemHealth:
     # Websocket streams (trading/services/stream_status.py); a stream down is
     # not a problem for trading: its books are polled.
     streams: list[Any] = field(default_factory=list)
+    # False: ARBSITE_CONFORMANCE_REQUIRED=false, the conformance gate is off.
+    conformance_required: bool = True
 
     @property
     def can_trade(self) -> bool:
@@ -98,6 +102,9 @@ def _parse(value: str | None) -> datetime | None:
 def exchange_health(exchange: Exchange, *, now: datetime) -> ExchangeHealth:
     """One exchange: switches, last good book fetch, breaker, back-off, last error."""
     health = ExchangeHealth(exchange.pk, exchange.name, exchange.enabled, exchange.trading_enabled)
+    health.conformance = conformance_state(exchange)
+    if exchange.enabled and not health.conformance.allowed:
+        health.problems.append(f"conformance check {health.conformance.label}")
     try:
         status = redis_client().hgetall(key("exchange", exchange.name, "status"))
         breaker = breaker_state(exchange.name)
@@ -154,7 +161,8 @@ def system_health(*, now: datetime | None = None) -> SystemHealth:
     """Everything trading needs: database, broker, a live worker and beat
     (the heartbeat), the kill switch off, and two exchanges able to trade."""
     now = now or timezone.now()
-    health = SystemHealth(checked_at=now, database=_check_database(), broker=_check_broker())
+    health = SystemHealth(checked_at=now, database=_check_database(), broker=_check_broker(),
+                          conformance_required=conformance_required())
     if health.database != "ok":
         health.problems.append("database unavailable")
     if health.broker != "ok":

@@ -29,6 +29,7 @@ def health_json(health: SystemHealth) -> dict[str, Any]:
         "redis": health.redis,
         "heartbeat_age_seconds": health.heartbeat_age_seconds,
         "kill_switch": health.kill_switch,
+        "conformance_required": health.conformance_required,
         "exchanges": {
             e.name: {
                 "enabled": e.enabled,
@@ -37,6 +38,7 @@ def health_json(health: SystemHealth) -> dict[str, Any]:
                 "breaker": e.breaker,
                 "backoff_seconds": e.backoff_seconds,
                 "can_trade": e.can_trade,
+                "conformance": e.conformance.as_json() if e.conformance else None,
             }
             for e in health.exchanges
         },

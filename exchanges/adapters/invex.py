@@ -168,6 +168,11 @@ class InvexAdapter(ExchangeAdapter):
         data["expire_at"] = self.expire_at()
         return replace(call, params={**data, "signature": self.signature(data)}, prepare=None)
 
+    def signed(self, call: Call) -> Call:
+        """``call`` as a signed private call (key header, ``expire_at`` and
+        ``signature`` added on sending): the conformance check's probes."""
+        return self._private(call)
+
     def _private(self, call: Call) -> Call:
         self._require_credentials()
         if self._key is None:

@@ -242,8 +242,10 @@ class NobitexAdapter(ExchangeAdapter):
 
     def fee_rates(self) -> dict[str, FeeRate]:
         """The profile's ``options.fee`` (rial markets) and ``feeUsdt`` (USDT markets)
-        [doc: ``user-data.md`` "پروفایل"]. Read as percentages, one rate for maker
-        and taker [?: the docs give no unit; 0.35 and 0.2 in the example]."""
+        [doc: ``user-data.md`` "پروفایل": "فی تراکنش، فی مبادلات usdt"]. Read as
+        percentages [?: the docs give no unit; 0.35 and 0.2 in the example] and as
+        the taker rate: the profile gives one figure per quote, the rate an order
+        that takes liquidity pays; no maker rate is given (None)."""
         self._require_credentials()
 
         def parse(root: Node) -> dict[str, FeeRate]:
@@ -256,7 +258,7 @@ class NobitexAdapter(ExchangeAdapter):
                 if percent is None:
                     continue
                 rate = percent / 100
-                rates[spec.symbol] = FeeRate(self.name, spec.symbol, spec.market, rate, rate)
+                rates[spec.symbol] = FeeRate(self.name, spec.symbol, spec.market, None, rate)
             return rates
 
         return self.fetch(Call("GET", "/users/profile", BALANCES), "profile", parse)

@@ -32,7 +32,7 @@ from django_celery_beat.models import (
     SolarSchedule,
 )
 
-from exchanges.models import Exchange, ExchangeMarket, Market
+from exchanges.models import ConformanceRun, Exchange, ExchangeMarket, Market
 from tests.admin.conftest import make_user
 from tests.admin.walk import admin_url_names, differences, main_form, mutated, snapshot, tasks_sent
 from tests.factories import make_opportunity, make_order, make_trade
@@ -67,7 +67,7 @@ ACTION_REASON = "a viewer was here"
 
 def _populate() -> None:
     """At least one row of every model the admin shows, and history to revert to."""
-    setup_run()
+    setup_run(read_rules=False)
     nobitex = Exchange.objects.get(name="nobitex")
     nobitex.api_key, nobitex.api_secret = "nobitex-token-secret", ""
     nobitex.save()
@@ -79,6 +79,10 @@ def _populate() -> None:
     btc.save()
     btc.enabled = True
     btc.save()
+    ConformanceRun.objects.create(exchange=nobitex, started_at=timezone.now(),
+                                  finished_at=timezone.now(), base_url="https://apiv2.nobitex.ir",
+                                  result="failed", rows=[{"point": "p", "assumed": "a",
+                                                          "answered": "b", "verdict": "FAIL"}])
     listing = ExchangeMarket.objects.filter(exchange=nobitex, market=btc).first()
     listing.min_order_value = Decimal("1000")
     listing.save()
@@ -205,6 +209,9 @@ CUSTOM_CASES = {
        for op in ("enable", "disable", "run")},
     "exchanges_exchange_base_url": lambda su: [
         reverse("admin:exchanges_exchange_base_url", args=[_exchange_pk()])],
+    "exchanges_exchange_conformance_override": lambda su: [
+        reverse("admin:exchanges_exchange_conformance_override", args=[_exchange_pk(), op])
+        for op in ("set", "clear")],
     "auth_user_password_change": lambda su: [reverse("admin:auth_user_password_change",
                                                      args=[su.pk])],
     **{f"trading_alert_{op}": (

@@ -190,7 +190,8 @@ def nobitex_wallets(replay, adapter_of, fixture):
 def nobitex_profile(replay, adapter_of, fixture):
     replay.route("GET", "/users/profile", (200, text(fixture)))
     rates = adapter_of("nobitex").fee_rates()
-    assert rates["BTCIRT"].taker == rates["BTCIRT"].maker == D("0.0035")  # "0.35" percent
+    assert rates["BTCIRT"].taker == D("0.0035")  # "0.35" percent
+    assert rates["BTCIRT"].maker is None  # one figure per quote: the taker rate
     assert rates["BTCUSDT"].taker == D("0.002")
     assert rates["BTCIRT"].market == "BTC-IRR"
 

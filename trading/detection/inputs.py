@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from exchanges.conformance.gate import conformance_blocker
 from exchanges.models import Exchange, ExchangeMarket, Market
 from trading.detection.cycle import Limits, Listing, MarketListings
 from trading.models import Opportunity, RiskSettings
@@ -28,7 +29,11 @@ def listings_read() -> tuple[list[MarketListings], dict[str, Exchange], dict[str
     by_market: dict[str, list[Listing]] = {}
     exchanges: dict[str, Exchange] = {}
     markets: dict[str, Market] = {}
+    blocked: dict[int, bool] = {}
     for row in rows:
+        # The conformance gate (one rule, read off the row already loaded).
+        if blocked.setdefault(row.exchange_id, conformance_blocker(row.exchange) is not None):
+            continue
         code = row.market.code
         markets[code] = row.market
         exchanges[row.exchange.name] = row.exchange

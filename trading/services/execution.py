@@ -29,6 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from arbsite.formatting import milliseconds
+from exchanges.conformance.gate import conformance_blocker
 from exchanges.errors import ExchangeError, NotFoundError
 from exchanges.registry import get_adapter
 from exchanges.states import OrderState
@@ -105,6 +106,8 @@ def _execution_blocker(opportunity: Opportunity, settings_row: RiskSettings) -> 
     for exchange in (opportunity.buy_exchange, opportunity.sell_exchange):
         if not (exchange.enabled and exchange.trading_enabled):
             return f"{exchange.name} is paused"
+        if (gate := conformance_blocker(exchange)) is not None:
+            return gate
     if not opportunity.market.enabled:
         return f"market {opportunity.market.code} is disabled"
     age = timezone.now() - opportunity.created_at

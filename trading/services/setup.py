@@ -36,6 +36,7 @@ class SetupReport:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # said, not fatal
 
 
 def _install_periodic(spec: PeriodicSpec, *, reset: bool, report: SetupReport) -> None:
@@ -145,13 +146,26 @@ def exchanges_use_sandbox(*, base_url_of: Callable[[str], str],
     return changed
 
 
-def setup_run(*, reset_schedule: bool = False) -> SetupReport:
+def exchange_rules_read(*, report: SetupReport) -> SetupReport:
+    """Each exchange's published rules and fees onto its rows
+    (``exchanges.services.rules``); what cannot be read is reported, not fatal."""
+    from exchanges.services.rules import exchange_rules_sync
+
+    for rules in exchange_rules_sync():
+        report.updated.extend(rules.lines())
+        report.problems.extend(f"{rules.exchange}: {problem}" for problem in rules.problems)
+    return report
+
+
+def setup_run(*, reset_schedule: bool = False, read_rules: bool = True) -> SetupReport:
     """Everything ``manage.py setup`` does, in order."""
     report = SetupReport()
     schedule_install(reset=reset_schedule, report=report)
     exchanges_install(
         names=settings.ARBSITE_EXCHANGES, market_codes=settings.ARBSITE_MARKETS, report=report
     )
+    if read_rules:
+        exchange_rules_read(report=report)
     _, created = RiskSettings.objects.get_or_create(id=RiskSettings.SINGLETON_ID)
     (report.created if created else report.unchanged).append("risk settings")
     # The viewer and operator groups come with a migration; setup repairs

@@ -1,4 +1,4 @@
-"""``python manage.py exchange NAME book|balances|open-orders|status …``
+"""``python manage.py exchange NAME book|balances|open-orders|status|conformance …``
 
 An operator's probe of one exchange, through the same adapter code the
 workers use: it proves the base URL, the credentials and the units. Prices
@@ -7,6 +7,13 @@ the exchange gave it with thousands separators, times in trading-day time
 (``arbsite.formatting``). Errors are printed
 plainly — which exchange, what it answered, which address was tried — with
 a non-zero exit code.
+
+``conformance [--place-test-order] [--apply] [--json] [--yes] [--market M]``
+runs the live conformance check (``exchanges.conformance``): it prints the
+table of points, records the result on the Exchange row (which the trading
+gate reads), and exits 1 when an assumption failed, 3 when its test order
+could not be confirmed cancelled. A test order needs ``--place-test-order``
+and the exchange's name typed at the prompt (or ``--yes``).
 
 The probe runs in probe mode (``registry.probe_adapter``): it neither counts
 towards nor is stopped by the shared circuit breaker (checking whether an
@@ -17,6 +24,8 @@ stderr.
 
 from __future__ import annotations
 
+import getpass
+import json
 from argparse import ArgumentParser
 from typing import Any
 
@@ -49,6 +58,17 @@ class Command(BaseCommand):
         status.add_argument("--exchange-id", action="store_true",
                             help="the id given is the exchange's order id")
         status.add_argument("--market", help="the order's market, where known")
+        check = sub.add_parser("conformance", help="the live conformance check (before trading)")
+        check.add_argument("--place-test-order", action="store_true",
+                           help="place one order of the minimum size that cannot fill, read "
+                                "it back, list it and cancel it")
+        check.add_argument("--apply", action="store_true",
+                           help="store the wire variants observed on the exchange row")
+        check.add_argument("--json", action="store_true", help="print the report as JSON")
+        check.add_argument("--yes", action="store_true",
+                           help="do not ask before placing the test order (scripts)")
+        check.add_argument("--market", help="the test order's market (default: one the "
+                                            "account can pay for)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         name = options["name"]
@@ -57,12 +77,16 @@ class Command(BaseCommand):
         except Exchange.DoesNotExist:
             known = ", ".join(Exchange.objects.values_list("name", flat=True)) or "none"
             raise CommandError(f"no exchange named {name!r} (configured: {known})") from None
+        action = options["action"]
+        if action == "conformance":
+            self._shared_state(exchange.name)
+            self._conformance(exchange, options)
+            return
         try:
             adapter = probe_adapter(exchange)
         except ExchangeError as exc:
             raise CommandError(f"{type(exc).__name__}: {exc}", returncode=2) from None
         self._shared_state(exchange.name)
-        action = options["action"]
         try:
             if action == "book":
                 self._book(adapter, options["market"], options["depth"])
@@ -81,6 +105,48 @@ class Command(BaseCommand):
             raise CommandError(f"{name}: {exc}") from None
         finally:
             adapter.close()
+
+    def _conformance(self, exchange: Exchange, options: dict[str, Any]) -> None:
+        from exchanges.conformance.report import render_table
+        from exchanges.conformance.runner import NotConfirmed, conformance_run
+        from exchanges.conformance.store import conformance_record
+
+        def confirm(plan) -> bool:
+            self.stderr.write(f"The test order on {exchange.name}: {plan.describe()}. It "
+                              "cannot fill and is cancelled at once.")
+            if options["yes"]:
+                return True
+            try:
+                typed = input(f"Type {exchange.name} to place it: ")
+            except EOFError:
+                return False
+            return typed.strip() == exchange.name
+
+        try:
+            report = conformance_run(
+                exchange=exchange, place_test_order=options["place_test_order"],
+                apply=options["apply"], confirm=confirm, market=options.get("market"),
+                observer=lambda step: self.stderr.write(f"... {step}"))
+        except NotConfirmed:
+            raise CommandError("the test order was not confirmed: nothing was placed and "
+                               "nothing recorded") from None
+        except ValueError as exc:  # a market not configured
+            raise CommandError(f"{exchange.name}: {exc}") from None
+        actor = f"manage.py exchange {exchange.name} conformance, by {getpass.getuser()}"
+        conformance_record(exchange_id=exchange.pk, report=report, actor=actor)
+        if options["json"]:
+            self.stdout.write(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
+        else:
+            self.stdout.write(render_table(report))
+        if report.left_open:
+            loud = next((row.answered for row in report.rows
+                         if row.point == "test order closed" and row.verdict == "FAIL"),
+                        f"TEST ORDER MAY BE LEFT OPEN on {exchange.name}: "
+                        f"{report.test_order.ids() if report.test_order else '?'}")
+            raise CommandError(loud, returncode=3)
+        if not report.passed:
+            failed = "; ".join(row.point for row in report.failed)
+            raise CommandError(f"{exchange.name}: conformance failed ({failed})", returncode=1)
 
     def _shared_state(self, name: str) -> None:
         """What trading meets on this exchange now (the probe itself ignores it)."""
