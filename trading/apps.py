@@ -29,3 +29,10 @@ class TradingConfig(AppConfig):
         admin_controls_install()
         # Pages read the listings' display rules once per request.
         request_started.connect(display_cache_clear, dispatch_uid="trading.display_cache_clear")
+        # ... and again once this process writes a name or a listing.
+        from django.db.models.signals import post_save
+
+        from exchanges.models import Exchange, ExchangeMarket, Market
+        for model in (Exchange, Market, ExchangeMarket):
+            post_save.connect(display_cache_clear, sender=model,
+                              dispatch_uid=f"trading.display_cache_clear.{model.__name__}")

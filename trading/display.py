@@ -25,6 +25,9 @@ from exchanges.models import Exchange, ExchangeMarket, Market
 # Listings change rarely (the admin, setup, the conformance check); a page
 # reads them once. The cache is also dropped at the start of every request.
 RULES_TTL_SECONDS = 5.0
+# A read this young is not repeated for a key it lacks: the key is absent
+# (one page that names a market and its listing costs one read, not two).
+FRESH_READ_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -61,9 +64,12 @@ def _names(*, missing: tuple[str, Any] | None = None) -> _Names:
     when ``missing`` (kind, id) is not in them (a row created since)."""
     global _cache
     cached = _cache
-    if (cached is not None and time.monotonic() - cached.loaded_at < RULES_TTL_SECONDS
-            and (missing is None or _has(cached, missing))):
-        return cached
+    if cached is not None and time.monotonic() - cached.loaded_at < RULES_TTL_SECONDS:
+        if missing is None or _has(cached, missing):
+            return cached
+        if time.monotonic() - cached.loaded_at < FRESH_READ_SECONDS:
+            cached.absent.add(missing)
+            return cached
     with _lock:
         rules = {(row["exchange_id"], row["market_id"]): Rules(row["amount_step"],
                                                                row["price_tick"])

@@ -191,7 +191,16 @@ def test_a_client_order_id_is_cut_to_what_tells_orders_apart():
     assert display.client_id_short("test-000001") == "test-000001"
 
 
-def test_a_row_created_since_the_names_were_read_is_named(listed, django_assert_num_queries):
+def test_a_fresh_read_is_not_repeated_for_a_key_it_lacks(listed, django_assert_num_queries):
+    _, nobitex, _ = listed
+    assert display.exchange_name(nobitex.pk) == "nobitex"  # read now
+    with django_assert_num_queries(0):  # the read a moment ago is the truth
+        assert display.exchange_name(99999) == "exchange #99999"
+
+
+def test_a_row_created_since_the_names_were_read_is_named(listed, django_assert_num_queries,
+                                                         monkeypatch):
+    monkeypatch.setattr(display, "FRESH_READ_SECONDS", 0.0)
     _, nobitex, _ = listed
     assert display.exchange_name(nobitex.pk) == "nobitex"  # read now
     invex = make_exchange("invex")
