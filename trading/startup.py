@@ -25,17 +25,23 @@ def recovery_run_at_startup() -> None:
     """Run recovery once; log its summary. Never raises: a worker must start."""
     from django.db import close_old_connections
 
+    from arbsite.locks import RECOVER_ORDERS
     from trading.services.recovery import orders_recover
 
     try:
-        report = orders_recover(wait_grace=False)
+        # A worker killed during its own start-up recovery leaves the lock for
+        # one TTL at most (it is renewed only while its holder lives): wait that
+        # out rather than skip, so the restarted worker still recovers.
+        report = orders_recover(wait_grace=False,
+                                wait_for_lock=RECOVER_ORDERS.ttl_seconds + 2)
     except Exception:
         logger.exception("start-up recovery failed; run manage.py recover_orders")
         return
     finally:
         close_old_connections()
     if report.locked_out:
-        logger.info("start-up recovery: another worker is recovering")
+        logger.info("start-up recovery: another worker is recovering (lock held by %s)",
+                    report.lock_holder or "?")
         return
     for r in report.exchanges:
         logger.info("start-up recovery %s: checked %d adopted %d updated %d imported %d "
