@@ -20,7 +20,7 @@ from trading.services.sync import orders_sync
 def test_a_lock_is_held_by_one_caller_and_released_by_it():
     with redis_lock(SYNC_ORDERS) as first:
         with redis_lock(SYNC_ORDERS) as second:
-            assert (first, second) == (True, False)
+            assert (bool(first), bool(second)) == (True, False)
     with redis_lock(SYNC_ORDERS) as again:
         assert again
 
