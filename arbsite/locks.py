@@ -127,7 +127,10 @@ return old
 
 
 def _process_name() -> str:
-    argv = [os.path.basename(sys.argv[0] or "python"), *sys.argv[1:4]]
+    """``celery -A arbsite worker``, ``manage.py recover_orders``, ``python -c …``."""
+    first = sys.argv[0] if sys.argv else ""
+    first = "python -c" if first in ("", "-c") else os.path.basename(first)
+    argv = [first, *sys.argv[1:4]]
     return " ".join(argv)[:80]
 
 
