@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.utils import timezone
 
@@ -39,7 +40,7 @@ from arbsite.locks import CANCEL_LEG, redis_lock
 from exchanges.errors import ExchangeError, NotFoundError, RejectedError
 from exchanges.registry import get_adapter, place_timeout_seconds
 from exchanges.states import LIVE_STATES, OrderState
-from trading.models import Order, OrderEventKind
+from trading.models import Order, OrderEvent, OrderEventKind
 from trading.services.fills import fills_fetch_missing
 from trading.services.opportunities import opportunity_note
 from trading.services.orders import order_apply_report, order_note_event
@@ -153,3 +154,29 @@ def legs_resting_cancel(*, source: str, why: str) -> list[LegCancel]:
     ids = Order.objects.filter(purpose=Order.Purpose.ENTRY, status__in=RESTING).order_by(
         "pk").values_list("pk", flat=True)
     return [leg_rest_cancel(order_id=pk, source=source, why=why) for pk in ids]
+
+
+def naked_seconds(*, opportunity_id: int, until: datetime | None = None) -> float:
+    """How long the opportunity held a one-sided position, by its orders'
+    recorded fills: the time, summed, during which its net base position
+    (bought minus sold, as each fill was recorded) was not zero; a position
+    still open counts up to ``until`` (now)."""
+    events = (OrderEvent.objects.filter(order__opportunity_id=opportunity_id)
+              .select_related("order").order_by("created_at", "id"))
+    filled: dict[int, Decimal] = {}
+    net, since, total = Decimal(0), None, 0.0
+    for event in events:
+        before = filled.get(event.order_id, Decimal(0))
+        if event.filled_quantity == before:
+            continue
+        delta = event.filled_quantity - before
+        filled[event.order_id] = event.filled_quantity
+        net += delta if event.order.side == "buy" else -delta
+        if net != 0 and since is None:
+            since = event.created_at
+        elif net == 0 and since is not None:
+            total += (event.created_at - since).total_seconds()
+            since = None
+    if since is not None:
+        total += ((until or timezone.now()) - since).total_seconds()
+    return total
