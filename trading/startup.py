@@ -1,5 +1,8 @@
 """Worker start-up reconciliation: every worker, once ready, runs recovery
 (one at a time across workers: the recovery lock), so a restart heals itself.
+A worker that finds the lock held waits up to its TTL for it (a worker killed
+mid-recovery leaves it that long at most: it is renewed only while its holder
+lives), then skips only if a live holder still keeps it.
 
 It runs in a background thread so the worker takes tasks meanwhile (the
 state machine and the unique Trade ids make concurrent work safe), and it

@@ -11,8 +11,9 @@ For each enabled exchange (or those named):
 - orders open on the exchange that the database does not know are imported
   as external (never cancelled unless asked);
 
-then opportunities whose legs are final are closed (a one-sided fill
-unwound by the settlement policy), and today's risk figures are recomputed
+then entry legs still resting after their execution window are cancelled
+(``trading.services.legs``), opportunities whose legs are final are closed
+(a one-sided fill unwound by the settlement policy), and today's risk figures are recomputed
 from the database. An exchange that cannot be reached is reported and
 skipped; the others are still recovered, and the report says it is
 incomplete. Ambiguity (timeout, 5xx, rate limit) is never read as "no
@@ -35,6 +36,7 @@ from exchanges.states import TERMINAL_STATES
 from trading.alerts.hooks import lock_taken_over, recovery_finished
 from trading.models import Opportunity, OpportunityStatus, Order
 from trading.services.fills import fills_missing
+from trading.services.legs import legs_overdue
 from trading.services.sync import (
     UNRESOLVED,
     ExchangeSyncReport,
@@ -127,6 +129,7 @@ def _settle(report: RecoveryReport, dry_run: bool) -> None:
     executing = Opportunity.objects.filter(status=OpportunityStatus.EXECUTING).order_by("pk")
     if not dry_run:
         report.opportunities_closed = opportunities_settle(source=SOURCE)
+    overdue = {o.pk for o in legs_overdue()} if dry_run else set()
     for opportunity in executing.prefetch_related("orders"):
         orders = list(opportunity.orders.all())
         ready = all(o.status in TERMINAL_STATES and not fills_missing(o) for o in orders)
@@ -135,8 +138,10 @@ def _settle(report: RecoveryReport, dry_run: bool) -> None:
                 f"opportunity {opportunity.pk}: legs final; would close (unwinding any "
                 "one-sided fill)")
         elif not ready:
-            live = [f"{o.client_order_id} {o.status}" for o in orders
-                    if o.status not in TERMINAL_STATES]
+            live = [f"{o.client_order_id} {o.status}"
+                    + (" (resting past its execution window: would be cancelled)"
+                       if o.pk in overdue else "")
+                    for o in orders if o.status not in TERMINAL_STATES]
             report.opportunities_waiting.append(
                 f"opportunity {opportunity.pk} still executing: " + (", ".join(live) or
                                                                       "fills missing"))
