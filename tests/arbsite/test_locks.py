@@ -165,13 +165,18 @@ def test_recover_orders_names_a_dead_holder_and_with_force_takes_its_lock_over(c
 
 @pytest.mark.slow
 @pytest.mark.django_db
-def test_a_worker_killed_during_recovery_blocks_the_next_one_for_one_short_ttl_at_most():
-    from trading.services.recovery import orders_recover
+def test_a_worker_killed_during_recovery_blocks_the_next_one_for_one_short_ttl_at_most(
+        caplog):
+    from trading.startup import recovery_run_at_startup
 
+    # Given a worker SIGKILLed while it held the recovery lock
     with holder_process(RECOVER_ORDERS) as proc:
         _kill(proc)
     started = time.monotonic()
-    # What a worker's start-up does: wait the lock out, then recover
-    report = orders_recover(wait_grace=False, wait_for_lock=RECOVER_ORDERS.ttl_seconds + 2)
-    assert not report.locked_out, report.lock_holder
+
+    # When the next worker starts, its start-up recovery waits the lock out and runs
+    with caplog.at_level("INFO", logger="trading.startup"):
+        recovery_run_at_startup()
+    assert "start-up recovery complete" in caplog.text, caplog.text
+    assert "another worker is recovering" not in caplog.text
     assert time.monotonic() - started < RECOVER_ORDERS.ttl_seconds + 2

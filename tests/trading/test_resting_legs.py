@@ -17,7 +17,6 @@ from exchanges.types import OrderRequest, OrderType, Side
 from tests.admin.conftest import make_user
 from tests.factories import make_opportunity, make_order
 from trading.models import Opportunity, OpportunityEvent, Order, OrderEvent, OrderEventKind
-from trading.services import control
 from trading.services.execution import opportunity_execute
 from trading.services.legs import execution_window, legs_overdue_cancel
 from trading.services.recovery import orders_recover
