@@ -18,7 +18,7 @@ from tests.admin.conftest import make_user
 from tests.factories import make_opportunity, make_order
 from trading.models import Opportunity, OpportunityEvent, Order, OrderEvent, OrderEventKind
 from trading.services.execution import opportunity_execute
-from trading.services.legs import execution_window, legs_overdue_cancel
+from trading.services.legs import execution_window, legs_overdue_cancel, naked_seconds
 from trading.services.recovery import orders_recover
 from trading.services.roles import OPERATOR
 from trading.services.settlement import net_base_position, opportunity_reconcile
@@ -104,6 +104,12 @@ def test_sync_cancels_an_adopted_resting_leg_after_its_window_and_unwinds_the_ot
     _age(sell, execution_window() + timedelta(seconds=1))
     orders_sync()
     _assert_cancelled_and_unwound(sandbox, opp, sell, "sync")
+
+    # Naked from the buy's fill to the unwind's, and no longer once flat
+    naked = naked_seconds(opportunity_id=opp.pk)
+    assert naked > 0
+    assert naked_seconds(opportunity_id=opp.pk,
+                         until=timezone.now() + timedelta(hours=1)) == naked
 
     # Again: nothing more is sent (no second cancel, no second unwind)
     orders_sync()

@@ -78,8 +78,11 @@ class LegCancel:
 def leg_rest_cancel(*, order_id: int, source: str, why: str) -> LegCancel:
     """Cancel the rest of one entry leg on its exchange, read its state back
     and its fills; idempotent (see the module docstring)."""
+    order = Order.objects.select_related("exchange", "market").get(pk=order_id)
+    if order.status not in RESTING:  # the usual case (filled at once): no lock taken
+        return LegCancel(order.pk, order.client_order_id, "not-resting", order.status)
     with redis_lock(CANCEL_LEG, scope=str(order_id)) as held:
-        order = Order.objects.select_related("exchange", "market").get(pk=order_id)
+        order.refresh_from_db()  # as it is now that no one else is cancelling it
         if not held:
             return LegCancel(order.pk, order.client_order_id, "busy",
                              "another process is cancelling it")
