@@ -20,6 +20,7 @@ from trading.models import Opportunity, OpportunityEvent, Order, OrderEvent, Ord
 from trading.services.execution import opportunity_execute
 from trading.services.legs import execution_window, legs_overdue_cancel, naked_seconds
 from trading.services.recovery import orders_recover
+from trading.services.risk import daily_loss_enforce
 from trading.services.roles import OPERATOR
 from trading.services.settlement import net_base_position, opportunity_reconcile
 from trading.services.sync import orders_sync, place_timeout
@@ -189,3 +190,23 @@ def test_a_leg_being_cancelled_elsewhere_is_not_cancelled_twice(btc, trading_set
     assert not opp.orders.filter(purpose=Order.Purpose.UNWIND).exists()
     assert opportunity_reconcile(opportunity_id=opp.pk, source="sync").action == "closed"
     assert opp.orders.filter(purpose=Order.Purpose.UNWIND).count() == 1
+
+
+def test_a_kill_switch_tripped_by_the_daily_loss_cancels_resting_entry_legs(btc,
+                                                                             trading_setup):
+    # Given an adopted resting sell, and a loss today beyond the daily limit elsewhere
+    sandbox = trading_setup
+    opp, buy, sell = _executed_with_the_sell_answer_lost(sandbox, btc)
+    orders_sync()
+    make_opportunity(market=btc, buy=_ex("nobitex"), sell=_ex("invex"), quantity=QTY,
+                     buy_price=NOBITEX_ASK, sell_price=RESTING_SELL,
+                     status=Opportunity.Status.UNWOUND, closed_at=timezone.now(),
+                     realized_pnl=Decimal("-60000000"))
+
+    # When the risk check trips the kill switch
+    assert "daily loss limit breached" in daily_loss_enforce()
+
+    # Then the resting leg is cancelled at once, by the risk check
+    sell.refresh_from_db()
+    assert sell.status == OrderState.CANCELLED
+    assert OrderEvent.objects.get(order=sell, kind=OrderEventKind.LEG_CANCEL).source == "risk"
