@@ -72,11 +72,13 @@ def kill_switch_view(site: admin.AdminSite, request: HttpRequest,
     row = RiskSettings.load()
 
     def perform(reason: str) -> tuple[int, str]:
-        if control.kill_switch_change(active=active, user=request.user, reason=reason):
+        outcome = control.kill_switch_change(active=active, user=request.user, reason=reason)
+        legs = f" {outcome.legs_text}" if outcome.legs_text else ""
+        if outcome:
             return messages.SUCCESS, (
-                "Kill switch tripped: no new orders anywhere." if active
+                f"Kill switch tripped: no new orders anywhere.{legs}" if active
                 else "Kill switch reset: trading may resume.")
-        return messages.WARNING, f"The kill switch was already {target}; nothing changed."
+        return messages.WARNING, f"The kill switch was already {target}; nothing changed.{legs}"
 
     current = f"It is now {'ON' if row.kill_switch else 'off'}"
     if row.kill_switch_set_at:
@@ -87,7 +89,9 @@ def kill_switch_view(site: admin.AdminSite, request: HttpRequest,
     return confirm_view(site, request, Confirm(
         title="Trip the kill switch" if active else "Reset the kill switch",
         question=("Stop all trading? No new order will be sent on any exchange until "
-                  "the kill switch is reset. Orders already open are not cancelled."
+                  "the kill switch is reset. Entry legs resting on a book are cancelled "
+                  "now, and a one-sided fill is unwound (within the maximum unwind loss); "
+                  "other open orders are not cancelled."
                   if active else
                   "Allow trading again? Detection and execution resume at once, within "
                   "the risk limits."),

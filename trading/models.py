@@ -268,6 +268,7 @@ class OrderEventKind(models.TextChoices):
     LOOKUP_UNCLEAR = "lookup_unclear", "the exchange's answer could not be classified"
     RECONCILED = "reconciled", "held rejected, but the exchange has it: its truth applied"
     CANCEL_REQUESTED = "cancel_requested", "cancel requested by an operator"
+    LEG_CANCEL = "leg_cancel", "resting entry leg cancelled (window over, kill switch)"
     RESYNC_REQUESTED = "resync_requested", "resync requested by an operator"
     RESOLVED_BY_HAND = "resolved_by_hand", "resolved by hand"
     NOTE = "note", "note"

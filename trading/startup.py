@@ -1,5 +1,8 @@
 """Worker start-up reconciliation: every worker, once ready, runs recovery
 (one at a time across workers: the recovery lock), so a restart heals itself.
+A worker that finds the lock held waits up to its TTL for it (a worker killed
+mid-recovery leaves it that long at most: it is renewed only while its holder
+lives), then skips only if a live holder still keeps it.
 
 It runs in a background thread so the worker takes tasks meanwhile (the
 state machine and the unique Trade ids make concurrent work safe), and it
@@ -25,17 +28,23 @@ def recovery_run_at_startup() -> None:
     """Run recovery once; log its summary. Never raises: a worker must start."""
     from django.db import close_old_connections
 
+    from arbsite.locks import RECOVER_ORDERS
     from trading.services.recovery import orders_recover
 
     try:
-        report = orders_recover(wait_grace=False)
+        # A worker killed during its own start-up recovery leaves the lock for
+        # one TTL at most (it is renewed only while its holder lives): wait that
+        # out rather than skip, so the restarted worker still recovers.
+        report = orders_recover(wait_grace=False,
+                                wait_for_lock=RECOVER_ORDERS.ttl_seconds + 2)
     except Exception:
         logger.exception("start-up recovery failed; run manage.py recover_orders")
         return
     finally:
         close_old_connections()
     if report.locked_out:
-        logger.info("start-up recovery: another worker is recovering")
+        logger.info("start-up recovery: another worker is recovering (lock held by %s)",
+                    report.lock_holder or "?")
         return
     for r in report.exchanges:
         logger.info("start-up recovery %s: checked %d adopted %d updated %d imported %d "

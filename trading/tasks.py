@@ -78,7 +78,8 @@ def recover_orders(exchange: str | None = None) -> None:
 
     report = orders_recover(exchange_names=[exchange] if exchange else None, wait_grace=False)
     logger.info("recovery of %s: %s", exchange or "all exchanges",
-                "another recovery was running" if report.locked_out
+                f"another recovery was running (lock held by {report.lock_holder or '?'})"
+                if report.locked_out
                 else ("complete" if report.complete else "INCOMPLETE"))
 
 

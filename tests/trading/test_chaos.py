@@ -1,6 +1,8 @@
 """Chaos: a real Celery worker runs the real pipeline against the sandbox and
 is SIGKILLed at each point of execution (and during sync, with a lost
-answer, with an exchange down during recovery). A fresh worker starts, its
+answer, with an exchange down during recovery); and, unkilled, a place
+answer arriving after recovery gave the order up, and a leg adopted while
+resting (cancelled after its window, the other leg unwound). A fresh worker starts, its
 start-up reconciliation runs, the periodic sync is driven as beat would,
 and then, for every kill:
 
@@ -35,8 +37,10 @@ from tests.factories import make_opportunity
 from tests.processes import celery_worker
 from tests.trading.sandbox_checks import check_sandbox_agrees as _check
 from tests.trading.sandbox_checks import sandbox_balances as _balances
-from trading.models import Opportunity, Order
+from trading.models import Opportunity, Order, OrderEvent, OrderEventKind
+from trading.services.legs import naked_seconds
 from trading.services.opportunities import opportunities_expire
+from trading.services.settlement import net_base_position
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -199,3 +203,60 @@ def test_a_place_answer_arriving_after_recovery_gave_the_order_up_loses_no_fill(
         assert opportunity.status == Opportunity.Status.DONE, opportunity.reason
         checked = _check(sandbox, before)
         print(f"\nchaos late place answer, round {round_ + 1}: orders checked {checked}")
+
+
+def test_a_leg_adopted_while_resting_is_cancelled_and_the_other_unwound(chaos, tmp_path):
+    """Issue 10 item 2: the Wallex sell's place answer is lost and it rests on
+    Wallex's book (its bids are below the limit); the Nobitex buy fills. Sync,
+    driven as beat would, adopts the resting sell, cancels it once its
+    execution window (the workers' place timeout) is over, and unwinds the
+    buy by the bounded policy: flat again, the sandbox agreeing, and naked
+    for about the window plus a sync period, never until someone notices."""
+    sandbox = chaos
+    sandbox.set_book("wallex", "BTCTMN", asks=[["10200000000", "5"]],
+                     bids=[["9000000000", "5"]])
+    btc = Market.objects.get(base="BTC", quote="IRR")
+    nobitex, wallex = Exchange.objects.get(name="nobitex"), Exchange.objects.get(name="wallex")
+    window = sum(float(FAST[k]) for k in ("EXCHANGE_RATE_LIMIT_MAX_WAIT",
+                                          "EXCHANGE_CONNECT_TIMEOUT", "EXCHANGE_READ_TIMEOUT"))
+    sync_every = 1.5
+    before = _balances(sandbox)
+    for round_ in range(ROUNDS):
+        queue = f"chaos-{uuid.uuid4().hex[:8]}"
+        with worker(tmp_path, queue) as executor:
+            _wait_for_log(executor, "start-up recovery")
+            sandbox.set_faults("wallex:lost_answer=1", replace=True)
+            opportunity = make_opportunity(market=btc, buy=nobitex, sell=wallex, quantity=QTY,
+                                           buy_price=BUY_PRICE, sell_price=SELL_PRICE)
+            celery_app.send_task("trading.execute_opportunity", args=[opportunity.pk],
+                                 queue=queue)
+            _wait_for_log(executor, "succeeded")  # executed: the sell unknown, the buy filled
+            sandbox.clear_faults()
+            sell = opportunity.orders.get(purpose=Order.Purpose.ENTRY, side="sell")
+            assert sell.status == OrderState.UNKNOWN, executor.log_path.read_text()
+            adopted_resting = False
+            deadline = time.monotonic() + window + 30
+            while not _converged(opportunity, "") and time.monotonic() < deadline:
+                celery_app.send_task("trading.sync_orders", queue=queue)  # as beat would
+                time.sleep(sync_every)
+                sell.refresh_from_db()
+                adopted_resting |= sell.status == OrderState.OPEN
+            assert _converged(opportunity, ""), executor.log_path.read_text()
+        # Adopted resting, then cancelled by sync after its window, once
+        sell.refresh_from_db()
+        assert adopted_resting and sell.status == OrderState.CANCELLED
+        cancel = OrderEvent.objects.get(order=sell, kind=OrderEventKind.LEG_CANCEL)
+        assert cancel.source == "sync"
+        assert (cancel.created_at - sell.created_at).total_seconds() >= window
+        # The buy unwound on Nobitex: flat, and the sandbox agrees with every record
+        opportunity.refresh_from_db()
+        assert opportunity.status == Opportunity.Status.UNWOUND, opportunity.reason
+        unwind = opportunity.orders.get(purpose=Order.Purpose.UNWIND)
+        assert (unwind.exchange.name, unwind.status) == ("nobitex", OrderState.FILLED)
+        assert net_base_position(opportunity) == 0
+        _check(sandbox, before)
+        naked = naked_seconds(opportunity_id=opportunity.pk)
+        # Bounded by the window and a few sync periods (a loaded machine's slack included)
+        assert 0 < naked < window + 6 * sync_every + 10, naked
+        print(f"\nchaos leg adopted while resting, round {round_ + 1}: naked {naked:.1f} s "
+              f"(execution window {window:g} s, sync every {sync_every:g} s)")

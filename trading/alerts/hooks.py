@@ -94,6 +94,18 @@ def unwind_closed(*, opportunity: Any, status: str, realized_pnl: Decimal, close
                  "quote": quote, "unwinds": [o.client_order_id for o in unwinds]})
 
 
+def lock_taken_over(*, lock: str, previous: str, by: str, reason: str) -> None:
+    """``recovery.orders_recover(force=True)``: an operator took a lock over
+    from a holder believed dead; the audit record, open until acknowledged."""
+    at = timezone.now().isoformat(timespec="seconds")
+    alert_raise(kind=AlertKind.LOCK_TAKEN_OVER, subject=f"lock:{lock}:{at}",  # one per takeover
+                title=f"Lock {lock} taken over by force by {by}",
+                message=(f"{by} took the {lock} lock over from {previous}. "
+                         f"Reason: {reason}"),
+                details={"lock": lock, "previous_holder": previous, "by": by,
+                         "reason": reason})
+
+
 def recovery_finished(*, report: Any) -> None:
     """``recovery.orders_recover``, after its run: one ``recovery_incomplete``
     alert per exchange it could not recover (what went wrong, what needs a

@@ -46,6 +46,7 @@ class AlertKind(models.TextChoices):
     EXCHANGE_DOWN = "exchange_down", "exchange down"
     CONFORMANCE_FAILING = "conformance_failing", "conformance check failing"
     API_KEY_EXPIRY = "api_key_expiry", "API key close to expiry"
+    LOCK_TAKEN_OVER = "lock_taken_over", "a lock taken over by force"
 
 
 DEFAULT_SEVERITY: dict[str, str] = {
@@ -63,11 +64,12 @@ DEFAULT_SEVERITY: dict[str, str] = {
     AlertKind.EXCHANGE_DOWN: Severity.CRITICAL,
     AlertKind.CONFORMANCE_FAILING: Severity.CRITICAL,
     AlertKind.API_KEY_EXPIRY: Severity.WARNING,
+    AlertKind.LOCK_TAKEN_OVER: Severity.WARNING,
 }
 
 # Kinds that record one event (an unwind) rather than a condition that ends
 # by itself: they stay open until an operator acknowledges or resolves them.
-EVENT_KINDS = frozenset({AlertKind.UNWIND_EXECUTED})
+EVENT_KINDS = frozenset({AlertKind.UNWIND_EXECUTED, AlertKind.LOCK_TAKEN_OVER})
 
 
 class MessageKind(models.TextChoices):

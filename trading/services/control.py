@@ -32,6 +32,7 @@ from exchanges.states import LIVE_STATES, OrderState
 from exchanges.types import ExchangeOrder
 from trading.models import Order, OrderEventKind
 from trading.services.fills import fills_fetch_missing
+from trading.services.legs import LegCancel, legs_resting_cancel
 from trading.services.orders import (
     ALLOWED_TRANSITIONS,
     TransitionResult,
@@ -63,10 +64,40 @@ def _require_reason(reason: str) -> str:
 # --- Kill switch --------------------------------------------------------------
 
 
-def kill_switch_change(*, active: bool, user: AbstractBaseUser, reason: str) -> bool:
-    """Trip (``active``) or reset the kill switch; False if it already was so."""
+@dataclass(frozen=True)
+class KillSwitchOutcome:
+    changed: bool
+    legs: list[LegCancel]  # the resting entry legs it cancelled (tripping only)
+
+    def __bool__(self) -> bool:
+        return self.changed
+
+    @property
+    def legs_text(self) -> str:
+        """``2 resting entry legs cancelled; 1 not confirmed yet (…)``, or ''."""
+        if not self.legs:
+            return ""
+        done = [leg for leg in self.legs if leg.outcome in ("cancelled", "not-resting")]
+        rest = [f"{leg.client_order_id}: {leg.outcome} {leg.detail}".strip()
+                for leg in self.legs if leg not in done]
+        return (f"{len(done)} resting entry leg(s) cancelled"
+                + (f"; not confirmed yet, sync retries: {'; '.join(rest)}" if rest else "")
+                + ". A one-sided fill is unwound by the next sync.")
+
+
+def kill_switch_change(*, active: bool, user: AbstractBaseUser,
+                       reason: str) -> KillSwitchOutcome:
+    """Trip (``active``) or reset the kill switch; false if it already was so.
+
+    Tripping it also cancels the rest of every resting entry leg
+    (``legs.legs_resting_cancel``), even when it already was on: a leg
+    resting on a book is exposure the switch is meant to stop. Sync then
+    unwinds a one-sided fill by the bounded policy."""
     reason = _require_reason(reason)
-    return kill_switch_set(active=active, reason=reason, actor=actor(user))
+    changed = kill_switch_set(active=active, reason=reason, actor=actor(user))
+    legs = (legs_resting_cancel(source=actor(user), why=f"kill switch tripped: {reason}")
+            if active else [])
+    return KillSwitchOutcome(changed, legs)
 
 
 # --- Exchanges and markets ------------------------------------------------------

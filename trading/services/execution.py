@@ -13,7 +13,7 @@ nothing sent that is not first written down.
    through the state machine: accepted → its state; refused → ``rejected``;
    no answer → ``unknown`` (never re-sent; sync and recovery resolve it by
    client order id). The accepted answers are stored once both legs are back.
-4. Cancel what rests on a book, then let the settlement policy unwind a
+4. Cancel what rests on a book (``legs.leg_rest_cancel``), then let the settlement policy unwind a
    one-sided fill and close the opportunity.
 """
 
@@ -30,14 +30,13 @@ from django.utils import timezone
 
 from arbsite.formatting import milliseconds
 from exchanges.conformance.gate import conformance_blocker
-from exchanges.errors import ExchangeError, NotFoundError
 from exchanges.registry import get_adapter
-from exchanges.states import OrderState
 from exchanges.types import Side
 from trading import killpoints
 from trading.models import Opportunity, Order, RiskSettings
 from trading.services.budgets import opportunity_capital_blocker
 from trading.services.fills import fills_fetch_missing
+from trading.services.legs import leg_rest_cancel
 from trading.services.opportunities import opportunity_claim, opportunity_refuse
 from trading.services.orders import (
     new_client_order_id,
@@ -118,28 +117,6 @@ def _execution_blocker(opportunity: Opportunity, settings_row: RiskSettings) -> 
     return opportunity_capital_blocker(opportunity)
 
 
-def _cancel_resting(order: Order) -> None:
-    """An arbitrage leg left resting on a book is exposure: cancel the rest."""
-    order.refresh_from_db()
-    if order.status not in (OrderState.OPEN, OrderState.PARTIALLY_FILLED):
-        return
-    adapter = get_adapter(order.exchange)
-    try:
-        adapter.cancel_order(exchange_order_id=order.exchange_order_id,
-                             client_order_id=order.client_order_id, market=order.market.code)
-        report = adapter.get_order(exchange_order_id=order.exchange_order_id,
-                                   client_order_id=order.client_order_id,
-                                   market=order.market.code)
-    except NotFoundError:
-        logger.warning("order %s: not found while cancelling its rest", order.client_order_id)
-        return
-    except ExchangeError as exc:
-        logger.warning("order %s: cancel of its rest failed, sync retries: %s",
-                       order.client_order_id, exc)
-        return
-    order_apply_report(order=order, report=report, source=SOURCE)
-
-
 def opportunity_execute(*, opportunity_id: int) -> ExecutionResult:
     """Execute one opportunity exactly once (see the module docstring)."""
     started = time.perf_counter()
@@ -164,7 +141,10 @@ def opportunity_execute(*, opportunity_id: int) -> ExecutionResult:
     killpoints.reached("after_both_sent")
 
     for leg in legs:
-        _cancel_resting(leg)
+        # An arbitrage leg left resting on a book is exposure: cancel the rest
+        # (the one rule, which sync and recovery apply after the window).
+        leg_rest_cancel(order_id=leg.pk, source=SOURCE,
+                        why="the executor's answer shows it resting")
         leg.refresh_from_db()
         fills_fetch_missing(adapter=get_adapter(leg.exchange), orders=[leg])
     result = opportunity_reconcile(opportunity_id=opportunity_id, source=SOURCE)

@@ -119,6 +119,15 @@ def opportunity_settle(*, opportunity_id: int, status: str, realized_pnl: Decima
 
 
 
+def opportunity_note(*, opportunity_id: int, source: str, message: str) -> None:
+    """Record on the opportunity's history something done to it that changes
+    no status (a resting leg cancelled): an event from and to its status."""
+    status = Opportunity.objects.filter(pk=opportunity_id).values_list("status", flat=True).first()
+    if status is not None:
+        OpportunityEvent.objects.create(opportunity_id=opportunity_id, from_status=status,
+                                        to_status=status, source=source, message=message[:2000])
+
+
 def opportunity_reopen(*, opportunity_id: int, reason: str, source: str) -> bool:
     """``done | partial | unwound | failed → executing``: one of its orders,
     held rejected when it settled, was reported by its exchange after all

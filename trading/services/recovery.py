@@ -11,8 +11,9 @@ For each enabled exchange (or those named):
 - orders open on the exchange that the database does not know are imported
   as external (never cancelled unless asked);
 
-then opportunities whose legs are final are closed (a one-sided fill
-unwound by the settlement policy), and today's risk figures are recomputed
+then entry legs still resting after their execution window are cancelled
+(``trading.services.legs``), opportunities whose legs are final are closed
+(a one-sided fill unwound by the settlement policy), and today's risk figures are recomputed
 from the database. An exchange that cannot be reached is reported and
 skipped; the others are still recovered, and the report says it is
 incomplete. Ambiguity (timeout, 5xx, rate limit) is never read as "no
@@ -32,9 +33,10 @@ from arbsite.locks import RECOVER_ORDERS, redis_lock
 from exchanges.errors import ExchangeError
 from exchanges.models import Exchange
 from exchanges.states import TERMINAL_STATES
-from trading.alerts.hooks import recovery_finished
+from trading.alerts.hooks import lock_taken_over, recovery_finished
 from trading.models import Opportunity, OpportunityStatus, Order
 from trading.services.fills import fills_missing
+from trading.services.legs import legs_overdue
 from trading.services.sync import (
     UNRESOLVED,
     ExchangeSyncReport,
@@ -60,11 +62,15 @@ class RecoveryReport:
     opportunities_waiting: list[str] = field(default_factory=list)
     dry_run: bool = False
     locked_out: bool = False  # another recovery was running: nothing done
+    lock_holder: str = ""  # who held the lock (locked out), or was displaced (forced)
+    lock_expires_s: float | None = None  # when locked out: left before it expires unrenewed
+    taken_over: bool = False  # the lock was taken over by force
+    lock_lost: bool = False  # the lock was taken from this recovery meanwhile: it stopped
     elapsed_s: float = 0.0
 
     @property
     def complete(self) -> bool:
-        return not self.locked_out and all(
+        return not self.locked_out and not self.lock_lost and all(
             not r.skipped and not r.errors and not r.unclear for r in self.exchanges)
 
     @property
@@ -123,6 +129,7 @@ def _settle(report: RecoveryReport, dry_run: bool) -> None:
     executing = Opportunity.objects.filter(status=OpportunityStatus.EXECUTING).order_by("pk")
     if not dry_run:
         report.opportunities_closed = opportunities_settle(source=SOURCE)
+    overdue = {o.pk for o in legs_overdue()} if dry_run else set()
     for opportunity in executing.prefetch_related("orders"):
         orders = list(opportunity.orders.all())
         ready = all(o.status in TERMINAL_STATES and not fills_missing(o) for o in orders)
@@ -131,8 +138,10 @@ def _settle(report: RecoveryReport, dry_run: bool) -> None:
                 f"opportunity {opportunity.pk}: legs final; would close (unwinding any "
                 "one-sided fill)")
         elif not ready:
-            live = [f"{o.client_order_id} {o.status}" for o in orders
-                    if o.status not in TERMINAL_STATES]
+            live = [f"{o.client_order_id} {o.status}"
+                    + (" (resting past its execution window: would be cancelled)"
+                       if o.pk in overdue else "")
+                    for o in orders if o.status not in TERMINAL_STATES]
             report.opportunities_waiting.append(
                 f"opportunity {opportunity.pk} still executing: " + (", ".join(live) or
                                                                       "fills missing"))
@@ -140,24 +149,39 @@ def _settle(report: RecoveryReport, dry_run: bool) -> None:
 
 def orders_recover(*, exchange_names: list[str] | None = None, dry_run: bool = False,
                    grace: timedelta | None = None, wait_grace: bool = True,
-                   cancel_external: bool = False,
-                   progress: Progress | None = None) -> RecoveryReport:
+                   cancel_external: bool = False, progress: Progress | None = None,
+                   wait_for_lock: float = 0.0, force: bool = False,
+                   forced_by: str = "", force_reason: str = "") -> RecoveryReport:
     """Reconcile the database with the exchanges (see the module docstring).
 
-    One recovery at a time across processes (a Redis lock); a second caller
-    gets ``locked_out``. ``wait_grace=False`` (worker start-up) does not wait
-    for the confirming not-found: a later sync confirms. A ``grace`` below the
-    place timeout is refused (``GraceTooShort``), as is such a setting.
+    One recovery at a time across processes (``arbsite.locks.RECOVER_ORDERS``,
+    renewed while held, short TTL); a second caller gets ``locked_out`` with
+    the holder named, after waiting ``wait_for_lock`` seconds for it (a worker
+    starting after one killed mid-recovery waits out that lock's TTL).
+    ``force`` takes the lock over from a holder an operator knows is dead:
+    logged, and audited as a ``lock_taken_over`` alert naming ``forced_by``.
+    ``wait_grace=False`` (worker start-up) does not wait for the confirming
+    not-found: a later sync confirms. A ``grace`` below the place timeout is
+    refused (``GraceTooShort``), as is such a setting.
     """
     started = time.monotonic()
     grace = (grace_check(grace, what="the not-found grace") if grace is not None
              else configured_not_found_grace())
     report = RecoveryReport(dry_run=dry_run)
-    with redis_lock(RECOVER_ORDERS) as acquired:
-        if not acquired:
+    with redis_lock(RECOVER_ORDERS, wait=wait_for_lock, force=force) as held:
+        if not held:
             report.locked_out = True
-            logger.info("recovery already running elsewhere; skipped")
+            report.lock_holder = held.holder.describe() if held.holder else ""
+            report.lock_expires_s = held.ttl_left_s
+            logger.info("recovery already running (lock held by %s); skipped",
+                        report.lock_holder or "a holder that has just released it")
             return report
+        if held.taken_over is not None:
+            report.taken_over = True
+            report.lock_holder = held.taken_over.describe()
+            lock_taken_over(lock=RECOVER_ORDERS.name, previous=report.lock_holder,
+                            by=forced_by or held.holder.describe(),
+                            reason=force_reason or "recover_orders --force")
         exchanges = Exchange.objects.filter(enabled=True).order_by("name")
         if exchange_names:
             exchanges = Exchange.objects.filter(name__in=exchange_names).order_by("name")
@@ -165,6 +189,11 @@ def orders_recover(*, exchange_names: list[str] | None = None, dry_run: bool = F
             report.exchanges += [ExchangeSyncReport(n, skipped="no such exchange")
                                  for n in sorted(unknown)]
         for exchange in exchanges:
+            if held.lost.is_set():  # taken over meanwhile: the new holder recovers
+                report.lock_lost = True
+                logger.error("recovery stopped before %s: its lock was taken over",
+                             exchange.name)
+                break
             if progress is not None:
                 progress(exchange.name, 0, -1)
             result = _recover_exchange(exchange, dry_run=dry_run, grace=grace,

@@ -19,6 +19,7 @@ from exchanges.states import LIVE_STATES
 from trading.alerts.hooks import daily_loss_watch, kill_switch_changed
 from trading.models import Opportunity, Order, RiskSettings
 from trading.pnl import QUOTE_ASSETS
+from trading.services.legs import legs_resting_cancel
 from trading.services.opportunities import IN_FLIGHT
 from trading.tradingday import trading_day, trading_day_bounds
 
@@ -214,6 +215,18 @@ def daily_loss_enforce(at: datetime | None = None) -> str | None:
         if limit is not None and total <= -limit:
             reason = (f"daily loss limit breached in {asset}: realized {money(total, asset)}, "
                       f"limit {money(limit, asset)}")
-            kill_switch_set(active=True, reason=reason, actor="risk")
+            if kill_switch_set(active=True, reason=reason, actor="risk"):
+                _resting_legs_cancel(reason)
             return reason
     return None
+
+
+def _resting_legs_cancel(reason: str) -> None:
+    """Tripped by the daily loss: resting entry legs are exposure too, cancelled
+    at once as when an operator trips it (``legs.legs_resting_cancel``; an
+    exchange error leaves a leg to the next sync, after its window)."""
+    try:
+        legs_resting_cancel(source="risk", why=f"kill switch tripped: {reason}")
+    except Exception:
+        logger.exception("kill switch tripped (%s): cancelling resting entry legs failed; "
+                         "sync cancels them after their execution window", reason)

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Sum
 
 from arbsite.formatting import money, number
+from arbsite.locks import SETTLE_OPPORTUNITY, redis_lock
 from exchanges.models import ExchangeMarket
 from exchanges.registry import get_adapter
 from exchanges.states import TERMINAL_STATES, OrderState
@@ -105,9 +106,23 @@ def _place_unwind(opportunity: Opportunity, exchange_id: int, request: OrderRequ
     return order
 
 
-def opportunity_reconcile(*, opportunity_id: int, source: str,
-                          allow_unwind: bool = True) -> ReconcileResult:
-    """Advance an executing opportunity as far as its orders allow."""
+def opportunity_reconcile(*, opportunity_id: int, source: str) -> ReconcileResult:
+    """Advance an executing opportunity as far as its orders allow.
+
+    One settlement of an opportunity at a time across processes
+    (``arbsite.locks.SETTLE_OPPORTUNITY``): execution, sync and recovery may
+    meet the same one, and only one may see its legs final and place the
+    unwind. A caller that finds it held gets ``waiting`` (the next sync
+    comes)."""
+    with redis_lock(SETTLE_OPPORTUNITY, scope=str(opportunity_id)) as held:
+        if not held:
+            status = (Opportunity.objects.filter(pk=opportunity_id)
+                      .values_list("status", flat=True).first())
+            return ReconcileResult(opportunity_id, status or "", "waiting")
+        return _reconcile(opportunity_id=opportunity_id, source=source, allow_unwind=True)
+
+
+def _reconcile(*, opportunity_id: int, source: str, allow_unwind: bool) -> ReconcileResult:
     opportunity = (Opportunity.objects.select_related("market", "buy_exchange", "sell_exchange")
                    .defer("buy_exchange__api_key", "buy_exchange__api_secret",
                           "sell_exchange__api_key", "sell_exchange__api_secret")
@@ -132,8 +147,8 @@ def opportunity_reconcile(*, opportunity_id: int, source: str,
             order = _place_unwind(opportunity, exchange_id, request, source)
             if order.status not in TERMINAL_STATES or fills_missing(order):
                 return ReconcileResult(opportunity.pk, opportunity.status, "unwinding")
-            return opportunity_reconcile(opportunity_id=opportunity_id, source=source,
-                                         allow_unwind=False)
+            return _reconcile(opportunity_id=opportunity_id, source=source,
+                              allow_unwind=False)
         if plan is not None and not allow_unwind:
             return ReconcileResult(opportunity.pk, opportunity.status, "waiting")
     return _close(opportunity, orders, net, source)

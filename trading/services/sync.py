@@ -48,6 +48,7 @@ from exchanges.types import ExchangeOrder, OrderRef, OrdersLookup, Side
 from trading import killpoints
 from trading.models import Opportunity, OpportunityStatus, Order, OrderEventKind
 from trading.services.fills import fills_fetch_missing
+from trading.services.legs import legs_overdue_cancel
 from trading.services.opportunities import opportunities_expire
 from trading.services.orders import (
     IllegalTransition,
@@ -559,8 +560,12 @@ def exchange_sync_pass(*, exchange: Exchange, mode: SyncMode,
 
 
 def opportunities_settle(*, source: str = "sync", limit: int = 500) -> int:
-    """Reconcile executing opportunities; return how many closed."""
+    """Cancel the rest of entry legs still resting after their execution
+    window (``legs.legs_overdue_cancel``: however they were found, a lost
+    answer adopted above included), then reconcile executing opportunities
+    (a one-sided fill unwound); return how many closed."""
     opportunities_expire(source=source)
+    legs_overdue_cancel(source=source)
     closed = 0
     ids = list(Opportunity.objects.filter(status=OpportunityStatus.EXECUTING)
                .order_by("pk").values_list("pk", flat=True)[:limit])

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import getpass
 import math
+import os
+import socket
 import sys
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
+from arbsite.locks import RECOVER_ORDERS
 from trading.services.ledger import ledger_check, ledger_state
 from trading.services.recovery import RecoveryReport, orders_recover
 from trading.services.sync import GraceTooShort
 
 INCOMPLETE = 2
+
+
+def _operator() -> str:
+    """Who runs the command: the OS user on this host and pid."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "?"
+    return f"{user} on {socket.gethostname()} (recover_orders, pid {os.getpid()})"
+
 COLUMNS = ("exchange", "checked", "adopted", "updated", "imported", "failed", "fills", "status")
 
 
@@ -38,6 +52,11 @@ class Command(BaseCommand):
         parser.add_argument("--cancel-external", action="store_true",
                             help="Cancel the orders found open on an exchange that this system "
                                  "did not place (default: import and leave them).")
+        parser.add_argument("--force", action="store_true",
+                            help="Take the recovery lock over from its holder, for when you "
+                                 "know that holder is dead (it expires by itself within "
+                                 f"{RECOVER_ORDERS.ttl_seconds:g} s otherwise). Says who held "
+                                 "it; logged and recorded as an alert.")
 
     def handle(self, *args, **options):
         grace = None
@@ -51,7 +70,8 @@ class Command(BaseCommand):
             report = orders_recover(exchange_names=options["exchanges"],
                                     dry_run=options["dry_run"], grace=grace,
                                     cancel_external=options["cancel_external"],
-                                    progress=self._progress)
+                                    progress=self._progress, force=options["force"],
+                                    forced_by=_operator(), force_reason="recover_orders --force")
         except GraceTooShort as exc:
             raise CommandError(f"--grace {options['grace']:g}: {exc}") from None
         self._summary(report)
@@ -94,8 +114,20 @@ class Command(BaseCommand):
 
     def _summary(self, report: RecoveryReport) -> None:
         if report.locked_out:
-            self.stderr.write("another recovery is running (lock held); nothing done")
+            expiry = (f"; unless renewed it expires in {report.lock_expires_s:.0f} s"
+                      if report.lock_expires_s is not None else "")
+            self.stderr.write(
+                f"another recovery is running: the {RECOVER_ORDERS.name} lock is held by "
+                f"{report.lock_holder or 'a holder that has just released it'}{expiry}; "
+                "nothing done. A live holder keeps renewing it; if you know that process is "
+                "dead, run again with --force to take the lock over.")
             return
+        if report.taken_over:
+            self.stderr.write(f"took the {RECOVER_ORDERS.name} lock over from "
+                              f"{report.lock_holder} (--force; recorded as an alert)")
+        if report.lock_lost:
+            self.stderr.write(f"the {RECOVER_ORDERS.name} lock was taken over by another "
+                              "process meanwhile: this recovery stopped; the other goes on")
         rows = [COLUMNS]
         for r in report.exchanges:
             problems = [f"{len(r.errors)} error(s)"] if r.errors else []
