@@ -27,6 +27,7 @@ ACTION_PERMISSIONS = (
     ("trading", "can_cancel_orders"),
     ("trading", "can_resync_orders"),
     ("trading", "can_resolve_orders"),
+    ("trading", "can_end_protection"),
 )
 
 # What an operator may edit: order notes and tags (the form allows nothing
