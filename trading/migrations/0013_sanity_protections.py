@@ -7,6 +7,12 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def operator_may_end_protections(apps, schema_editor):
+    from trading.services.roles import groups_install
+
+    groups_install(apps=apps)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -116,4 +122,5 @@ class Migration(migrations.Migration):
             model_name='pairprotection',
             index=models.Index(fields=['until', 'market', 'buy_exchange', 'sell_exchange'], name='protection_until_pair'),
         ),
+        migrations.RunPython(operator_may_end_protections, migrations.RunPython.noop),
     ]
