@@ -128,9 +128,10 @@ def books_deviating(quotes: Iterable[MidQuote], *, max_pct: Decimal
                     worst.append((pct, exchange, reference))
             if not worst:
                 break
-            top = max(pct for pct, _, _ in worst)
+            # Of two books apart, neither is more right than the other: both go.
+            top = max(pct for pct, _, _ in worst) if len(left) > 2 else Decimal(0)
             for pct, exchange, reference in worst:
-                if pct == top:
+                if pct >= top:
                     out[(exchange, market)] = (
                         f"{DEVIATES}: mid {_s(left[exchange])} is "
                         f"{_s(pct.quantize(Decimal('0.01')))}% from the other exchanges' "
