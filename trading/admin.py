@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.functional import lazy
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -30,6 +31,7 @@ from trading.models import (
     OpportunityRollup,
     Order,
     OrderEvent,
+    PairProtection,
     ReportDay,
     RiskSettings,
     Trade,
@@ -37,6 +39,7 @@ from trading.models import (
 )
 from trading.services import control
 from trading.services.orders import IllegalTransition
+from trading.services.protections import protection_end
 
 
 def _link(obj, label: str | None = None) -> str:
@@ -775,6 +778,81 @@ class RiskSettingsAdmin(GuardedHistoryAdmin):
     def save_model(self, request: HttpRequest, obj: RiskSettings, form, change: bool) -> None:
         obj.updated_by = request.user
         super().save_model(request, obj, form, change)
+
+
+@admin.register(PairProtection)
+class PairProtectionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Markets and directions paused after repeated unwinds or failed round
+    trips (``trading.services.protections``; the thresholds are in the risk
+    settings). Written by settlement, never by hand: read-only, except that
+    an operator may end one in force early, through a confirmed action."""
+
+    list_display = ("id", "started", "market", "direction", "until_shown", "state", "reason")
+    list_filter = ("market", "buy_exchange", "sell_exchange", "started_at")
+    list_select_related = ("market", "buy_exchange", "sell_exchange")
+    ordering = ("-started_at", "-id")
+    fields = ("market", "direction", "state", "reason", "opportunity_ids", "started_shown",
+              "until_shown", "ended_by", "ended_reason", "end_link")
+    readonly_fields = fields
+
+    @admin.display(description=in_zone("started"), ordering="started_at")
+    def started(self, obj: PairProtection) -> str:
+        return _when(obj.started_at)
+
+    @admin.display(description="started")
+    def started_shown(self, obj: PairProtection) -> str:
+        return _moment(obj.started_at)
+
+    @admin.display(description="until", ordering="until")
+    def until_shown(self, obj: PairProtection) -> str:
+        return _moment(obj.until)
+
+    @admin.display(description="direction")
+    def direction(self, obj: PairProtection) -> str:
+        return f"buy {obj.buy_exchange.name} → sell {obj.sell_exchange.name}"
+
+    @admin.display(description="state")
+    def state(self, obj: PairProtection) -> str:
+        if obj.until > timezone.now():
+            return _status("failed", "in force")
+        if obj.ended_at is not None:
+            return _status("cancelled", f"ended early by {obj.ended_by}")
+        return _status("expired", "expired")
+
+    @admin.display(description="end early")
+    def end_link(self, obj: PairProtection) -> str:
+        if obj.until <= timezone.now():
+            return "-"
+        return format_html('<a href="{}">End it now…</a>',
+                           reverse("admin:trading_pairprotection_end", args=[obj.pk]))
+
+    def get_urls(self):
+        return [path("<int:pk>/end/", self.admin_site.admin_view(self.end_view),
+                     name="trading_pairprotection_end")] + super().get_urls()
+
+    def end_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        protection = get_object_or_404(
+            PairProtection.objects.select_related("market", "buy_exchange", "sell_exchange"),
+            pk=pk)
+        back = reverse("admin:trading_pairprotection_change", args=[pk])
+
+        def perform(reason: str) -> tuple[int, str]:
+            if protection_end(protection_id=pk, actor=control.actor(request.user),
+                              reason=reason):
+                return messages.SUCCESS, (f"Protection #{pk} ended: {protection.market.code} "
+                                          f"{self.direction(protection)} may trade again.")
+            return messages.WARNING, f"Protection #{pk} had already ended; nothing changed."
+
+        return confirm_view(self.admin_site, request, Confirm(
+            title=f"End protection #{pk} early",
+            question=("Let detection trade this market and direction again now, before its "
+                      "cooldown ends. It paused after repeated unwinds or failures: say why "
+                      "it is safe."),
+            details=[f"{protection.market.code} {self.direction(protection)}",
+                     f"until {formatting.moment(protection.until)}", protection.reason],
+            permission="trading.can_end_protection", perform=perform, back_url=back,
+            button="End it now", danger=True, log_object=protection,
+        ))
 
 
 @admin.register(ReportDay)

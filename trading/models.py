@@ -427,6 +427,27 @@ class RiskSettings(models.Model):
         max_digits=8, decimal_places=4, default=Decimal("1.0"),
         help_text="Worst price move (percent) accepted to unwind a one-sided fill.",
     )
+    # Gross unwind losses of the trading day (losses only, never netted against
+    # profits): reaching one stops trading in its quote like the daily loss limit.
+    max_daily_unwind_loss_irr = MoneyField(
+        default=Decimal("20000000"),
+        help_text="Rial. Sum of today's unwind losses (not netted against profits) that "
+                  "stops trading, beside the net daily loss limit.")
+    max_daily_unwind_loss_usdt = MoneyField(
+        default=Decimal("20"), help_text="USDT. As above, for USDT markets.")
+    max_book_deviation_pct = models.DecimalField(
+        max_digits=8, decimal_places=4, default=Decimal("5"),
+        help_text="Percent. A book whose mid strays further than this from the median mid of "
+                  "the other exchanges' fresh books of its market is refused (0: not checked). "
+                  "Crossed or disordered books are always refused.")
+    protection_max_failures = models.PositiveSmallIntegerField(
+        default=3,
+        help_text="Unwinds or failed round trips of one market and direction (buy exchange → "
+                  "sell exchange) within the window that pause that direction (0: never).")
+    protection_window_minutes = models.PositiveIntegerField(
+        default=30, help_text="Minutes over which unwinds and failures are counted.")
+    protection_cooldown_minutes = models.PositiveIntegerField(
+        default=60, help_text="Minutes a tripped market and direction stays paused.")
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -451,6 +472,11 @@ class RiskSettings(models.Model):
                             min_profit_pct__gte=0, max_unwind_loss_pct__gte=0),
                 name="risk_settings_non_negative",
             ),
+            models.CheckConstraint(
+                condition=Q(max_daily_unwind_loss_irr__gte=0, max_daily_unwind_loss_usdt__gte=0,
+                            max_book_deviation_pct__gte=0),
+                name="risk_settings_sanity_non_negative",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -460,6 +486,36 @@ class RiskSettings(models.Model):
     def load(cls) -> RiskSettings:
         obj, _ = cls.objects.get_or_create(id=cls.SINGLETON_ID)
         return obj
+
+
+class PairProtection(models.Model):
+    """A market and direction (buy exchange → sell exchange) paused after
+    repeated unwinds or failed round trips (``trading.services.protections``).
+
+    Active while ``until`` is in the future; it ends on its own then, or
+    earlier through the admin's confirmed action (``ended_by``)."""
+
+    market = models.ForeignKey(Market, on_delete=models.PROTECT, related_name="+")
+    buy_exchange = models.ForeignKey(Exchange, on_delete=models.PROTECT, related_name="+")
+    sell_exchange = models.ForeignKey(Exchange, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField(help_text="What tripped it.")
+    opportunity_ids = models.JSONField(default=list, blank=True,
+                                       help_text="The opportunities counted.")
+    started_at = models.DateTimeField(db_index=True)
+    until = models.DateTimeField(db_index=True, help_text="Detection refuses the pair until then.")
+    ended_at = models.DateTimeField(null=True, blank=True,
+                                    help_text="Ended early by an operator.")
+    ended_by = models.CharField(max_length=150, blank=True)
+    ended_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["until", "market", "buy_exchange", "sell_exchange"],
+                                name="protection_until_pair")]
+        permissions = [("can_end_protection", "Can end a pair protection early")]
+
+    def __str__(self) -> str:
+        return f"{self.market_id} {self.buy_exchange_id}→{self.sell_exchange_id} until {self.until}"
 
 
 # Report rollups: the per-day aggregates the report pages read for closed

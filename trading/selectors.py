@@ -27,11 +27,17 @@ from exchanges.models import Exchange, ExchangeMarket, Market
 from exchanges.ratelimit import RateLimiter
 from exchanges.states import LIVE_STATES, OrderState
 from trading.detection.rejections import RejectionSummary, rejections_recent
-from trading.models import Opportunity, Order, RiskSettings
+from trading.models import Opportunity, Order, PairProtection, RiskSettings
 from trading.pnl import QUOTE_ASSETS
 from trading.services.balances import balances_latest
+from trading.services.book_sanity import BookRejectionLine, book_rejections_read
 from trading.services.heartbeat import heartbeat_last
-from trading.services.risk import daily_loss_limit, realized_pnl_today
+from trading.services.risk import (
+    daily_loss_limit,
+    daily_unwind_loss_limit,
+    realized_pnl_today,
+    unwind_losses_today,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +210,8 @@ class PnlLine:
     quote_asset: str
     realized: Decimal
     limit: Decimal | None
+    unwind_losses: Decimal = Decimal("0")  # gross, today: not netted against profits
+    unwind_limit: Decimal | None = None
 
     @property
     def used_pct(self) -> Decimal | None:
@@ -257,6 +265,8 @@ class ControlPanel:
     rejections: RejectionSummary | None  # None: Redis unavailable
     balances: list[ExchangeBalances] | None = None  # None: Redis unavailable
     paused: PausedTrading | None = None
+    book_rejections: list[BookRejectionLine] | None = None  # None: Redis unavailable
+    protections: list[PairProtection] = field(default_factory=list)  # in force now
 
 
 # Balances are shown in this order of assets: the quotes first, then the rest.
@@ -299,7 +309,9 @@ def control_panel(*, now: datetime | None = None, recent: int = 15) -> ControlPa
     health = system_health(now=now)
     risk = RiskSettings.load()
     pnl_today = realized_pnl_today(now)
-    pnl = [PnlLine(q, pnl_today.get(q, Decimal("0")), daily_loss_limit(risk, q))
+    unwinds_today = unwind_losses_today(now)
+    pnl = [PnlLine(q, pnl_today.get(q, Decimal("0")), daily_loss_limit(risk, q),
+                   unwinds_today.get(q, Decimal("0")), daily_unwind_loss_limit(risk, q))
            for q in sorted(set(QUOTE_ASSETS) | set(pnl_today))]
     live = Order.objects.filter(status__in=LIVE_STATES).select_related("exchange", "market")
     recovery: dict[str, dict[str, str]] = {}
@@ -323,8 +335,18 @@ def control_panel(*, now: datetime | None = None, recent: int = 15) -> ControlPa
     except Exception as exc:  # Redis down: the panel still renders
         logger.warning("control panel: cached balances unavailable: %s", exc)
         balances = None
+    try:
+        book_rejections = book_rejections_read()
+    except Exception as exc:  # Redis down: the panel still renders
+        logger.warning("control panel: rejected books unavailable: %s", exc)
+        book_rejections = None
+    protections = list(PairProtection.objects.filter(until__gt=now or timezone.now())
+                       .select_related("market", "buy_exchange", "sell_exchange")
+                       .order_by("until")[:50])
     return ControlPanel(
         health=health,
+        book_rejections=book_rejections,
+        protections=protections,
         pnl=pnl,
         live_orders=live.count(),
         unknown_orders=list(live.filter(status=OrderState.UNKNOWN).order_by("created_at")[:50]),

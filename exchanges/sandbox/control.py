@@ -36,6 +36,7 @@ def handle_control(world: SandboxWorld, method: str, path: str, body: bytes) -> 
             if payload.get("clear"):
                 world.faults.clear()
             world.faults.apply(payload.get("spec"), replace=bool(payload.get("replace")))
+            world.served_books_changed()  # a crossed/swapped book is pushed at once
             return Response(200, {"ok": True, "faults": world.faults.as_dict()})
         if action == "book":
             world.set_book(payload["exchange"], payload["symbol"], payload.get("asks", []),

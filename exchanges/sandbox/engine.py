@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 
@@ -131,6 +132,9 @@ class Engine:
         self._next_order = floor
         self._next_trade = floor
         self.version = 0  # bumped on every change; the state writer watches it
+        # (asks, bids) -> (asks, bids) as served; the world installs its faults' view.
+        self.book_view: Callable[[list, list], tuple[list, list]] = lambda asks, bids: (asks,
+                                                                                        bids)
 
     # -- accounts -------------------------------------------------------------------
 
@@ -260,6 +264,13 @@ class Engine:
 
     def book(self, symbol: str) -> Book:
         return self.books.setdefault(symbol, Book())
+
+    def served(self, symbol: str, depth: int | None = None) -> tuple[list, list]:
+        """(asks, bids) of a book as the wire serves it: through ``book_view``
+        (the world's hostile-book faults), then cut to ``depth``. Matching
+        never reads this: it uses the real book."""
+        asks, bids = self.book_view(*self.book(symbol).snapshot())
+        return asks[:depth], bids[:depth]
 
     def set_book(self, symbol: str, book: Book) -> None:
         """Replace a book (drift or the control API), then let resting orders meet it."""

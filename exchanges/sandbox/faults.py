@@ -11,6 +11,13 @@ Spec vocabulary (``--faults`` and ``POST /_sandbox/faults``), comma separated
 - ``lost_answer=P``   probability that a place order IS executed but the client gets a
                       502 or a dropped connection instead of the answer
 - ``down=1``          every request refused with 503; ``down=close`` drops the connection
+- ``crossed=PCT``     hostile books: every book is served with one extra bid PCT percent
+                      above its best ask (amount: the best bid's), REST and websocket alike
+- ``swapped=1``       hostile books: every book is served with its bids and asks swapped
+
+The two book faults change only what is *served*: the matching engine matches
+against the real book, so an order priced at the phantom bid rests or fills
+at the real prices, as on an exchange that published a bad book.
 
 Draws come from one seeded RNG per exchange, so a sequential run is reproducible.
 """
@@ -20,11 +27,14 @@ from __future__ import annotations
 import random
 import threading
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 
 from .markets import EXCHANGES
 
 PROBABILITIES = ("error5xx", "ratelimit", "timeout", "malformed", "lost_answer")
-NAMES = (*PROBABILITIES, "latency", "down")
+BOOK_FAULTS = ("crossed", "swapped")
+NAMES = (*PROBABILITIES, "latency", "down", *BOOK_FAULTS)
+Level = tuple[Decimal, Decimal]
 
 
 @dataclass
@@ -32,6 +42,8 @@ class ExchangeFaults:
     latency_ms: float = 0.0
     down: str | None = None  # None | "503" | "close"
     p: dict[str, float] = field(default_factory=dict)
+    crossed_pct: Decimal | None = None  # one bid this percent above the best ask
+    swapped: bool = False  # bids served as asks and asks as bids
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {k: v for k, v in self.p.items() if v}
@@ -39,7 +51,21 @@ class ExchangeFaults:
             out["latency"] = self.latency_ms
         if self.down:
             out["down"] = self.down
+        if self.crossed_pct is not None:
+            out["crossed"] = str(self.crossed_pct)
+        if self.swapped:
+            out["swapped"] = True
         return out
+
+    def served(self, asks: list[Level], bids: list[Level]) -> tuple[list[Level], list[Level]]:
+        """The book as this exchange serves it (asks, bids): as it is, or hostile."""
+        if self.crossed_pct is not None and asks and bids:
+            best_ask = asks[0][0]
+            phantom = (best_ask * (1 + self.crossed_pct / 100)).quantize(best_ask)
+            bids = [(phantom, bids[0][1]), *bids]
+        if self.swapped:
+            asks, bids = bids, asks
+        return asks, bids
 
 
 def parse_spec(spec: str | None) -> dict[str, dict[str, str]]:
@@ -103,10 +129,28 @@ class Faults:
     def as_dict(self) -> dict[str, dict[str, object]]:
         return {ex: f.as_dict() for ex, f in self._by_exchange.items()}
 
+    def served(self, exchange: str, asks: list[Level], bids: list[Level]
+               ) -> tuple[list[Level], list[Level]]:
+        """A book of ``exchange`` as it is served (the ``crossed``/``swapped`` faults)."""
+        return self._by_exchange[exchange].served(asks, bids)
+
     @staticmethod
     def _set(faults: ExchangeFaults, name: str, value: str) -> None:
         if name == "latency":
             faults.latency_ms = float(value)
+        elif name == "crossed":
+            if value.lower() in ("0", "false", "off", "no", ""):
+                faults.crossed_pct = None
+                return
+            try:
+                pct = Decimal(value)
+            except InvalidOperation:
+                raise ValueError(f"crossed must be a percentage, not {value!r}") from None
+            if not pct.is_finite() or pct <= 0:
+                raise ValueError("crossed must be a percentage above 0 (0 or off lifts it)")
+            faults.crossed_pct = pct
+        elif name == "swapped":
+            faults.swapped = value.lower() not in ("0", "false", "off", "no", "")
         elif name == "down":
             lowered = value.lower()
             if lowered in ("0", "false", "off", "no", ""):

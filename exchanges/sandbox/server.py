@@ -220,9 +220,11 @@ class SandboxServer:
 
     def set_faults(self, spec: str | None, *, replace: bool = False) -> None:
         self.world.faults.apply(spec, replace=replace)
+        self.world.served_books_changed()
 
     def clear_faults(self) -> None:
         self.world.faults.clear()
+        self.world.served_books_changed()
 
     def set_book(self, exchange: str, symbol: str, asks: list, bids: list,
                  freeze: bool = True) -> None:

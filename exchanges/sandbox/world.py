@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 
 from .accounts import SandboxAccount
 from .books import Book, PriceModel, build_book
@@ -63,6 +64,8 @@ class SandboxWorld:
             )
             for ex in EXCHANGES
         }
+        for ex, engine in self.engines.items():
+            engine.book_view = partial(self.faults.served, ex)  # crossed/swapped books
         self.wires = {ex: WIRES[ex](self.engines[ex], self.variants) for ex in EXCHANGES}
         stamp = now_ms()
         for ex, engine in self.engines.items():
@@ -144,6 +147,12 @@ class SandboxWorld:
                 listener(exchange, symbol)
             except Exception:
                 logger.exception("book listener failed (%s %s)", exchange, symbol)
+
+    def served_books_changed(self) -> None:
+        """Faults changed: every book may be served differently now (crossed,
+        swapped), so the websockets push them again."""
+        for exchange in self.engines:
+            self.books_changed(exchange)
 
     def unfreeze(self, exchange: str, symbol: str | None = None) -> None:
         engine = self.engines[exchange]

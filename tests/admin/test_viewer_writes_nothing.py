@@ -43,6 +43,7 @@ from trading.models import (
     OpportunityRollup,
     Order,
     OrderEvent,
+    PairProtection,
     ReportDay,
     RiskSettings,
     TradeRollup,
@@ -99,6 +100,9 @@ def _populate() -> None:
                               source="test")
     make_trade(order=order)
     DailyRiskSnapshot.objects.create(day=date.today())
+    PairProtection.objects.create(market=btc, buy_exchange=nobitex, sell_exchange=wallex,
+                                  reason="3 unwound", started_at=timezone.now(),
+                                  until=timezone.now() + timedelta(hours=1))
     day = date.today() - timedelta(days=1)
     ReportDay.objects.create(day=day, timezone="Asia/Tehran")
     OpportunityRollup.objects.create(day=day, market=btc, buy_exchange=nobitex,
@@ -218,6 +222,9 @@ CUSTOM_CASES = {
         lambda su, op=op: [reverse(f"admin:trading_alert_{op}") + "?ids=" + ",".join(
             str(pk) for pk in Alert.objects.values_list("pk", flat=True))])
        for op in ("acknowledge", "resolve")},
+    "trading_pairprotection_end": lambda su: [reverse(
+        "admin:trading_pairprotection_end",
+        args=[PairProtection.objects.order_by("pk").first().pk])],
     "trading_ledgercheck_accept": lambda su: [reverse(
         "admin:trading_ledgercheck_accept", args=[LedgerCheck.objects.order_by("pk").first().pk])],
 }

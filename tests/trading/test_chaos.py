@@ -37,7 +37,7 @@ from tests.factories import make_opportunity
 from tests.processes import celery_worker
 from tests.trading.sandbox_checks import check_sandbox_agrees as _check
 from tests.trading.sandbox_checks import sandbox_balances as _balances
-from trading.models import Opportunity, Order, OrderEvent, OrderEventKind
+from trading.models import Opportunity, Order, OrderEvent, OrderEventKind, RiskSettings
 from trading.services.legs import naked_seconds
 from trading.services.opportunities import opportunities_expire
 from trading.services.settlement import net_base_position
@@ -98,6 +98,11 @@ def _converged(opportunity: Opportunity, point: str) -> bool:
 def chaos(trading_setup, settings, tmp_path):
     settings.EXCHANGE_RATE_LIMITS_ENABLED = False
     sandbox = trading_setup
+    # Rounds of unwinds and failures on one pair are what this test makes: the
+    # protections and the unwind loss limit (tested in test_protections.py)
+    # would stop a long soak, so they are off here.
+    RiskSettings.objects.update(protection_max_failures=0,
+                                max_daily_unwind_loss_irr=Decimal("1000000000000"))
     # Wallex pays more than Nobitex asks: both legs of each opportunity fill.
     sandbox.set_book("wallex", "BTCTMN", asks=[["10200000000", "5"]],
                      bids=[["10100000000", "5"], ["9000000000", "5"]])

@@ -106,8 +106,10 @@ def scene(db):
     market = make_market("BTC", "IRR")
     listing(nobitex, market)
     listing(invex, market)
+    # The toy books sit 5 % apart: the mid-deviation check (tested in
+    # test_book_sanity.py) is off here, like every other limit.
     set_risk(min_profit_pct=D("0"), min_profit_irr=D("0"), max_order_value_irr=D("1000000000"),
-             max_book_age_ms=3000, max_exposure={})
+             max_book_age_ms=3000, max_exposure={}, max_book_deviation_pct=D("0"))
     balances("nobitex", IRR="1000000", BTC="0")
     balances("invex", IRR="0", BTC="10")
     books_store([NOBITEX_BOOK, INVEX_BOOK], fetched_at=NOW)
@@ -437,9 +439,9 @@ def test_queries_per_cycle_do_not_grow_with_pairs_or_in_flight_rows(scene,
                                                                      django_assert_num_queries):
     detect()  # one in flight now
     # Per cycle: listings, settings with today's P&L (the blockers), in-flight,
-    # and what was committed since the balances were read (fills, live orders,
-    # detected opportunities).
-    with django_assert_num_queries(6):
+    # the protections in force, and what was committed since the balances were
+    # read (fills, live orders, detected opportunities).
+    with django_assert_num_queries(7):
         report = opportunities_detect(now=NOW + timedelta(milliseconds=3001),  # stale: no write
                                       enqueue_execution=enqueue_execution)
     assert report.opportunities_created == 0

@@ -29,6 +29,7 @@ from trading.services.arbitrage import (
     side_fill,
 )
 from trading.services.balances import CachedBalances
+from trading.services.book_sanity import MidQuote, book_mid, books_deviating
 from trading.services.books import CachedBook
 
 HUNDRED = Decimal("100")
@@ -63,6 +64,9 @@ class Limits:
     max_order_value: dict[str, Decimal | None]
     # Base asset → how much more may be opened; an absent asset has no limit.
     exposure_room: dict[str, Decimal]
+    # A book whose mid strays more than this percent from the other exchanges'
+    # median mid is refused (book_sanity.books_deviating); 0: not checked.
+    max_book_deviation_pct: Decimal = Decimal("0")
 
 
 @dataclass
@@ -113,6 +117,10 @@ class CycleResult:
     rejections: list[Rejection] = field(default_factory=list)
     books_seen: int = 0
     pairs_checked: int = 0
+    # (exchange, market) → why its book was refused: flagged when stored, or
+    # straying from the other exchanges' (recorded by the caller).
+    bad_books: dict[tuple[str, str], str] = field(default_factory=dict)
+    deviating: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def _s(value: Decimal) -> str:
@@ -165,8 +173,15 @@ def cycle_evaluate(data: CycleInput) -> CycleResult:
     result = cycle.result
     max_age = data.limits.max_book_age_ms
     ages: dict[tuple[str, str], int] = {}
+    quotes: list[MidQuote] = []
     for book_key, cached in data.books.items():
-        ages[book_key] = cached.age_ms(data.now)
+        ages[book_key] = age = cached.age_ms(data.now)
+        if cached.rejected:
+            result.bad_books[book_key] = cached.rejected
+        elif age <= max_age and (mid := book_mid(cached.book)) is not None:
+            quotes.append(MidQuote(book_key[0], book_key[1], mid))
+    result.deviating = books_deviating(quotes, max_pct=data.limits.max_book_deviation_pct)
+    result.bad_books.update(result.deviating)
     result.books_seen = len(data.books)
 
     for market in sorted(data.markets, key=lambda m: m.code):
@@ -224,6 +239,11 @@ def _pair_evaluate(cycle: _Cycle, market: MarketListings, buy: Listing, sell: Li
     if (code, buy.exchange, sell.exchange) in data.in_flight:
         return reject(Reason.IN_FLIGHT)
     buy_key, sell_key = (buy.exchange, code), (sell.exchange, code)
+    bad = cycle.result.bad_books
+    if buy_key in bad or sell_key in bad:
+        return reject(Reason.BAD_BOOK, **{f"{side}_book": f"{key[0]}: {bad[key]}"
+                                          for side, key in (("buy", buy_key), ("sell", sell_key))
+                                          if key in bad})
     buy_book, sell_book = data.books.get(buy_key), data.books.get(sell_key)
     if buy_book is None or sell_book is None or not buy_book.book.asks or not sell_book.book.bids:
         return reject(Reason.NO_BOOK, buy_book=buy_book is not None,

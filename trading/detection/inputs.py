@@ -81,6 +81,7 @@ def limits_read(markets: list[MarketListings], row: RiskSettings, in_flight: InF
         min_profit_abs={q: risk.min_profit_abs(row, q) for q in quotes},
         max_order_value={q: risk.max_order_value(row, q) for q in quotes},
         exposure_room=exposure_room,
+        max_book_deviation_pct=row.max_book_deviation_pct,
     )
 
 

@@ -49,6 +49,8 @@ class Reason(StrEnum):
     OUTBID = "outbid"  # profitable, but another pair of the market was better
     CAPITAL_BUDGET = "capital_budget"  # an exchange's capital budget refuses it (budgets.py)
     EXCHANGE_DOWN = "exchange_down"  # an exchange in exchange-down mode (budgets.py)
+    BAD_BOOK = "bad_book"  # a book failed its sanity check (services/book_sanity.py)
+    PROTECTED = "protected"  # the pair's direction is paused by a protection (protections.py)
 
 
 # Counted in the report only: recording them would write to Redis for every
@@ -83,6 +85,10 @@ REASON_TEXT: dict[str, str] = {
     Reason.OUTBID: "profitable, but another pair of the market was better",
     Reason.CAPITAL_BUDGET: "an exchange's capital budget (value held or open orders) refuses it",
     Reason.EXCHANGE_DOWN: "an exchange is in exchange-down mode",
+    Reason.BAD_BOOK: "a book refused by its sanity check (crossed, out of order, or its mid "
+                     "far from the other exchanges')",
+    Reason.PROTECTED: "this market and direction is paused after repeated unwinds or failures "
+                      "(protected until its cooldown ends)",
 }
 
 

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('exchanges', '0005_conformance_rules_key_entered'),
-        ('trading', '0012_order_event_kinds_reconciled_unclear'),
+        ('trading', '0013_sanity_protections'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

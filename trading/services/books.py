@@ -13,6 +13,10 @@ times compared live beside the books (``books:meta``) so the check is one Lua
 script, atomic with the write. A book is serialised compactly (levels as
 ``[price, amount]`` strings) so nothing passes through float, and loaded
 lazily: a level becomes Decimals when it is read (``StoredLevels``).
+
+Both writers check a book before storing it (``trading.services.book_sanity``):
+a crossed or disordered book is stored flagged (``rejected``), so it still
+replaces an older sound one and detection refuses it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from django.utils import timezone
 
 from arbsite.redis import key, redis_client
 from exchanges.types import BookLevel, OrderBook
+from trading.services.book_sanity import book_defect, book_rejections_note
 
 # A book older than this is gone from Redis altogether; detection applies the
 # (much shorter) maximum book age of the risk settings on top.
@@ -87,8 +92,11 @@ def _field(exchange: str, market: str) -> str:
     return f"{exchange}|{market}"
 
 
-def book_to_json(book: OrderBook, fetched_at: datetime, source: str = POLL) -> str:
-    return json.dumps({
+def book_to_json(book: OrderBook, fetched_at: datetime, source: str = POLL,
+                 rejected: str | None = None) -> str:
+    """``rejected``: why the book failed its sanity check (``book_sanity``);
+    it is stored all the same, flagged, so detection refuses it."""
+    data = {
         "exchange": book.exchange,
         "market": book.market,
         "bids": [[str(level.price), str(level.amount)] for level in book.bids],
@@ -97,7 +105,10 @@ def book_to_json(book: OrderBook, fetched_at: datetime, source: str = POLL) -> s
         "exchange_time": book.exchange_time.isoformat() if book.exchange_time else None,
         "fetched_at": fetched_at.isoformat(),
         "source": source,
-    }, separators=(",", ":"))
+    }
+    if rejected:
+        data["rejected"] = rejected
+    return json.dumps(data, separators=(",", ":"))
 
 
 class StoredLevels(Sequence[BookLevel]):
@@ -151,6 +162,11 @@ def book_from_json(text: str) -> tuple[OrderBook, datetime]:
 
 
 def book_from_json_with_source(text: str) -> tuple[OrderBook, datetime, str]:
+    book, fetched_at, source, _ = _book_from_json(text)
+    return book, fetched_at, source
+
+
+def _book_from_json(text: str) -> tuple[OrderBook, datetime, str, str]:
     data = json.loads(text)
     book = OrderBook(
         exchange=data["exchange"],
@@ -161,7 +177,8 @@ def book_from_json_with_source(text: str) -> tuple[OrderBook, datetime, str]:
         exchange_time=(datetime.fromisoformat(data["exchange_time"])
                        if data.get("exchange_time") else None),
     )
-    return book, datetime.fromisoformat(data["fetched_at"]), data.get("source", POLL)
+    return (book, datetime.fromisoformat(data["fetched_at"]), data.get("source", POLL),
+            data.get("rejected", ""))
 
 
 @dataclass(frozen=True)
@@ -169,6 +186,7 @@ class CachedBook:
     book: OrderBook
     fetched_at: datetime
     source: str = POLL
+    rejected: str = ""  # why its sanity check refused it (book_sanity); "" when sound
 
     def age_ms(self, now: datetime | None = None) -> int:
         now = now or timezone.now()
@@ -178,13 +196,22 @@ class CachedBook:
 def books_store(books: Iterable[OrderBook], *, fetched_at: datetime | None = None,
                 keep_newer: bool = False) -> int:
     """Keep these books as the latest of their (exchange, market); with
-    ``keep_newer``, not over a stored book that is newer (a streamed one)."""
+    ``keep_newer``, not over a stored book that is newer (a streamed one).
+
+    Each book is checked first (``book_sanity.book_defect``): a defective
+    one is stored flagged, recorded and logged, never used by detection."""
     fetched_at = fetched_at or timezone.now()
     t = epoch_ms(fetched_at)
     args: list[str | int] = [BOOK_TTL_SECONDS, int(keep_newer)]
+    rejected: list[tuple[str, str, str]] = []
     for b in books:
         xt = epoch_ms(b.exchange_time) if b.exchange_time else 0
-        args += [_field(b.exchange, b.market), book_to_json(b, fetched_at), t, xt]
+        defect = book_defect(b)
+        if defect:
+            rejected.append((b.exchange, b.market, defect))
+        args += [_field(b.exchange, b.market), book_to_json(b, fetched_at, rejected=defect), t,
+                 xt]
+    book_rejections_note(rejected, source=POLL, at=fetched_at)
     if len(args) == 2:
         return 0
     return int(redis_client().eval(_STORE, 2, _books_key(), books_meta_key(), *args))
@@ -195,8 +222,8 @@ def books_latest() -> dict[tuple[str, str], CachedBook]:
     raw = redis_client().hgetall(_books_key())
     result: dict[tuple[str, str], CachedBook] = {}
     for text in raw.values():
-        book, fetched_at, source = book_from_json_with_source(text)
-        result[(book.exchange, book.market)] = CachedBook(book, fetched_at, source)
+        book, fetched_at, source, rejected = _book_from_json(text)
+        result[(book.exchange, book.market)] = CachedBook(book, fetched_at, source, rejected)
     return result
 
 

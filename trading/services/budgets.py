@@ -61,7 +61,7 @@ def prices_irr(*, books: dict | None = None) -> dict[str, Decimal]:
     mids: dict[tuple[str, str], list[Decimal]] = {}
     for (_exchange, market), cached in books.items():
         book = cached.book
-        if not book.bids or not book.asks:
+        if cached.rejected or not book.bids or not book.asks:  # a refused book: no price
             continue
         base, _, quote = market.partition("-")
         mids.setdefault((base, quote), []).append((book.bids[0].price + book.asks[0].price) / 2)

@@ -11,7 +11,10 @@ Rules (see ``trading.services.arbitrage`` for the profit formula):
 
 * each enabled market, each ordered pair (buy on A's asks, sell on B's bids)
   of exchanges that are enabled and trading-enabled and list the market;
-* books missing, empty or older than ``max_book_age_ms`` are skipped;
+* books missing, empty or older than ``max_book_age_ms`` are skipped, and so
+  are books refused by their sanity check (``book_sanity``: crossed, out of
+  order, or straying from the other exchanges' median mid) and directions
+  paused by a protection (``protections``);
 * the size maximises profit after both taker fees, then is capped by the
   quote available on the buyer (size × buy limit × (1 + fee) within it), the
   base available on the seller, the maximum order value per leg (size × its
@@ -41,6 +44,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from arbsite.formatting import moment
 from exchanges.markets import decimal_str as _s
 from exchanges.models import Exchange, Market
 from trading.detection.cycle import CycleInput, CycleResult, Plan, cycle_evaluate
@@ -54,9 +58,11 @@ from trading.detection.rejections import (
 from trading.models import Opportunity
 from trading.services import risk
 from trading.services.balances import balances_committed, balances_latest
+from trading.services.book_sanity import book_rejections_note
 from trading.services.books import books_latest
 from trading.services.budgets import plans_refused
 from trading.services.detection_trigger import detection_run
+from trading.services.protections import protections_active
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +154,10 @@ def _detect(enqueue_execution: Callable[[int], Any], now: datetime | None) -> De
         return report
 
     in_flight = in_flight_read()
+    # Directions paused by a protection (protections.py): refused outright.
+    protected = {pair: Rejection(Reason.PROTECTED, *pair, {
+        "until": p.until.isoformat(), "why": f"protected until {moment(p.until)}: {p.reason}"})
+        for pair, p in protections_active(now=now).items()}
     data = CycleInput(
         markets=markets,
         books=books_latest(),
@@ -157,6 +167,7 @@ def _detect(enqueue_execution: Callable[[int], Any], now: datetime | None) -> De
         now=now,
         in_flight=in_flight.pairs,
         blocked=blocked,
+        refused=protected,
     )
     compute_started = time.perf_counter()
     result = cycle_evaluate(data)
@@ -168,6 +179,10 @@ def _detect(enqueue_execution: Callable[[int], Any], now: datetime | None) -> De
         data.refused.update(refused)
         result = cycle_evaluate(data)
     report.books_seen, report.pairs_checked = result.books_seen, result.pairs_checked
+    # Books refused for straying from the others' (book_sanity): recorded here,
+    # the crossed or disordered ones were when they were stored.
+    book_rejections_note([(ex, market, why) for (ex, market), why in result.deviating.items()],
+                         source="detection", at=now)
 
     for rejection in result.rejections:
         logger.debug("detection: %s %s->%s rejected: %s %s", rejection.market,

@@ -44,6 +44,7 @@ from trading.services.orders import (
     order_submit,
     orders_write,
 )
+from trading.services.protections import protection_blocker
 from trading.services.risk import risk_check
 from trading.services.settlement import opportunity_reconcile
 
@@ -114,6 +115,8 @@ def _execution_blocker(opportunity: Opportunity, settings_row: RiskSettings) -> 
     if age > max_age:
         return (f"too late: detected {milliseconds(age.total_seconds() * 1000)} ago "
                 f"(maximum book age {milliseconds(settings_row.max_book_age_ms)})")
+    if (protected := protection_blocker(opportunity)) is not None:
+        return protected
     return opportunity_capital_blocker(opportunity)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
@@ -36,21 +36,25 @@ def risk_settings() -> RiskSettings:
 @dataclass(frozen=True)
 class RiskCheck:
     """One decision's risk read: the settings row, today's realized P&L by
-    quote asset, and why trading is blocked in each blocked quote asset."""
+    quote asset, today's gross unwind losses by quote asset, and why trading
+    is blocked in each blocked quote asset."""
 
     settings: RiskSettings
     pnl_today: dict[str, Decimal]
     blocked: dict[str, str]
+    unwind_losses_today: dict[str, Decimal] = field(default_factory=dict)
 
 
 def risk_check(*, quote_assets: Iterable[str], at: datetime | None = None) -> RiskCheck:
     """What detection and execution read before each decision: the risk
-    settings and today's P&L in one query (``risk_read``), and what blocks
-    trading in these quote assets (``trading_blockers``)."""
+    settings, today's P&L and today's unwind losses in one query
+    (``risk_read``), and what blocks trading in these quote assets
+    (``trading_blockers``)."""
     quotes = sorted(set(quote_assets))
-    settings_row, pnl = risk_read(quote_assets=quotes, at=at)
+    settings_row, pnl, losses = _risk_read(quote_assets=quotes, at=at)
     return RiskCheck(settings_row, pnl, trading_blockers(quote_assets=quotes,
-                                                         settings_row=settings_row, pnl=pnl))
+                                                         settings_row=settings_row, pnl=pnl,
+                                                         unwind_losses=losses), losses)
 
 
 def risk_read(*, quote_assets: Iterable[str], at: datetime | None = None
@@ -59,23 +63,43 @@ def risk_read(*, quote_assets: Iterable[str], at: datetime | None = None
     the risk settings row and today's realized P&L of these quote assets
     (those with none closed today are absent), as ``risk_settings()`` and
     ``realized_pnl_today()`` would give them."""
+    row, pnl, _ = _risk_read(quote_assets=quote_assets, at=at)
+    return row, pnl
+
+
+def _unwound_losing(closed_today):
+    return closed_today.filter(status=Opportunity.Status.UNWOUND, realized_pnl__lt=0)
+
+
+def _risk_read(*, quote_assets: Iterable[str], at: datetime | None = None
+               ) -> tuple[RiskSettings, dict[str, Decimal], dict[str, Decimal]]:
+    """``risk_read`` and today's gross unwind losses (``unwind_losses_today``),
+    in the same one query."""
     quotes = sorted(set(quote_assets))
     start, end = trading_day_bounds(trading_day(at))
     closed_today = Opportunity.objects.filter(closed_at__gte=start, closed_at__lt=end,
                                               realized_pnl__isnull=False)
+
+    def total(rows):
+        return rows.values("quote_asset").annotate(total=Sum("realized_pnl")).values("total")
+
+    annotations = {}
+    for i, quote in enumerate(quotes):
+        annotations[f"pnl_today_{i}"] = Subquery(total(closed_today.filter(quote_asset=quote)))
+        annotations[f"unwind_loss_{i}"] = Subquery(total(
+            _unwound_losing(closed_today).filter(quote_asset=quote)))
     row = (RiskSettings.objects.filter(id=RiskSettings.SINGLETON_ID)
-           .annotate(**{
-               f"pnl_today_{i}": Subquery(closed_today.filter(quote_asset=quote)
-                                          .values("quote_asset")
-                                          .annotate(total=Sum("realized_pnl"))
-                                          .values("total"))
-               for i, quote in enumerate(quotes)})
-           .first())
+           .annotate(**annotations).first())
     if row is None:  # not created yet: load() creates it
         pnl = realized_pnl_today(at)
-        return risk_settings(), {quote: pnl[quote] for quote in quotes if quote in pnl}
+        losses = unwind_losses_today(at)
+        return (risk_settings(), {quote: pnl[quote] for quote in quotes if quote in pnl},
+                {quote: losses[quote] for quote in quotes if quote in losses})
     totals = {quote: getattr(row, f"pnl_today_{i}") for i, quote in enumerate(quotes)}
-    return row, {quote: total for quote, total in totals.items() if total is not None}
+    losses = {quote: -getattr(row, f"unwind_loss_{i}") for i, quote in enumerate(quotes)
+              if getattr(row, f"unwind_loss_{i}") is not None}
+    return (row, {quote: total for quote, total in totals.items() if total is not None},
+            losses)
 
 
 def realized_pnl_today(at: datetime | None = None) -> dict[str, Decimal]:
@@ -88,6 +112,26 @@ def realized_pnl_today(at: datetime | None = None) -> dict[str, Decimal]:
         .annotate(total=Sum("realized_pnl"))
     )
     return {row["quote_asset"]: row["total"] or ZERO for row in rows}
+
+
+def unwind_losses_today(at: datetime | None = None) -> dict[str, Decimal]:
+    """Today's gross unwind losses per quote asset, as a positive amount:
+    the losses of the opportunities closed ``unwound`` today, never netted
+    against any profit (a day in net profit can still reach its limit)."""
+    start, end = trading_day_bounds(trading_day(at))
+    closed_today = Opportunity.objects.filter(closed_at__gte=start, closed_at__lt=end,
+                                              realized_pnl__isnull=False)
+    rows = (_unwound_losing(closed_today).values("quote_asset")
+            .annotate(total=Sum("realized_pnl")))
+    return {row["quote_asset"]: -(row["total"] or ZERO) for row in rows}
+
+
+def daily_unwind_loss_limit(settings_row: RiskSettings, quote_asset: str) -> Decimal | None:
+    if quote_asset == "IRR":
+        return settings_row.max_daily_unwind_loss_irr
+    if quote_asset == "USDT":
+        return settings_row.max_daily_unwind_loss_usdt
+    return None
 
 
 def daily_loss_limit(settings_row: RiskSettings, quote_asset: str) -> Decimal | None:
@@ -142,12 +186,13 @@ def min_profit_abs(settings_row: RiskSettings, quote_asset: str) -> Decimal:
 
 def trading_blockers(*, quote_assets: Iterable[str], settings_row: RiskSettings,
                      pnl: Mapping[str, Decimal] | None = None,
+                     unwind_losses: Mapping[str, Decimal] | None = None,
                      at: datetime | None = None) -> dict[str, str]:
     """Why no new order may be sent now in each of these quote assets:
-    quote asset → why, for those blocked (kill switch, daily loss limit).
-    ``settings_row`` and ``pnl`` (today's realized P&L by quote asset) as
-    this decision has just read them (``risk_read``); the P&L is read here
-    when not given."""
+    quote asset → why, for those blocked (kill switch, daily loss limit,
+    daily unwind loss limit). ``settings_row``, ``pnl`` (today's realized
+    P&L by quote asset) and ``unwind_losses`` as this decision has just read
+    them (``risk_read``); they are read here when not given."""
     quote_assets = list(quote_assets)
     if not quote_assets:
         return {}
@@ -156,11 +201,25 @@ def trading_blockers(*, quote_assets: Iterable[str], settings_row: RiskSettings,
         return dict.fromkeys(quote_assets, why)
     if pnl is None:
         pnl = realized_pnl_today(at)
+    if unwind_losses is None:
+        unwind_losses = unwind_losses_today(at)
     blocked: dict[str, str] = {}
     for asset in quote_assets:
         if asset in pnl and (why := _loss_blocker(settings_row, asset, pnl[asset])):
             blocked[asset] = why
+        elif asset in unwind_losses and (
+                why := _unwind_blocker(settings_row, asset, unwind_losses[asset])):
+            blocked[asset] = why
     return blocked
+
+
+def _unwind_blocker(row: RiskSettings, asset: str, losses: Decimal) -> str | None:
+    limit = daily_unwind_loss_limit(row, asset)
+    if limit is not None and losses > 0 and losses >= limit:
+        return (f"daily unwind loss limit reached in {asset}: unwind losses "
+                f"{money(losses, asset)} today (not netted against profits), "
+                f"limit {money(limit, asset)}")
+    return None
 
 
 def _loss_blocker(row: RiskSettings, asset: str, total: Decimal) -> str | None:
@@ -205,7 +264,8 @@ def daily_loss_warn(*, at: datetime | None = None) -> None:
 
 
 def daily_loss_enforce(at: datetime | None = None) -> str | None:
-    """Trip the kill switch when today's loss breaches its limit; return why.
+    """Trip the kill switch when today's net loss, or today's gross unwind
+    losses, breach their limit; return why.
     On the way, the daily-loss warning is raised or resolved."""
     row = risk_settings()
     realized = realized_pnl_today(at)
@@ -217,6 +277,12 @@ def daily_loss_enforce(at: datetime | None = None) -> str | None:
                       f"limit {money(limit, asset)}")
             if kill_switch_set(active=True, reason=reason, actor="risk"):
                 _resting_legs_cancel(reason)
+            return reason
+    # Gross unwind losses, beside the net: a day in profit stops just the same.
+    for asset, losses in unwind_losses_today(at).items():
+        if (why := _unwind_blocker(row, asset, losses)) is not None:
+            reason = why.replace("reached", "breached", 1)
+            kill_switch_set(active=True, reason=reason, actor="risk")
             return reason
     return None
 

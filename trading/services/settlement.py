@@ -34,6 +34,7 @@ from trading.services.orders import (
     order_submit,
     orders_write,
 )
+from trading.services.protections import protection_after_close
 from trading.services.risk import risk_settings
 
 logger = logging.getLogger(__name__)
@@ -190,6 +191,8 @@ def _close(opportunity: Opportunity, orders: list[Order], net: Decimal,
         settled = opportunity_settle(opportunity_id=opportunity.pk, status=status,
                                      realized_pnl=pnl, reason="; ".join(reasons), source=source)
         unwind_closed(opportunity=opportunity, status=status, realized_pnl=pnl, closed=settled)
+        if settled:  # N unwinds or failures of this direction pause it (protections.py)
+            protection_after_close(opportunity=opportunity, status=status)
     if settled:
         logger.info("opportunity %s closed %s: realized %s (after fees)", opportunity.pk,
                     status, money(pnl, opportunity.quote_asset, signed=True))

@@ -18,7 +18,9 @@ cleanly (SIGTERM) releases its lease at once.
 ``source: "stream"``, under the same "not older than the stored one" rule as the
 poller's (``books.NEWER_LUA``), checked atomically with the fence. Writes are
 coalesced per market: while one write is on its way, later pushes of a market
-replace each other and the next write carries the latest only.
+replace each other and the next write carries the latest only. Each book is
+checked as the poller's are (``book_sanity.book_defect``): a crossed or
+disordered one is stored flagged, recorded and logged, never used.
 
 **Detection** is triggered by a stored book whose content changed, through the
 same Lua call (``detection_trigger``: ``SET pending NX``); the command passes
@@ -60,6 +62,7 @@ from exchanges.registry import get_adapter, market_specs
 from exchanges.streams import STREAMS, BookStream, BookUpdate, StreamSettings
 from exchanges.streams.client import wait_event
 from exchanges.streams.wallex import WallexStream
+from trading.services.book_sanity import book_defect, book_rejections_note_async
 from trading.services.books import (
     BOOK_TTL_SECONDS,
     NEWER_LUA,
@@ -334,9 +337,14 @@ class ExchangeStreamer:
 
     async def _store(self, updates: list[BookUpdate], *, retry: bool = True) -> None:
         args: list[Any] = [self.lease_value, BOOK_TTL_SECONDS, PENDING_TTL_MS, STREAM_BOOKS_TTL]
+        rejected: list[tuple[str, str, str]] = []
         for u in updates:
+            # The poller's check (books.books_store): a defective book is stored flagged.
+            defect = book_defect(u.book)
+            if defect:
+                rejected.append((self.exchange, u.market, defect))
             args += [book_field(self.exchange, u.market), u.market,
-                     book_to_json(u.book, u.book.received_at, STREAM),
+                     book_to_json(u.book, u.book.received_at, STREAM, rejected=defect),
                      epoch_ms(u.book.received_at),
                      epoch_ms(u.book.exchange_time) if u.book.exchange_time else 0,
                      int(u.changed)]
@@ -350,6 +358,12 @@ class ExchangeStreamer:
             self.lost.set()
             return
         self.writes += 1
+        if rejected:
+            try:
+                await book_rejections_note_async(self.redis, rejected, source=STREAM)
+            except (aioredis.RedisError, OSError) as exc:
+                logger.warning("%s streamer: book rejections not recorded: %s", self.exchange,
+                               exc)
         if result[0] == 1:
             self.detections_requested += 1
             try:

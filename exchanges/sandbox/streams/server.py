@@ -244,7 +244,7 @@ class StreamServer:
             book = engine.books.get(symbol)
             if book is None:
                 return None, None, None, None
-            asks, bids = book.snapshot()
+            asks, bids = engine.served(symbol)  # as served: the hostile-book faults
             return book, asks, bids, book.updated_ms
 
     def _publish(self, exchange: str, symbol: str, snapshot) -> None:

@@ -172,7 +172,7 @@ class InvexWire:
                                 "permitted: '5', '20', '50'", "type_error.enum"))
         if errors:
             return invalid(*errors)
-        asks, bids = self.engine.book(symbol).snapshot(int(depth))
+        asks, bids = self.engine.served(symbol, int(depth))
         side = lambda levels: [  # noqa: E731
             {"depth": i, "price": fmt(p), "quantity": fmt(q)} for i, (p, q) in enumerate(levels, 1)
         ]

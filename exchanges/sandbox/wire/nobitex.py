@@ -12,7 +12,6 @@ import time
 from collections import deque
 from decimal import Decimal
 
-from ..books import Book
 from ..engine import ZERO, Engine, EngineError, Fill, Order
 from ..markets import Market
 from ..variants import Variants
@@ -141,16 +140,17 @@ class NobitexWire:
             # The "all" example has no lastTradePrice per market.
             books = {}
             for s in self.engine.markets:
-                book = self._book_json(self.engine.book(s))
+                book = self._book_json(s)
                 book.pop("lastTradePrice")
                 books[s] = book
             return Response(200, {"status": "ok", **books})
         if symbol not in self.engine.markets:
             return failed("InvalidSymbol", f"Invalid symbol {symbol}", 400)
-        return Response(200, {"status": "ok", **self._book_json(self.engine.book(symbol))})
+        return Response(200, {"status": "ok", **self._book_json(symbol)})
 
-    def _book_json(self, book: Book) -> dict:
-        asks, bids = book.snapshot()
+    def _book_json(self, symbol: str) -> dict:
+        book = self.engine.book(symbol)
+        asks, bids = self.engine.served(symbol)
         last = book.mid() or Decimal(0)
         return {
             "lastUpdate": book.updated_ms,

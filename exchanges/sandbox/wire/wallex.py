@@ -132,7 +132,7 @@ class WallexWire:
         return ok({symbol: self._book(symbol) for symbol in self.engine.markets})
 
     def _book(self, symbol: str) -> dict:
-        asks, bids = self.engine.book(symbol).snapshot()
+        asks, bids = self.engine.served(symbol)
         side = lambda levels: [  # noqa: E731
             {"price": self._n(p), "quantity": self._n(q), "sum": fmt(p * q)} for p, q in levels
         ]

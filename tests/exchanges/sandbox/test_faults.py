@@ -2,6 +2,7 @@
 
 import threading
 import time
+from decimal import Decimal
 
 import pytest
 import requests
@@ -141,3 +142,33 @@ def test_timeout_hangs_one_request_while_others_are_served(invex_keys):
         started = time.monotonic()
         server.stop()
         assert time.monotonic() - started < 5  # a hanging request does not hold up stop()
+
+
+def test_crossed_book_serves_a_phantom_bid_above_the_best_ask_and_matches_the_real_book(
+        sandbox, nobitex, wallex, invex):
+    sandbox.set_faults("all:crossed=3")
+    book = nobitex.get("/v3/orderbook/BTCIRT").json()
+    assert book["bids"][0] == ["103041200000", "0.05"]  # 100,040,000,000 × 1.03
+    assert book["asks"][0][0] == "100040000000" and book["bids"][1][0] == "99960000000"
+    depth = wallex.get("/v1/depth", symbol="BTCTMN").json()["result"]
+    assert float(depth["bid"][0]["price"]) > float(depth["ask"][0]["price"])
+    invex_book = invex.public("/market-depth", symbol="BTC_IRR", depth="5").json()
+    assert (float(invex_book["bid_orders"][0]["price"])
+            > float(invex_book["ask_orders"][0]["price"]))
+    # A sell at the phantom bid does not fill: the engine matches the real book
+    resp = nobitex.place(type="sell", amount="0.01", price="103041200000")
+    assert resp.json()["status"] == "ok"
+    order = sandbox.state()["exchanges"]["nobitex"]["orders"][0]
+    assert order["status"] == "open" and Decimal(order["filled"]) == 0
+    sandbox.set_faults("nobitex:crossed=0")
+    assert nobitex.get("/v3/orderbook/BTCIRT").json()["bids"][0][0] == "99960000000"
+
+
+def test_swapped_book_serves_bids_as_asks_and_asks_as_bids(sandbox, nobitex):
+    sandbox.set_faults("nobitex:swapped=1")
+    book = nobitex.get("/v3/orderbook/BTCIRT").json()
+    assert book["bids"][0][0] == "100040000000" and book["asks"][0][0] == "99960000000"
+    assert sandbox.state()["faults"]["nobitex"] == {"swapped": True}
+    for bad in ("nobitex:crossed=-1", "nobitex:crossed=abc"):
+        with pytest.raises(ValueError):
+            sandbox.set_faults(bad)
