@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 
 CRITICAL, WARNING = "critical", "warning"
 _RANK = {CRITICAL: 0, WARNING: 1}
+# Problems that follow from others listed: shown after their causes.
+CONSEQUENCES = frozenset({"fewer_than_two_exchanges", "no_trade"})
 
 # Periodic tasks without which nothing trades: failing run after run is critical.
 TRADING_TASKS = frozenset({"trading.poll_orderbooks", "trading.sync_orders",
@@ -314,7 +316,7 @@ def _tasks(now: datetime) -> list[Problem]:
         error_type = run.last_error.split(":", 1)[0]
         problems.append(Problem(
             CRITICAL if run.task in TRADING_TASKS else WARNING, "task_failing",
-            f"task:{run.task}", run.last_success_at,
+            f"task:{run.task}", run.failing_since or run.last_success_at,
             f"Periodic task “{run.name}” failed {run.failures_in_a_row} times in a row "
             f"({error_type}); "
             + (f"last success {_duration((now - run.last_success_at).total_seconds())} ago."
@@ -497,7 +499,9 @@ def health_problems(health: Any, *, now: datetime) -> list[Problem]:
         if health.redis == "ok":
             guarded.add("periodic tasks", _tasks, now)
             guarded.add("detection", _detection, now, health)
-    epoch = datetime.min.replace(tzinfo=now.tzinfo)
     aged = [replace(p, age_seconds=max((now - p.since).total_seconds(), 0.0) if p.since
                     else None) for p in guarded.problems]
-    return sorted(aged, key=lambda p: (_RANK[p.severity], p.since or epoch))
+    # Worst first; within a severity the causes, oldest first, before what
+    # follows from them (fewer than two exchanges able to trade).
+    return sorted(aged, key=lambda p: (_RANK[p.severity], p.code in CONSEQUENCES,
+                                       p.since is None, p.since or now))

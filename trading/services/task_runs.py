@@ -4,7 +4,8 @@ Celery's ``task_success`` and ``task_failure`` signals (connected in
 ``arbsite/celery.py``) call ``task_run_record`` for every task of the
 periodic schedule (``trading.schedule.PERIODIC_TASKS``): one hash per task
 with the time of its last success, its last failure and that failure's
-error, and how many runs in a row have failed (zeroed by a success). The
+error, how many runs in a row have failed (zeroed by a success) and since
+when. The
 health selector (``trading.problems``) reads them back: a task failing run
 after run is a problem on the control panel and in ``/healthz``.
 
@@ -46,9 +47,11 @@ def task_run_record(*, task: str, ok: bool, error: str = "",
         if ok:
             pipe.hset(name, mapping={"last_success_at": now.isoformat(),
                                      "failures_in_a_row": 0})
+            pipe.hdel(name, "failing_since")
         else:
             pipe.hset(name, mapping={"last_failure_at": now.isoformat(),
                                      "last_error": error[:1000]})
+            pipe.hsetnx(name, "failing_since", now.isoformat())  # the run's first failure
             pipe.hincrby(name, "failures_in_a_row", 1)
         pipe.expire(name, RECORD_TTL_SECONDS)
         pipe.execute()
@@ -66,6 +69,7 @@ class TaskRuns:
     last_failure_at: datetime | None
     last_error: str
     failures_in_a_row: int
+    failing_since: datetime | None = None  # the first failure since the last success
 
 
 def _moment(value: str | None) -> datetime | None:
@@ -87,7 +91,8 @@ def task_runs_all() -> list[TaskRuns]:
             last_success_at=_moment(raw.get("last_success_at")),
             last_failure_at=_moment(raw.get("last_failure_at")),
             last_error=raw.get("last_error", ""),
-            failures_in_a_row=int(raw.get("failures_in_a_row") or 0)))
+            failures_in_a_row=int(raw.get("failures_in_a_row") or 0),
+            failing_since=_moment(raw.get("failing_since"))))
     return result
 
 
