@@ -250,7 +250,7 @@ def _exchanges(health: Any, now: datetime) -> list[Problem]:
                 f"{ex.name} asked us to back off: {ex.backoff_seconds:.0f} s left.",
                 "Nothing to do unless it repeats: calls resume by themselves. If it does, "
                 "lower the polling rate or the rate limits (EXCHANGE_RATE_LIMITS).",
-                detail=ex.backoff_reason))
+                _links(("Exchange page", page)), detail=ex.backoff_reason))
         if ex.conformance is not None and not ex.conformance.allowed:
             problems.append(Problem(
                 CRITICAL, "conformance", subject, None,
@@ -391,12 +391,15 @@ def _detection(now: datetime, health: Any) -> list[Problem]:
     busy = sum(1 for _, counts in recent if counts)
     if busy >= max(window - 1, 1) and (last_opportunity is None
                                        or last_opportunity < now - timedelta(minutes=window)):
-        run = 0
-        for _, counts in refused:
+        # How long it has lasted: the unbroken minutes of refusals back from
+        # now (the current minute may not have had its cycle yet).
+        start = 1 if not refused[0][1] else 0
+        run = start
+        for _, counts in refused[start:]:
             if not counts:
                 break
             run += 1
-        since = refused[run - 1][0] if run else now
+        since = refused[run - 1][0] if run > start else now
         if last_opportunity is not None and last_opportunity > since:
             since = last_opportunity
         totals: Counter[str] = Counter()
