@@ -317,3 +317,21 @@ def test_the_kill_switch_is_red_and_its_reason_stays_on_the_panel(healthy, clien
     assert status == 503 and "kill_switch" in codes(data) & box and banner == "unavailable"
     assert "leaked" not in client.get(reverse("healthz")).content.decode()
     assert "leaked" in operator_client.get(reverse("admin:control_panel")).content.decode()
+
+
+def test_credentials_the_exchange_refuses_are_red_and_say_what_to_fix(healthy, client,
+                                                                      operator_client):
+    from trading.services.polling import balances_refresh
+
+    nobitex = Exchange.objects.get(name="nobitex")
+    nobitex.api_key = "not-the-right-token"
+    nobitex.save()
+    clear_cache()
+    balances_refresh()  # the sandbox answers 401: private calls stop at once
+
+    status, data, banner, box = observe(client, operator_client)
+    entry = problem(data, "credentials_refused")
+    assert entry["subject"] == "exchange:nobitex" and entry["severity"] == "critical"
+    assert "API key" in entry["action"] and "reset its breaker" in entry["action"]
+    assert status == 503 and "credentials_refused" in box
+    assert "not-the-right-token" not in client.get(reverse("healthz")).content.decode()
