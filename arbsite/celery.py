@@ -10,7 +10,14 @@ import gc
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_process_init, worker_ready
+from celery.signals import (
+    task_failure,
+    task_postrun,
+    task_prerun,
+    task_success,
+    worker_process_init,
+    worker_ready,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arbsite.settings")
 
@@ -57,3 +64,20 @@ def _close_old_connections(**kwargs):
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@task_success.connect
+def _periodic_task_succeeded(sender=None, **kwargs):
+    """Each periodic task's last success, for health (trading/services/task_runs.py)."""
+    from trading.services.task_runs import task_run_record
+
+    task_run_record(task=getattr(sender, "name", ""), ok=True)
+
+
+@task_failure.connect
+def _periodic_task_failed(sender=None, exception=None, **kwargs):
+    """Each periodic task's last failure with its error, for health."""
+    from trading.services.task_runs import task_run_record
+
+    task_run_record(task=getattr(sender, "name", ""), ok=False,
+                    error=f"{type(exception).__name__}: {exception}")

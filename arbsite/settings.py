@@ -392,6 +392,13 @@ ALERT_CHANNELS = alert_channels_from_env({
 })
 # How often the watchers of worker and beat look (trading/alerts/watchdog.py).
 ARBSITE_WATCHDOG_SECONDS = env_float("ARBSITE_WATCHDOG_SECONDS", 15, above=0)
+# Health (trading/problems.py): a periodic task failing this many runs in a
+# row is a problem; detection refusing for a fault in (nearly) every minute
+# of this many minutes, with no opportunity, is one; so is no trade for this
+# many minutes while spreads worth trading were seen.
+HEALTH_TASK_FAILURES = env_int("HEALTH_TASK_FAILURES", 3, minimum=1)
+HEALTH_DETECTION_MINUTES = env_int("HEALTH_DETECTION_MINUTES", 5, minimum=1)
+HEALTH_NO_TRADE_MINUTES = env_int("HEALTH_NO_TRADE_MINUTES", 15, minimum=1)
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")

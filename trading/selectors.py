@@ -2,7 +2,9 @@
 does the operator need to see?
 
 They read, never write: ``system_health`` answers ``/healthz``
-(``trading.views``) and heads the control panel; ``control_panel`` adds
+(``trading.views``) and heads the control panel, its problems built by
+``trading.problems.health_problems`` (the one list behind the banner, the
+"needs attention" box and ``/healthz``); ``control_panel`` adds
 orders, today's P&L against its limits, the latest opportunities, why
 nothing traded (detection's rejections of the last hour), each exchange's
 cached balances and what is paused. Nothing here carries a secret.
@@ -18,19 +20,22 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Max
 from django.utils import timezone
 
 from arbsite.redis import key, redis_client
-from exchanges.breaker import OPEN, breaker_state
+from exchanges.breaker import CLOSED, breaker_state
 from exchanges.conformance.gate import ConformanceState, conformance_required, conformance_state
 from exchanges.models import Exchange, ExchangeMarket, Market
-from exchanges.ratelimit import RateLimiter
+from exchanges.ratelimit import backoff_state
 from exchanges.states import LIVE_STATES, OrderState
 from trading.detection.rejections import RejectionSummary, rejections_recent
-from trading.models import Opportunity, Order, PairProtection, RiskSettings
+from trading.models import Opportunity, Order, PairProtection, RiskSettings, Trade
 from trading.pnl import QUOTE_ASSETS
+from trading.problems import CRITICAL, Problem, health_problems, off_since
 from trading.services.balances import balances_latest
 from trading.services.book_sanity import BookRejectionLine, book_rejections_read
+from trading.services.books import CachedBook, books_latest
 from trading.services.heartbeat import heartbeat_last
 from trading.services.risk import (
     daily_loss_limit,
@@ -41,10 +46,12 @@ from trading.services.risk import (
 
 logger = logging.getLogger(__name__)
 
-# The heartbeat runs every 10 s; three missed beats mean beat or the worker is gone.
-HEARTBEAT_MAX_AGE = 60.0
-# A book older than this is not one detection would trade on.
-BOOK_MAX_AGE = 30.0
+# A book is a problem once it is older than the maximum age detection trades
+# on (RiskSettings.max_book_age_ms) by this much: one late poll is not.
+BOOK_STALE_GRACE_SECONDS = 10.0
+# An exchange's last error is shown this long after it happened, then
+# dropped: an old 429 never stands in for what the exchange answers now.
+ERROR_SHOWN_SECONDS = 900.0
 
 
 @dataclass
@@ -55,14 +62,30 @@ class ExchangeHealth:
     trading_enabled: bool
     last_ok_at: datetime | None = None
     book_age_seconds: float | None = None
+    # The latest error from any source (book fetch, breaker, back-off) no
+    # older than ERROR_SHOWN_SECONDS, with its time and where it was seen.
     last_error: str = ""
     last_error_at: datetime | None = None
+    last_error_source: str = ""
     breaker: str = "unknown"
     breaker_failures: int = 0
     breaker_error: str = ""
+    breaker_opened_at: datetime | None = None
+    breaker_scope: str = "all"
     backoff_seconds: float = 0.0
+    backoff_since: datetime | None = None
+    backoff_reason: str = ""
     problems: list[str] = field(default_factory=list)
     conformance: ConformanceState | None = None  # exchanges.conformance.gate
+    listings: int = 0  # enabled listings of enabled markets
+    book_max_age: float = 3.0  # seconds: detection's maximum book age
+    stale_books: list[tuple[str, float | None]] = field(default_factory=list)
+    books_stale_since: datetime | None = None
+    off_since: datetime | None = None  # paused or disabled since (its history)
+
+    @property
+    def current_error(self) -> str:
+        return self.last_error
 
     @property
     def can_trade(self) -> bool:
@@ -77,12 +100,17 @@ class SystemHealth:
     redis: str = "ok"
     heartbeat_at: datetime | None = None
     heartbeat_age_seconds: float | None = None
+    beat_heartbeat_at: datetime | None = None
+    beat_heartbeat_age_seconds: float | None = None
+    heartbeat_max_age_seconds: float = 60.0  # MonitorSettings (the watchdog's)
+    last_trade_at: datetime | None = None
+    last_trade_age_seconds: float | None = None
     kill_switch: bool = False
     kill_switch_reason: str = ""
     kill_switch_set_by: str = ""
     kill_switch_set_at: datetime | None = None
     exchanges: list[ExchangeHealth] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # trading.problems, worst first
     # Websocket streams (trading/services/stream_status.py); a stream down is
     # not a problem for trading: its books are polled.
     streams: list[Any] = field(default_factory=list)
@@ -91,7 +119,15 @@ class SystemHealth:
 
     @property
     def can_trade(self) -> bool:
-        return not self.problems
+        """No critical problem (``/healthz`` 200)."""
+        return not any(p.severity == CRITICAL for p in self.problems)
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``degraded`` (warnings only) or ``unavailable`` (cannot trade)."""
+        if not self.can_trade:
+            return "unavailable"
+        return "degraded" if self.problems else "ok"
 
 
 def _age(at: datetime | None, now: datetime) -> float | None:
@@ -105,37 +141,84 @@ def _parse(value: str | None) -> datetime | None:
         return None
 
 
-def exchange_health(exchange: Exchange, *, now: datetime) -> ExchangeHealth:
-    """One exchange: switches, last good book fetch, breaker, back-off, last error."""
+def _latest_error(candidates: list[tuple[str, datetime | None, str]],
+                  now: datetime) -> tuple[str, datetime | None, str]:
+    """The newest of (error, when, where seen), if not older than ERROR_SHOWN_SECONDS."""
+    dated = [c for c in candidates if c[0] and c[1] is not None]
+    if not dated:
+        return "", None, ""
+    error, at, source = max(dated, key=lambda c: c[1])
+    if (now - at).total_seconds() > ERROR_SHOWN_SECONDS:
+        return "", None, ""
+    return error, at, source
+
+
+def exchange_health(exchange: Exchange, *, now: datetime,
+                    books: dict[tuple[str, str], CachedBook] | None = None,
+                    markets: list[str] | None = None,
+                    book_max_age: float = 3.0) -> ExchangeHealth:
+    """One exchange: switches, books against detection's maximum age,
+    breaker, back-off, its latest error."""
     health = ExchangeHealth(exchange.pk, exchange.name, exchange.enabled, exchange.trading_enabled)
+    health.book_max_age = book_max_age
     health.conformance = conformance_state(exchange)
     if exchange.enabled and not health.conformance.allowed:
         health.problems.append(f"conformance check {health.conformance.label}")
+    if not (exchange.enabled and exchange.trading_enabled):
+        health.off_since = off_since(exchange, "enabled" if not exchange.enabled
+                                      else "trading_enabled")
     try:
         status = redis_client().hgetall(key("exchange", exchange.name, "status"))
         breaker = breaker_state(exchange.name)
-        health.backoff_seconds = round(RateLimiter(exchange.name, {}).backoff_remaining(), 1)
+        backoff = backoff_state(exchange.name)
+        if books is None:
+            books = books_latest()
     except Exception as exc:  # Redis down: report it, never fail the page
         logger.warning("status of %s unavailable: %s", exchange.name, exc)
         health.problems.append("status unavailable (Redis)")
         return health
     health.last_ok_at = _parse(status.get("last_ok_at"))
-    health.book_age_seconds = _age(health.last_ok_at, now)
-    health.last_error = status.get("last_error", "")
-    health.last_error_at = _parse(status.get("last_error_at"))
+    own = [b.fetched_at for (name, _), b in books.items() if name == exchange.name]
+    newest = max([*own, *([health.last_ok_at] if health.last_ok_at else [])], default=None)
+    health.last_ok_at = newest
+    health.book_age_seconds = _age(newest, now)
+    health.backoff_seconds = round(backoff.remaining, 1)
+    health.backoff_since = backoff.since
+    health.backoff_reason = backoff.reason
+    health.last_error, health.last_error_at, health.last_error_source = _latest_error([
+        (status.get("last_error", ""), _parse(status.get("last_error_at")), "book fetch"),
+        (breaker.last_error, breaker.last_failure_at, "breaker"),
+        (backoff.reason if backoff.active else "", backoff.since, "rate limit"),
+    ], now)
     health.breaker = breaker.state
     health.breaker_failures = breaker.failures
     health.breaker_error = breaker.last_error
+    health.breaker_opened_at = breaker.opened_at
+    health.breaker_scope = breaker.scope
     if not exchange.enabled:
         health.problems.append("disabled")
-    elif not exchange.trading_enabled:
+        return health
+    if not exchange.trading_enabled:
         health.problems.append("trading paused")
-    if health.breaker == OPEN:
-        health.problems.append("circuit breaker open")
-    if exchange.enabled and (health.book_age_seconds is None
-                             or health.book_age_seconds > BOOK_MAX_AGE):
-        health.problems.append("no fresh book" if health.last_ok_at is None
-                               else f"book {health.book_age_seconds:.0f}s old")
+    if health.breaker != CLOSED:
+        health.problems.append("credentials refused" if breaker.scope == "private"
+                               else f"circuit breaker {health.breaker.replace('_', '-')}")
+    markets = markets or []
+    health.listings = len(markets)
+    limit = book_max_age + BOOK_STALE_GRACE_SECONDS
+    oldest: datetime | None = None
+    for market in markets:
+        cached = books.get((exchange.name, market))
+        age = _age(cached.fetched_at, now) if cached else None
+        if age is None or age > limit:
+            health.stale_books.append((market, age))
+            if cached is not None and (oldest is None or cached.fetched_at < oldest):
+                oldest = cached.fetched_at
+    if health.stale_books:
+        health.books_stale_since = oldest
+        health.problems.append(
+            "no fresh book" if len(health.stale_books) == len(markets) and oldest is None
+            else f"{len(health.stale_books)} of {len(markets)} books stale")
     if health.backoff_seconds:
         health.problems.append(f"rate-limit back-off {health.backoff_seconds:.0f}s")
     return health
@@ -163,45 +246,59 @@ def _check_broker() -> str:
         return f"error: {type(exc).__name__}"
 
 
+def _listed_markets() -> dict[str, list[str]]:
+    """Enabled listings of enabled markets, by exchange name."""
+    result: dict[str, list[str]] = {}
+    for name, base, quote in (ExchangeMarket.objects.filter(enabled=True, market__enabled=True)
+                              .order_by("exchange__name", "market__base", "market__quote")
+                              .values_list("exchange__name", "market__base", "market__quote")):
+        result.setdefault(name, []).append(f"{base}-{quote}")
+    return result
+
+
 def system_health(*, now: datetime | None = None) -> SystemHealth:
-    """Everything trading needs: database, broker, a live worker and beat
-    (the heartbeat), the kill switch off, and two exchanges able to trade."""
+    """Everything trading needs, read once: database, broker, Redis, a live
+    worker and beat (their heartbeats), the kill switch, each exchange, the
+    last trade; then its problems (``trading.problems.health_problems``)."""
     now = now or timezone.now()
     health = SystemHealth(checked_at=now, database=_check_database(), broker=_check_broker(),
                           conformance_required=conformance_required())
-    if health.database != "ok":
-        health.problems.append("database unavailable")
-    if health.broker != "ok":
-        health.problems.append("broker unavailable")
     try:
         health.heartbeat_at = heartbeat_last(role="worker")
+        health.beat_heartbeat_at = heartbeat_last(role="beat")
     except Exception as exc:
         health.redis = f"error: {type(exc).__name__}"
-        health.problems.append("Redis unavailable")
     health.heartbeat_age_seconds = _age(health.heartbeat_at, now)
-    if health.redis == "ok" and (health.heartbeat_age_seconds is None
-                                 or health.heartbeat_age_seconds > HEARTBEAT_MAX_AGE):
-        health.problems.append("no heartbeat from beat and a worker"
-                               + (f" for {health.heartbeat_age_seconds:.0f}s"
-                                  if health.heartbeat_age_seconds is not None else ""))
-    if health.database != "ok":
-        return health
-    risk = RiskSettings.load()
-    health.kill_switch = risk.kill_switch
-    health.kill_switch_reason = risk.kill_switch_reason
-    health.kill_switch_set_by = risk.kill_switch_set_by
-    health.kill_switch_set_at = risk.kill_switch_set_at
-    if risk.kill_switch:
-        health.problems.append("kill switch on")  # its free-text reason: panel only
-    health.exchanges = [exchange_health(e, now=now) for e in Exchange.objects.order_by("name")]
-    try:
-        from trading.services.stream_status import streams_status
+    health.beat_heartbeat_age_seconds = _age(health.beat_heartbeat_at, now)
+    if health.database == "ok":
+        from trading.alerts.models import MonitorSettings
 
-        health.streams = streams_status()
-    except Exception as exc:  # Redis down: reported above; the page still renders
-        logger.warning("health: stream status unavailable: %s", exc)
-    if sum(e.can_trade for e in health.exchanges) < 2:
-        health.problems.append("fewer than two exchanges can trade")
+        health.heartbeat_max_age_seconds = float(
+            MonitorSettings.load().heartbeat_max_age_seconds)
+        risk = RiskSettings.load()
+        health.kill_switch = risk.kill_switch
+        health.kill_switch_reason = risk.kill_switch_reason
+        health.kill_switch_set_by = risk.kill_switch_set_by
+        health.kill_switch_set_at = risk.kill_switch_set_at
+        health.last_trade_at = Trade.objects.aggregate(at=Max("executed_at"))["at"]
+        health.last_trade_age_seconds = _age(health.last_trade_at, now)
+        try:
+            books = books_latest() if health.redis == "ok" else {}
+        except Exception as exc:
+            logger.warning("health: books unavailable: %s", exc)
+            books = {}
+        listed = _listed_markets()
+        health.exchanges = [
+            exchange_health(e, now=now, books=books, markets=listed.get(e.name, []),
+                            book_max_age=risk.max_book_age_ms / 1000)
+            for e in Exchange.objects.order_by("name")]
+        try:
+            from trading.services.stream_status import streams_status
+
+            health.streams = streams_status()
+        except Exception as exc:  # Redis down: reported above; the page still renders
+            logger.warning("health: stream status unavailable: %s", exc)
+    health.problems = health_problems(health, now=now)
     return health
 
 

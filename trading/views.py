@@ -20,14 +20,19 @@ def health_json(health: SystemHealth) -> dict[str, Any]:
         return value.isoformat() if isinstance(value, datetime) else value
 
     return {
-        "status": "ok" if health.can_trade else "unavailable",
+        "status": health.status,
         "can_trade": health.can_trade,
-        "problems": health.problems,
+        # severity, code, subject, since, message, action: never a secret, an
+        # operator's free text (the kill switch's reason) or an exchange's answer.
+        "problems": [p.as_json() for p in health.problems],
         "checked_at": plain(health.checked_at),
         "database": health.database,
         "broker": health.broker,
         "redis": health.redis,
         "heartbeat_age_seconds": health.heartbeat_age_seconds,
+        "beat_heartbeat_age_seconds": health.beat_heartbeat_age_seconds,
+        "last_trade_at": plain(health.last_trade_at),
+        "last_trade_age_seconds": health.last_trade_age_seconds,
         "kill_switch": health.kill_switch,
         "conformance_required": health.conformance_required,
         "exchanges": {
@@ -49,7 +54,8 @@ def health_json(health: SystemHealth) -> dict[str, Any]:
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """``/healthz``: 200 when the system can trade, 503 (with why) when not."""
+    """``/healthz``: 200 when the system can trade (``status`` ``ok``, or
+    ``degraded`` with warnings), 503 with the reasons when it cannot."""
     health = system_health()
     web_heartbeat_watch()  # the last watcher when worker and beat are both gone
     return JsonResponse(health_json(health), status=200 if health.can_trade else 503)

@@ -47,6 +47,16 @@ def condition_since(name: str, active: bool, now: datetime) -> datetime | None:
     return datetime.fromisoformat(value) if value else now
 
 
+def condition_held_since(name: str) -> datetime | None:
+    """Since when this condition has held as these checks last saw it,
+    without recording anything (for readers: the health selector)."""
+    value = redis_client().get(key("alerts", "since", name))
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
 def _last_ok(exchange: Exchange) -> datetime | None:
     value = redis_client().hget(key("exchange", exchange.name, "status"), "last_ok_at")
     try:
@@ -121,8 +131,10 @@ def exchanges_check(*, now: datetime, settings_row: MonitorSettings) -> None:
                       reason="exchange disabled by an operator")
 
 
-def orders_check(*, now: datetime, settings_row: MonitorSettings) -> None:
-    """Orders ``unknown`` or ``pending_submit`` for longer than N minutes."""
+def orders_stuck(*, now: datetime, settings_row: MonitorSettings) -> list:
+    """Orders ``unknown`` or ``pending_submit`` for at least the configured
+    minutes, each annotated with ``since`` (when it entered that state),
+    oldest first: the condition of ``orders_check`` and of the health page."""
     from django.db.models import OuterRef, Subquery
     from django.db.models.functions import Coalesce
 
@@ -132,9 +144,16 @@ def orders_check(*, now: datetime, settings_row: MonitorSettings) -> None:
     cutoff = now - timedelta(minutes=settings_row.order_stuck_minutes)
     entered = Subquery(OrderEvent.objects.filter(order=OuterRef("pk"), to_status=OuterRef("status"))
                        .order_by("created_at").values("created_at")[:1])
-    stuck = {o.client_order_id: o for o in Order.objects.filter(status__in=stuck_states)
-             .annotate(since=Coalesce(entered, "created_at")).filter(since__lte=cutoff)
-             .select_related("exchange", "market")}
+    return list(Order.objects.filter(status__in=stuck_states)
+                .annotate(since=Coalesce(entered, "created_at")).filter(since__lte=cutoff)
+                .select_related("exchange", "market").order_by("since", "pk"))
+
+
+def orders_check(*, now: datetime, settings_row: MonitorSettings) -> None:
+    """Orders ``unknown`` or ``pending_submit`` for longer than N minutes."""
+    from trading.models import Order
+
+    stuck = {o.client_order_id: o for o in orders_stuck(now=now, settings_row=settings_row)}
     for coid, order in stuck.items():
         minutes = (now - order.since).total_seconds() / 60
         alert_condition(

@@ -38,6 +38,13 @@ HEARTBEAT_TTL_SECONDS = 300
 WEB_THROTTLE_SECONDS = 30
 
 ROLES = {"worker": "worker_missing", "beat": "beat_missing"}
+# What a missing process means and what to do (the alert and the health page).
+MISSING_WHAT = {"worker": "no worker has run the heartbeat task",
+                "beat": "beat has not written its heartbeat"}
+MISSING_ADVICE = {
+    "worker": "Start `celery -A arbsite worker`: nothing trades, syncs or delivers alerts.",
+    "beat": "Start `celery -A arbsite beat` (exactly one): nothing is polled or scheduled.",
+}
 
 
 def watch_seconds() -> float:
@@ -75,16 +82,13 @@ def heartbeat_watch(*, role: str, watcher: str, deliver: bool = True,
     since = last or never
     age = (now - since).total_seconds()
     missing = age > max_age
-    what = ("no worker has run the heartbeat task" if role == "worker"
-            else "beat has not written its heartbeat")
+    what = MISSING_WHAT[role]
     alert_condition(
         active=missing, kind=ROLES[role], subject=f"process:{role}",
         title=f"{role.capitalize()} missing: {what} for {age:.0f} s",
         message=(f"Last heartbeat: {last:%Y-%m-%d %H:%M:%S} UTC. " if last else
                  "No heartbeat since this was first checked. ")
-        + ("Start `celery -A arbsite worker`: nothing trades, syncs or delivers alerts."
-           if role == "worker" else
-           "Start `celery -A arbsite beat` (exactly one): nothing is polled or scheduled."),
+        + MISSING_ADVICE[role],
         details={"last_heartbeat": last.isoformat() if last else None, "seen_by": watcher},
         by=watcher, resolved_reason=f"{role} heartbeat fresh again")
     if deliver:

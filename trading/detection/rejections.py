@@ -183,3 +183,18 @@ def rejections_recent(*, now: datetime | None = None,
                            json.loads(examples[reason]) if examples.get(reason) else {})
              for reason, n in counts.most_common()]
     return RejectionSummary(minutes, lines)
+
+
+def rejections_per_minute(*, now: datetime | None = None,
+                          minutes: int = WINDOW_MINUTES) -> list[tuple[datetime, dict[str, int]]]:
+    """The recorded rejections of each of the last ``minutes`` minutes, the
+    current one first, as (start of the minute, counts by reason) (one round
+    trip): how long detection has refused, for the health page."""
+    now = now or timezone.now()
+    starts = [(now - timedelta(minutes=back)).astimezone(UTC).replace(second=0, microsecond=0)
+              for back in range(minutes)]
+    pipe = redis_client().pipeline(transaction=False)
+    for start in starts:
+        pipe.hgetall(_bucket(start))
+    return [(start, {reason: int(n) for reason, n in bucket.items()})
+            for start, bucket in zip(starts, pipe.execute(), strict=True)]

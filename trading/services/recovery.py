@@ -32,6 +32,7 @@ from django.utils import timezone
 from arbsite.locks import RECOVER_ORDERS, redis_lock
 from exchanges.errors import ExchangeError
 from exchanges.models import Exchange
+from exchanges.registry import probe_adapter
 from exchanges.states import TERMINAL_STATES
 from trading.alerts.hooks import lock_taken_over, recovery_finished
 from trading.models import Opportunity, OpportunityStatus, Order
@@ -89,10 +90,18 @@ def _recover_exchange(exchange: Exchange, *, dry_run: bool, grace: timedelta,
     mode = SyncMode(source=SOURCE, pending_grace=timedelta(0), not_found_grace=grace,
                     patience=PATIENCE, wait_out_backoff=True, import_external=True,
                     cancel_external=cancel_external, dry_run=dry_run)
+    # A dry run is a probe: its own adapter, which neither counts towards
+    # nor opens the shared breaker and spends its own rate budget, not
+    # trading's (exchanges.registry.probe_adapter).
+    probe = probe_adapter(exchange) if dry_run else None
     try:
-        report = exchange_sync_pass(exchange=exchange, mode=mode, progress=progress)
+        report = exchange_sync_pass(exchange=exchange, mode=mode, progress=progress,
+                                    adapter=probe)
     except ExchangeError as exc:
         return ExchangeSyncReport(exchange.name, skipped=str(exc))
+    finally:
+        if probe is not None:
+            probe.close()
     if report.skipped or dry_run or not wait_grace or not report.not_found_pending:
         return report
     # The exchange said "no such order" once: ask again after the grace, so an
