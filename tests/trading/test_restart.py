@@ -72,6 +72,18 @@ def _left_behind(before: int) -> list[str]:
                for o in Order.objects.filter(needs_human=True)])
 
 
+def _why_not(before: int) -> dict:
+    """What detection and execution did since the restart (for a failure's message)."""
+    from django.db.models import Count
+
+    from trading.detection.rejections import rejections_recent
+
+    return {"opportunities": dict(Opportunity.objects.filter(pk__gt=before).values_list(
+                "status").annotate(n=Count("id"))),
+            "rejections": [(line.reason, line.count, line.last)
+                           for line in rejections_recent(minutes=2).lines][:6]}
+
+
 def _run(*, port, credentials, state, logs: Path, run: int):
     """One run of the system: the sandbox, a worker and beat (ExitStack-like)."""
     from contextlib import ExitStack
@@ -134,7 +146,7 @@ def test_stop_and_start_again_on_the_same_database_and_sandbox_state(trading_set
                         (sandbox, worker, beat))
         took = time.monotonic() - restarted
         worker_log = (tmp_path / "worker-2.log").read_text()
-        assert resumed, (took, _left_behind(before), worker_log[-5000:])
+        assert resumed, (took, _left_behind(before), _why_not(before), worker_log[-5000:])
     finally:
         _ctrl_c(sandbox, worker, beat, stack)
 

@@ -116,7 +116,10 @@ class Command(BaseCommand):
         now, the best moment to judge), or the last one in a dry run."""
         if report.locked_out:
             return
-        names = [r.exchange for r in report.exchanges if not r.skipped] or None
+        names = [r.exchange for r in report.exchanges if not r.skipped]
+        if not names:
+            self.stdout.write("\nledger: not checked (no exchange could be recovered)")
+            return
         if not report.dry_run:
             for run in ledger_check(exchange_names=names):
                 if run.error:
