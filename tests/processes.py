@@ -110,8 +110,9 @@ def celery_beat(*, queue: str, log_path: Path, **env: str) -> Iterator[subproces
 
 
 @contextmanager
-def sandbox_process(*, port: int, credentials: Path, state: Path, log_path: Path,
-                    scenario: str = "spready", seed: int = 7) -> Iterator[subprocess.Popen]:
+def sandbox_process(*, port: int, stream_port: int, credentials: Path, state: Path,
+                    log_path: Path, scenario: str = "spready",
+                    seed: int = 7) -> Iterator[subprocess.Popen]:
     """``manage.py run_sandbox`` as ``run.sh`` starts it (its state in ``state``),
     answering on ``port`` before this yields; stopped (SIGTERM) on exit."""
     import urllib.request
@@ -119,7 +120,8 @@ def sandbox_process(*, port: int, credentials: Path, state: Path, log_path: Path
     log = open(log_path, "a")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "run_sandbox", "--port", str(port), "--credentials",
-         str(credentials), "--state", str(state), "--scenario", scenario, "--seed", str(seed)],
+         str(credentials), "--state", str(state), "--scenario", scenario, "--seed", str(seed),
+         "--stream-port", str(stream_port)],
         cwd=ROOT, env=process_env(), stdout=log, stderr=subprocess.STDOUT,
     )
     try:

@@ -84,13 +84,14 @@ def _why_not(before: int) -> dict:
                            for line in rejections_recent(minutes=2).lines][:6]}
 
 
-def _run(*, port, credentials, state, logs: Path, run: int):
+def _run(*, port, stream_port, credentials, state, logs: Path, run: int):
     """One run of the system: the sandbox, a worker and beat (ExitStack-like)."""
     from contextlib import ExitStack
 
     with ExitStack() as stack:
         sandbox = stack.enter_context(sandbox_process(
-            port=port, credentials=credentials, state=state, log_path=logs / "sandbox.log"))
+            port=port, stream_port=stream_port, credentials=credentials, state=state,
+            log_path=logs / "sandbox.log"))
         worker = stack.enter_context(celery_worker(
             name=f"restart{run}", concurrency=2, log_path=logs / f"worker-{run}.log",
             EXCHANGE_RATE_LIMITS=LIMITS))
@@ -112,10 +113,12 @@ def _ctrl_c(sandbox, worker, beat, stack) -> None:
 
 def test_stop_and_start_again_on_the_same_database_and_sandbox_state(trading_setup, tmp_path):
     # Given the exchanges pointed at a sandbox process whose spreads open often
-    port = _free_port()
+    port, stream_port = _free_port(), _free_port()
     credentials_path = tmp_path / "sandbox.env"
     credentials = ensure_credentials_file(credentials_path)
     state = tmp_path / "sandbox-state.json"
+    where = {"port": port, "stream_port": stream_port, "credentials": credentials_path,
+             "state": state, "logs": tmp_path}
     exchanges_use_sandbox(base_url_of=lambda adapter: f"http://127.0.0.1:{port}"
                           + PREFIXES[adapter], credentials=credentials)
     registry.clear_cache()
@@ -126,8 +129,7 @@ def test_stop_and_start_again_on_the_same_database_and_sandbox_state(trading_set
     assert Exchange.objects.filter(base_url__contains=str(port)).count() == 3
 
     # When it trades, is stopped, and is started again
-    stack, sandbox, worker, beat = _run(port=port, credentials=credentials_path, state=state,
-                                        logs=tmp_path, run=1)
+    stack, sandbox, worker, beat = _run(**where, run=1)
     try:
         assert _wait(lambda: _traded() >= 2, 120, (sandbox, worker, beat)), (
             (tmp_path / "worker-1.log").read_text()[-5000:])
@@ -137,8 +139,7 @@ def test_stop_and_start_again_on_the_same_database_and_sandbox_state(trading_set
     before = Opportunity.objects.order_by("-pk").values_list("pk", flat=True).first()
 
     restarted = time.monotonic()
-    stack, sandbox, worker, beat = _run(port=port, credentials=credentials_path, state=state,
-                                        logs=tmp_path, run=2)
+    stack, sandbox, worker, beat = _run(**where, run=2)
     try:
         # Then trading resumes within a minute, and what the first run left is settled
         resumed = _wait(lambda: _traded(before) >= 1 and not _left_behind(before),
