@@ -124,7 +124,7 @@ def test_an_exchange_order_id_held_by_an_older_order_goes_to_the_order_the_excha
     Order.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
 
     # When sync and recovery meet it
-    orders_sync()
+    first = orders_sync()
     report = orders_recover(grace=place_timeout())
 
     # Then the order whose client id the exchange reports owns the id; the old
@@ -137,6 +137,8 @@ def test_an_exchange_order_id_held_by_an_older_order_goes_to_the_order_the_excha
     old.refresh_from_db()
     assert old.exchange_order_id is None and old.status == OrderState.FILLED
     assert report.complete, report
+    # and the operator was told, in the sync's report
+    assert any(old.client_order_id in m for r in first.exchanges for m in r.needs_human)
 
 
 def test_an_error_after_the_legs_were_sent_leaves_them_for_recovery(btc):

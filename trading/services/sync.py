@@ -53,7 +53,7 @@ from exchanges.registry import get_adapter, place_timeout_seconds
 from exchanges.states import LIVE_STATES, OrderState
 from exchanges.types import ExchangeOrder, OrderRef, OrdersLookup, Side
 from trading import killpoints
-from trading.models import Opportunity, OpportunityStatus, Order, OrderEventKind
+from trading.models import Opportunity, OpportunityStatus, Order, OrderEvent, OrderEventKind
 from trading.services.fills import fills_fetch_missing
 from trading.services.opportunities import opportunities_expire
 from trading.services.orders import (
@@ -341,7 +341,15 @@ def _apply(order: Order, found: ExchangeOrder, report: ExchangeSyncReport,
             report.adopted += was_unresolved
             report.updated += not was_unresolved
         return order
+    started = timezone.now()
     order = order_apply_report(order=order, report=found, source=source)
+    # An exchange order id conflict settled (or not) on the way: a human is told.
+    for client_id, message in OrderEvent.objects.filter(
+            kind=OrderEventKind.ID_CONFLICT, created_at__gte=started,
+            order__exchange_id=order.exchange_id).exclude(
+            order=order, message__contains="this order's client id: taken").values_list(
+            "order__client_order_id", "message"):
+        report.needs_human.append(f"{client_id}: {message}")
     if order.not_found_since is not None:
         Order.objects.filter(pk=order.pk).update(not_found_since=None)
     if (order.status, order.filled_quantity) != before:
