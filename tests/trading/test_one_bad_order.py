@@ -170,3 +170,13 @@ def test_an_error_after_the_legs_were_sent_leaves_them_for_recovery(btc):
     assert leg.status == OrderState.FILLED and leg.exchange_order_id
     opp.refresh_from_db()
     assert opp.status != Opportunity.Status.EXECUTING, (opp.status, report)
+
+
+def test_recover_orders_says_when_another_recovery_runs(btc, capsys):
+    from arbsite.locks import RECOVER_ORDERS, redis_lock
+
+    with redis_lock(RECOVER_ORDERS) as held, pytest.raises(SystemExit) as exit_:
+        assert held
+        call_command("recover_orders")
+    assert exit_.value.code == 4
+    assert "another recovery is running" in capsys.readouterr().err
