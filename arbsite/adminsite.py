@@ -10,6 +10,7 @@ POST that checks the permission, calls one service and reports with
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+
+logger = logging.getLogger(__name__)
 
 
 class ArbsiteAdminConfig(AdminConfig):
@@ -70,6 +73,11 @@ def confirm_view(site: admin.AdminSite, request: HttpRequest, action: Confirm,
             level, message = action.perform(reason)
         except ValidationError as exc:
             level, message = messages.ERROR, " ".join(exc.messages)
+        except Exception as exc:  # an action's failure is a message, never a 500
+            logger.exception("admin action %r by %s failed", action.title, request.user)
+            level, message = messages.ERROR, (
+                f"{action.title}: failed with {type(exc).__name__}: {exc}. Nothing more was "
+                "done; the log has the details.")
         else:
             if action.log_object is not None and level != messages.ERROR:
                 model_admin = site._registry.get(type(action.log_object))

@@ -89,3 +89,67 @@ def _wait_ready(hostname: str, proc: subprocess.Popen, timeout: float = 60) -> N
         if replies:
             return
     raise RuntimeError(f"celery worker {hostname} not ready after {timeout}s")
+
+
+@contextmanager
+def celery_beat(*, queue: str, log_path: Path, **env: str) -> Iterator[subprocess.Popen]:
+    """Start ``celery -A arbsite beat`` sending to ``queue``; stop it on exit
+    (SIGTERM, as ``run.sh`` does) unless it already stopped."""
+    log = open(log_path, "a")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "arbsite", "beat", "--loglevel=INFO",
+         "--pidfile=", "--max-interval=1"],
+        cwd=ROOT, env=process_env(CELERY_QUEUE=queue, **env), stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield proc
+    finally:
+        stop_process(proc)
+        log.close()
+
+
+@contextmanager
+def sandbox_process(*, port: int, stream_port: int, credentials: Path, state: Path,
+                    log_path: Path, scenario: str = "spready",
+                    seed: int = 7) -> Iterator[subprocess.Popen]:
+    """``manage.py run_sandbox`` as ``run.sh`` starts it (its state in ``state``),
+    answering on ``port`` before this yields; stopped (SIGTERM) on exit."""
+    import urllib.request
+
+    log = open(log_path, "a")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "run_sandbox", "--port", str(port), "--credentials",
+         str(credentials), "--state", str(state), "--scenario", scenario, "--seed", str(seed),
+         "--stream-port", str(stream_port)],
+        cwd=ROOT, env=process_env(), stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the sandbox exited with {proc.returncode}: "
+                                   f"{log_path.read_text()[-2000:]}")
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/_sandbox/state", timeout=1)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield proc
+    finally:
+        stop_process(proc)
+        log.close()
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+    """Stop ``proc`` with ``sig`` (KILL after ``timeout``), if it still runs."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -264,18 +264,19 @@ class OrderAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
     list_display = ("order_ref", "created", "where", "side_purpose", "quantity_shown",
                     "price_shown", "status_shown", "filled_shown", "average_shown",
                     "opportunity_link")
-    list_filter = ("status", "exchange", "market", "purpose", "side", "is_external",
-                   "created_at")
+    list_filter = ("status", "needs_human", "exchange", "market", "purpose", "side",
+                   "is_external", "created_at")
     search_fields = ("client_order_id", "exchange_order_id", "notes", "tags")
     list_select_related = ("exchange", "market", "opportunity")
     date_hierarchy = "created_at"
     ordering = ("-created_at", "-id")
     inlines = (OrderEventInline, TradeInline)
-    actions = ("cancel_selected", "resync_selected")
+    actions = ("cancel_selected", "resync_selected", "mark_checked_selected")
     readonly_fields = ("opportunity", "exchange", "market", "client_order_id",
                        "exchange_order_id", "purpose", "side", "order_type", "quantity_shown",
                        "price_shown", "status_shown", "status_reason", "filled_shown",
-                       "average_shown", "fee_shown", "is_external", "not_found_since_shown",
+                       "average_shown", "fee_shown", "is_external", "needs_human",
+                       "not_found_since_shown",
                        "created_shown", "submitted_shown", "last_synced_shown",
                        "updated_shown")
     fields = readonly_fields[:-4] + ("notes", "tags") + readonly_fields[-4:]
@@ -312,6 +313,8 @@ class OrderAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def status_shown(self, obj: Order) -> str:
         extra = []
+        if obj.needs_human:
+            extra.append("needs a human")
         if obj.is_external:
             extra.append("external")
         if obj.tags:
@@ -382,11 +385,18 @@ class OrderAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
         ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
         return HttpResponseRedirect(f"{reverse('admin:trading_order_resync')}?ids={ids}")
 
+    @admin.action(description="Mark selected orders checked (clear \u201cneeds a human\u201d)…",
+                  permissions=["resync_orders"])
+    def mark_checked_selected(self, request: HttpRequest, queryset: QuerySet[Order]):
+        ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
+        return HttpResponseRedirect(f"{reverse('admin:trading_order_checked')}?ids={ids}")
+
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
             path("cancel/", view(self.cancel_view), name="trading_order_cancel"),
             path("resync/", view(self.resync_view), name="trading_order_resync"),
+            path("checked/", view(self.checked_view), name="trading_order_checked"),
             path("<int:pk>/resolve/", view(self.resolve_view), name="trading_order_resolve"),
         ] + super().get_urls()
 
@@ -433,6 +443,15 @@ class OrderAdmin(NoDeleteAdminMixin, admin.ModelAdmin):
             request, verb="Resync", permission="trading.can_resync_orders",
             perform_service=control.orders_resync, reason_required=False,
             question="Read each order from its exchange and apply what it says.",
+        )
+
+    def checked_view(self, request: HttpRequest) -> HttpResponse:
+        return self._bulk(
+            request, verb="Mark checked", permission="trading.can_resync_orders",
+            perform_service=control.orders_mark_checked, reason_required=True,
+            question=("You have looked at each order's history (its error or id conflict) "
+                      "and settled what needed settling: clear its \u201cneeds a human\u201d "
+                      "flag. Nothing is sent to the exchange."),
         )
 
     def resolve_view(self, request: HttpRequest, pk: int) -> HttpResponse:

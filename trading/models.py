@@ -175,6 +175,12 @@ class Order(models.Model):
         null=True, blank=True,
         help_text="When the exchange first said it has no such order (cleared when found).",
     )
+    needs_human = models.BooleanField(
+        default=False,
+        help_text="An error or a conflict that no code could settle (see its history): an "
+                  "operator should look. Set by sync, recovery, execution and the admin's "
+                  "actions; cleared by an operator.",
+    )
     notes = models.TextField(blank=True)
     tags = models.CharField(
         max_length=200, blank=True,
@@ -271,6 +277,9 @@ class OrderEventKind(models.TextChoices):
     LEG_CANCEL = "leg_cancel", "resting entry leg cancelled (window over, kill switch)"
     RESYNC_REQUESTED = "resync_requested", "resync requested by an operator"
     RESOLVED_BY_HAND = "resolved_by_hand", "resolved by hand"
+    ERROR = "error", "unexpected error while handling it: needs a human"
+    ID_CONFLICT = "id_conflict", "its exchange order id is claimed by another order"
+    CHECKED = "checked", "checked by an operator (needs a human cleared)"
     NOTE = "note", "note"
     UPDATE = "update", "other change"
 

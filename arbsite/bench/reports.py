@@ -84,7 +84,8 @@ def _seed(trades: int, say) -> str:
                     f"{time.monotonic() - started:.0f} s")
         return f"reused {have:,} fills"
     started = time.monotonic()
-    report = demo_seed(trades=trades, days=365, reset=True, progress=say)
+    report = demo_seed(trades=trades, days=365, reset=True, separate_database=True,
+                       progress=say)
     seconds = time.monotonic() - started
     with connection.cursor() as cursor:  # fresh statistics and visibility map
         cursor.execute("VACUUM ANALYZE trading_trade, trading_opportunity, trading_order, "

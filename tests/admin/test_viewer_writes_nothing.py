@@ -205,6 +205,8 @@ CUSTOM_CASES = {
                                         + f"?ids={_order(su).pk}"],
     "trading_order_resync": lambda su: [reverse("admin:trading_order_resync")
                                         + f"?ids={_order(su).pk}"],
+    "trading_order_checked": lambda su: [reverse("admin:trading_order_checked")
+                                         + f"?ids={_order(su).pk}"],
     "trading_order_resolve": lambda su: [reverse("admin:trading_order_resolve",
                                                  args=[_order(su).pk])],
     **{f"django_celery_beat_periodictask_{op}": (

@@ -148,7 +148,7 @@ def test_recover_orders_names_a_dead_holder_and_with_force_takes_its_lock_over(c
     # Without --force: refused, naming the holder and the way out
     with pytest.raises(SystemExit) as refused:
         call_command("recover_orders")
-    assert refused.value.code == 2
+    assert refused.value.code == 4  # LOCKED_OUT
     err = capsys.readouterr().err
     assert f"held by pid {proc.pid} on {host}" in err and "--force" in err
     assert lock_holder(RECOVER_ORDERS)[0].pid == proc.pid

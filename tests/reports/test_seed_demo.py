@@ -42,7 +42,7 @@ def test_the_history_is_realistic(seeded):
 def test_closed_snapshots_agree_with_the_live_figures(seeded):
     """Every past day is closed, and its snapshot equals the live aggregate."""
     days = list(DailyRiskSnapshot.objects.filter(closed=True).order_by("day"))
-    assert len(days) == 29 and days[-1].day == date(2025, 5, 31)
+    assert len(days) == 30 and days[-1].day == date(2025, 5, 31)
     live = aggregates.live_days([d.day for d in days])
     exact = connection.vendor == "postgresql"  # SQLite keeps 15 significant digits
     for snapshot in days:
@@ -75,7 +75,7 @@ def test_closed_days_have_rollups_that_equal_the_live_figures(seeded):
     from trading.models import ReportDay
     from trading.reports.rollups import report_rollups_delete
 
-    assert ReportDay.objects.count() == 29
+    assert ReportDay.objects.count() == 30
     exact = connection.vendor == "postgresql"  # SQLite keeps 15 significant digits
 
     def figures() -> list:
@@ -110,3 +110,100 @@ def test_the_command(db, tehran_tz, capsys):
 
     assert 50 <= Trade.objects.count() <= 52
     assert "seeded" in capsys.readouterr().out
+
+
+def test_its_rows_carry_their_own_moments_all_before_today(seeded):
+    """Every row is dated by the history (spread over the past days), never
+    by the moment it was written, and nothing lands on today: today's P&L and
+    daily loss limit belong to live trading."""
+    from datetime import datetime, time
+
+    from trading.tradingday import trading_tz
+
+    today_starts = datetime.combine(date(2025, 6, 1), time.min, tzinfo=trading_tz())
+    for model, fields in ((Opportunity, ("created_at", "executed_at", "closed_at")),
+                          (Order, ("created_at", "submitted_at", "updated_at",
+                                   "last_synced_at")),
+                          (Trade, ("created_at", "executed_at"))):
+        for name in fields:
+            latest = model.objects.order_by(f"-{name}").values_list(name, flat=True)[0]
+            assert latest < today_starts, (model.__name__, name, latest)
+        days = {moment.date() for moment in model.objects.values_list("created_at", flat=True)}
+        assert len(days) >= 25, (model.__name__, len(days))
+    assert not DailyRiskSnapshot.objects.filter(day=date(2025, 6, 1)).exists()
+
+
+@pytest.mark.django_db
+def test_it_adds_and_enables_no_market(tehran_tz):
+    """Markets and exchanges that exist are used as they are; those missing
+    are created disabled, with no listing: nothing new is traded."""
+    from exchanges.models import Exchange, ExchangeMarket, Market
+
+    paused = Market.objects.create(base="ETH", quote="IRR", enabled=False)
+    live = Exchange.objects.create(name="wallex", adapter="wallex", trading_enabled=False)
+    with freeze_time(NOW):
+        demo_seed(trades=60, days=3, seed=1)
+
+    paused.refresh_from_db()
+    live.refresh_from_db()
+    assert not paused.enabled and live.enabled and not live.trading_enabled
+    assert not Market.objects.filter(enabled=True).exists()
+    assert set(Exchange.objects.filter(enabled=True).values_list("name", flat=True)) == {
+        "wallex"}
+    assert not ExchangeMarket.objects.exists()
+    assert Trade.objects.filter(market=paused).exists()
+
+
+@pytest.fixture
+def trading_now(db, tehran_tz):
+    """The system as it trades: a fresh worker heartbeat, the kill switch off,
+    exchanges trading."""
+    from exchanges.models import Exchange
+    from trading.services.heartbeat import heartbeat_record
+
+    for name in ("nobitex", "wallex"):
+        Exchange.objects.create(name=name, adapter=name)
+    heartbeat_record(role="worker")
+
+
+def _counts() -> dict[str, int]:
+    from exchanges.models import Exchange, ExchangeMarket, Market
+    from trading.models import ReportDay
+
+    return {model.__name__: model.objects.count()
+            for model in (Opportunity, Order, Trade, DailyRiskSnapshot, ReportDay, Market,
+                          Exchange, ExchangeMarket)}
+
+
+def test_the_command_refuses_while_the_system_trades_and_writes_nothing(trading_now,
+                                                                          capsys):
+    from django.core.management.base import CommandError
+
+    before = _counts()
+    with pytest.raises(CommandError) as refused:
+        call_command("seed_demo", "--trades", "50", "--days", "3")
+    assert "the system is trading" in str(refused.value)
+    assert "worker heartbeat" in str(refused.value) and "kill switch" in str(refused.value)
+    assert "Nothing was written" in str(refused.value)
+    assert _counts() == before
+    with pytest.raises(CommandError):
+        call_command("seed_demo", "--trades", "50", "--days", "3", "--reset")
+    assert _counts() == before
+
+
+def test_the_command_seeds_once_trading_is_halted(trading_now):
+    from trading.services.risk import kill_switch_set
+
+    kill_switch_set(active=True, reason="demo history", actor="test")
+    call_command("seed_demo", "--trades", "50", "--days", "3")
+    assert 50 <= Trade.objects.count() <= 52
+
+
+def test_a_stale_heartbeat_is_not_trading(trading_now):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    with freeze_time(timezone.now() + timedelta(minutes=2)):
+        call_command("seed_demo", "--trades", "50", "--days", "3")
+    assert Trade.objects.exists()

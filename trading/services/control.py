@@ -37,6 +37,8 @@ from trading.services.orders import (
     ALLOWED_TRANSITIONS,
     TransitionResult,
     order_apply_report,
+    order_error,
+    order_flag_clear,
     order_note_event,
     order_transition,
 )
@@ -195,7 +197,8 @@ def _refresh(order: Order, source: str) -> tuple[Order, str]:
     """Ask the exchange about the order and apply the answer."""
     adapter = get_adapter(order.exchange)
     report = _ask(adapter, order)
-    order = order_apply_report(order=order, report=report, source=source)
+    with transaction.atomic():  # a constraint violation breaks this savepoint only
+        order = order_apply_report(order=order, report=report, source=source)
     _, errors = fills_fetch_missing(adapter=adapter, orders=[order])
     return order, "; ".join(errors)
 
@@ -258,18 +261,51 @@ def order_resync(*, order: Order, user: AbstractBaseUser, reason: str) -> OrderO
                     + (f"; {errors}" if errors else ""))
 
 
+def _each(order_ids: list[int], user: AbstractBaseUser, doing: str,
+          action: Callable[[Order], OrderOutcome]) -> list[OrderOutcome]:
+    """``action`` on each order; an unexpected error on one is recorded on it
+    (flagged "needs a human") and becomes its outcome: the others go on."""
+    outcomes = []
+    for order in _orders(order_ids):
+        before = order.status
+        try:
+            outcomes.append(action(order))
+        except Exception as exc:  # noqa: BLE001 - recorded on the order, the others go on
+            text = order_error(order=order, source=actor(user), doing=doing, error=exc)
+            outcomes.append(_outcome(order, before, False,
+                                     f"{text}; recorded on the order and flagged "
+                                     "\"needs a human\""))
+    return outcomes
+
+
 def orders_cancel(*, order_ids: list[int], user: AbstractBaseUser,
                   reason: str) -> list[OrderOutcome]:
     """Cancel each of the orders on its exchange (``order_cancel``)."""
     reason = _require_reason(reason)
-    return [order_cancel(order=order, user=user, reason=reason) for order in _orders(order_ids)]
+    return _each(order_ids, user, "cancel",
+                 lambda order: order_cancel(order=order, user=user, reason=reason))
 
 
 def orders_resync(*, order_ids: list[int], user: AbstractBaseUser,
                   reason: str = "") -> list[OrderOutcome]:
     """Resync each of the orders from its exchange (``order_resync``)."""
-    return [order_resync(order=order, user=user, reason=(reason or "").strip())
-            for order in _orders(order_ids)]
+    reason = (reason or "").strip()
+    return _each(order_ids, user, "resync",
+                 lambda order: order_resync(order=order, user=user, reason=reason))
+
+
+def orders_mark_checked(*, order_ids: list[int], user: AbstractBaseUser,
+                        reason: str) -> list[OrderOutcome]:
+    """An operator has looked at each flagged order: clear its "needs a human"
+    flag, with an event (``checked``) and the reason."""
+    reason = _require_reason(reason)
+
+    def check(order: Order) -> OrderOutcome:
+        cleared = order_flag_clear(order_id=order.pk, source=actor(user), reason=reason)
+        return _outcome(order, order.status, cleared,
+                        "checked: no longer flagged" if cleared else "was not flagged")
+
+    return _each(order_ids, user, "mark checked", check)
 
 
 def order_resolvable(order: Order) -> bool:

@@ -9,10 +9,23 @@ Past days get their closed DailyRiskSnapshot from
 ``trading.services.snapshots.day_figures`` and their report rollup, as the
 beat would have left them.
 
-Rows go in with PostgreSQL's COPY (or ``bulk_create`` elsewhere) in batches,
+Rows go in with PostgreSQL's COPY (or a raw INSERT elsewhere) in batches,
 with ids reserved up front. Demo rows are marked (client order ids starting
 ``demo-``, ``details.demo``) so ``reset`` removes only them. Order events
 are not generated: the demo history has no audit trail.
+
+A demo never touches live trading:
+
+- its rows carry their own moments (created, updated, executed), all before
+  today's trading day: today's P&L, the daily loss limit and today's
+  snapshot are never moved by it;
+- it adds and enables no market: it uses the exchanges and markets of its
+  list that exist, as they are, and creates those missing *disabled*
+  (never polled nor traded), with no listing;
+- it refuses while the system is trading (``demo_trading_blocker``: the
+  worker's or beat's heartbeat fresh, the kill switch off and an exchange
+  trading), unless told it writes to a database of its own
+  (``separate_database``: the bench's throw-away databases).
 """
 
 from __future__ import annotations
@@ -29,11 +42,12 @@ from django.db import connection, models, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from exchanges.catalog import EXCHANGES as EXCHANGE_DEFAULTS
 from exchanges.models import Exchange, Market
-from trading.models import DailyRiskSnapshot, Opportunity, Order, OrderEvent, Trade
+from trading.models import DailyRiskSnapshot, Opportunity, Order, OrderEvent, RiskSettings, Trade
 from trading.pnl import fee_value
 from trading.reports.rollups import report_rollup_write, report_rollups_delete
-from trading.services.setup import exchanges_install
+from trading.services.heartbeat import heartbeat_fresh
 from trading.services.snapshots import day_figures
 from trading.tradingday import trading_day, trading_tz
 
@@ -79,11 +93,16 @@ def _reserve_ids(model: type[models.Model], count: int) -> int:
 
 
 def _insert(model: type[models.Model], rows: list[dict]) -> None:
-    """Insert plain rows (attname → value): COPY on PostgreSQL, bulk_create elsewhere."""
+    """Insert plain rows (attname → value) as they are: COPY on PostgreSQL, a
+    raw INSERT elsewhere (``bulk_create`` would stamp ``auto_now`` and
+    ``auto_now_add`` fields with the present moment, not the row's own)."""
     if not rows:
         return
     if connection.vendor != "postgresql":
-        model.objects.bulk_create([model(**row) for row in rows], batch_size=2000)
+        fields = list(model._meta.concrete_fields)
+        objs = [model(**row) for row in rows]
+        for start in range(0, len(objs), 500):
+            model._base_manager._insert(objs[start:start + 500], fields=fields, raw=True)
         return
     from psycopg.types.json import Jsonb
 
@@ -212,7 +231,7 @@ class _History:
                 "fee": fee if filled else ZERO, "fee_asset": fee_asset if filled else "",
                 "status_reason": "", "is_external": False, "not_found_since": None,
                 "notes": "", "created_at": created, "submitted_at": created,
-                "last_synced_at": closed_at, "updated_at": closed_at, "tags": [],
+                "last_synced_at": closed_at, "updated_at": closed_at, "tags": "",
             })
             if not filled:
                 continue
@@ -246,25 +265,77 @@ def demo_reset() -> int:
     return count
 
 
+class DemoRefused(ValueError):
+    """The demo would race live trading: nothing was written."""
+
+
+def demo_trading_blocker() -> str | None:
+    """Why a demo may not be written into this database now (the system is
+    trading), or None."""
+    ages = {role: heartbeat_fresh(role=role) for role in ("worker", "beat")}
+    running = {role: age for role, age in ages.items() if age is not None}
+    if not running:
+        return None
+    if RiskSettings.load().kill_switch:
+        return None
+    trading = sorted(Exchange.objects.filter(enabled=True, trading_enabled=True)
+                     .values_list("name", flat=True))
+    if not trading:
+        return None
+    beats = ", ".join(f"{role} heartbeat {age:.0f} s ago" for role, age in running.items())
+    return (f"the system is trading ({beats}; kill switch off; trading on "
+            f"{', '.join(trading)}): a demo history written now would race it. Stop it "
+            "(Ctrl-C in ./run.sh) or turn the kill switch on (control panel), then run "
+            "seed_demo again. Nothing was written.")
+
+
+def _demo_venues(say: Callable[[str], None]) -> tuple[dict[str, Exchange], dict[str, Market]]:
+    """The demo's exchanges and markets: those that exist, as they are; those
+    missing created disabled (never polled nor traded; no listing)."""
+    exchanges = {e.name: e for e in Exchange.objects.filter(name__in=EXCHANGES)}
+    for name in EXCHANGES:
+        if name not in exchanges:
+            defaults = EXCHANGE_DEFAULTS[name]
+            exchanges[name] = Exchange.objects.create(
+                name=name, adapter=defaults.adapter, taker_fee=defaults.taker_fee,
+                maker_fee=defaults.maker_fee, enabled=False, trading_enabled=False)
+            say(f"exchange {name} created disabled (demo history only: enable it in the "
+                "admin to trade there)")
+    markets = {m.code: m for m in Market.objects.all() if m.code in MARKETS}
+    for code in MARKETS:
+        if code not in markets:
+            base, quote = code.split("-")
+            markets[code] = Market.objects.create(base=base, quote=quote, enabled=False)
+            say(f"market {code} created disabled (demo history only)")
+    return exchanges, markets
+
+
 def demo_seed(*, trades: int = 5000, days: int = 365, seed: int = 7, reset: bool = False,
-              now: datetime | None = None,
+              now: datetime | None = None, separate_database: bool = False,
               progress: Callable[[str], None] | None = None) -> DemoReport:
     """Write ``trades`` fills (up to two more, to finish the last opportunity)
-    of demo history over the last ``days`` trading days, today included, then
-    close the past days' snapshots."""
+    of demo history over the ``days`` trading days before today, then close
+    those days' snapshots. Refused (``DemoRefused``, nothing written) while
+    the system is trading, unless ``separate_database`` (a database no live
+    system uses)."""
     if trades < 1 or days < 1:
         raise ValueError("trades and days must be positive")
+    if not separate_database and (blocker := demo_trading_blocker()) is not None:
+        raise DemoRefused(blocker)
     say = progress or (lambda message: None)
     now = now or timezone.now()
     if reset:
         say(f"removed {demo_reset()} demo opportunities")
-    exchanges_install(names=EXCHANGES, market_codes=MARKETS)
-    exchanges = {e.name: e for e in Exchange.objects.filter(name__in=EXCHANGES)}
-    markets = {m.code: m for m in Market.objects.all() if m.code in MARKETS}
+    with transaction.atomic():
+        exchanges, markets = _demo_venues(say)
     today = trading_day(now)
-    first_day = today - timedelta(days=days - 1)
+    first_day = today - timedelta(days=days)
     start = datetime.combine(first_day, datetime.min.time(), tzinfo=trading_tz())
-    history = _History(rng=random.Random(seed), start=start, end=now - timedelta(minutes=1),
+    # The history ends before today: today's figures (and the daily loss
+    # limit) are live trading's alone.
+    end = datetime.combine(today, datetime.min.time(), tzinfo=trading_tz()) - timedelta(
+        minutes=1)
+    history = _History(rng=random.Random(seed), start=start, end=end,
                        exchanges=exchanges, markets=markets)
     order_fields = {f.attname for f in Order._meta.concrete_fields}
     written = {"opportunities": 0, "orders": 0, "trades": 0}
@@ -291,7 +362,7 @@ def demo_seed(*, trades: int = 5000, days: int = 365, seed: int = 7, reset: bool
     snapshots = demo_snapshots_close(first=first_day, last=today - timedelta(days=1))
     say(f"{snapshots} closed daily snapshots")
     return DemoReport(written["opportunities"], written["orders"], written["trades"], snapshots,
-                      first_day, today)
+                      first_day, today - timedelta(days=1))
 
 
 def _fix_sequences() -> None:

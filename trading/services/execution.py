@@ -15,6 +15,14 @@ nothing sent that is not first written down.
    client order id). The accepted answers are stored once both legs are back.
 4. Cancel what rests on a book (``legs.leg_rest_cancel``), then let the settlement policy unwind a
    one-sided fill and close the opportunity.
+
+After the legs are written, nothing raises out of here: an unexpected
+error on one leg (storing its answer, cancelling its rest, reading its
+fills) is recorded on that leg (``orders.order_error``: flagged "needs a
+human") and the other leg and the settlement carry on. A leg whose answer
+could not be stored stays ``pending_submit`` with its client order id, so
+sync and recovery find it; an opportunity not settled here is settled by
+sync.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from trading.services.opportunities import opportunity_claim, opportunity_refuse
 from trading.services.orders import (
     new_client_order_id,
     order_apply_report,
+    order_error,
     order_submit,
     orders_write,
 )
@@ -133,24 +142,46 @@ def opportunity_execute(*, opportunity_id: int) -> ExecutionResult:
     killpoints.reached("after_orders_written")
 
     futures = [_pool.submit(order_submit, order=leg, source=SOURCE) for leg in legs]
-    reports = [future.result() for future in futures]
+    reports = []
+    for leg, future in zip(legs, futures, strict=True):
+        try:
+            reports.append(future.result())
+        except Exception as exc:  # noqa: BLE001 - its record failed; it may be on the book
+            _leg_failed(leg, exc, "recording its send")
+            reports.append(None)
     sent_ms = (time.perf_counter() - started) * 1000
     # Both legs are on the exchanges and their answers not yet stored: a crash
     # here leaves pending_submit orders that recovery adopts by client order id.
     killpoints.reached("after_both_sent_before_stored")
     for leg, report in zip(legs, reports, strict=True):
         if report is not None:
-            order_apply_report(order=leg, report=report, source=SOURCE)
+            try:
+                with transaction.atomic():
+                    order_apply_report(order=leg, report=report, source=SOURCE)
+            except Exception as exc:  # noqa: BLE001 - left pending_submit: sync finds it
+                _leg_failed(leg, exc, "storing the exchange's answer to its send")
     killpoints.reached("after_both_sent")
 
     for leg in legs:
         # An arbitrage leg left resting on a book is exposure: cancel the rest
         # (the one rule, which sync and recovery apply after the window).
-        leg_rest_cancel(order_id=leg.pk, source=SOURCE,
-                        why="the executor's answer shows it resting")
-        leg.refresh_from_db()
-        fills_fetch_missing(adapter=get_adapter(leg.exchange), orders=[leg])
-    result = opportunity_reconcile(opportunity_id=opportunity_id, source=SOURCE)
+        try:
+            leg_rest_cancel(order_id=leg.pk, source=SOURCE,
+                            why="the executor's answer shows it resting")
+            leg.refresh_from_db()
+            fills_fetch_missing(adapter=get_adapter(leg.exchange), orders=[leg])
+        except Exception as exc:  # noqa: BLE001 - sync retries both
+            _leg_failed(leg, exc, "cancelling its rest or reading its fills")
+    try:
+        result = opportunity_reconcile(opportunity_id=opportunity_id, source=SOURCE)
+    except Exception as exc:  # noqa: BLE001 - still executing: sync settles it
+        logger.error("opportunity %s: not settled after sending (sync settles it): %s: %s",
+                     opportunity_id, type(exc).__name__, exc, exc_info=exc)
+        return ExecutionResult(opportunity_id, "sent", f"not settled: {type(exc).__name__}")
     logger.info("opportunity %s: both legs answered in %.1f ms; %s (%s)", opportunity_id,
                 sent_ms, result.action, result.status)
     return ExecutionResult(opportunity_id, "sent", result.action)
+
+
+def _leg_failed(leg: Order, error: Exception, doing: str) -> None:
+    order_error(order=leg, source=SOURCE, doing=f"execution {doing}", error=error)

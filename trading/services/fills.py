@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
@@ -35,7 +35,7 @@ def fills_record(*, order: Order, fills: Iterable[Fill]) -> int:
             continue
         try:
             with transaction.atomic():
-                _, created = Trade.objects.get_or_create(
+                trade, created = Trade.objects.get_or_create(
                     exchange_id=order.exchange_id,
                     exchange_trade_id=fill.trade_id,
                     defaults={
@@ -51,7 +51,12 @@ def fills_record(*, order: Order, fills: Iterable[Fill]) -> int:
                     },
                 )
         except IntegrityError:
-            created = False  # a concurrent writer recorded it first
+            created, trade = False, None  # a concurrent writer recorded it first
+        if not created and trade is not None and trade.order_id not in (None, order.pk):
+            logger.error("fill %s on exchange %s reported for order %s (client id %s) is "
+                         "recorded for order %s: not recorded twice; needs a human",
+                         fill.trade_id, order.exchange_id, order.pk, order.client_order_id,
+                         trade.order_id)
         if created:
             added += 1
             logger.info("fill %s of order %s on exchange %s: %s @ %s", fill.trade_id,
@@ -85,12 +90,16 @@ def _recent_fills(adapter: ExchangeAdapter, market: str, deadline: float) -> lis
 
 
 def fills_fetch_missing(*, adapter: ExchangeAdapter, orders: Iterable[Order],
-                        patience: float = 0.0) -> tuple[int, list[str]]:
+                        patience: float = 0.0,
+                        on_error: Callable[[Order, Exception], None] | None = None,
+                        ) -> tuple[int, list[str]]:
     """For orders whose Trades do not yet add up to their fill (an exchange
     whose order answers carry no fills, like Nobitex), read the exchange's
     recent fills once per market and record the matching ones.
 
     ``patience``: seconds this may spend waiting out rate limits.
+    ``on_error(order, error)``: an unexpected error recording one order's
+    fills (the others are still recorded); without it, it is raised.
     Returns (fills added, errors).
     """
     missing: dict[str, list[Order]] = defaultdict(list)
@@ -110,5 +119,10 @@ def fills_fetch_missing(*, adapter: ExchangeAdapter, orders: Iterable[Order],
             mine = [f for f in fills
                     if (order.exchange_order_id and f.exchange_order_id == order.exchange_order_id)
                     or (f.client_order_id and f.client_order_id == order.client_order_id)]
-            added += fills_record(order=order, fills=mine)
+            try:
+                added += fills_record(order=order, fills=mine)
+            except Exception as exc:
+                if on_error is None:
+                    raise
+                on_error(order, exc)
     return added, errors

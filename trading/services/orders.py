@@ -29,6 +29,16 @@ event of kind ``reconciled``, and an opportunity already settled without
 it is reopened to settle again with the real fill. Nothing moves an order
 *to* ``rejected`` except a refusal, a send that certainly never left, or
 the exchange's explicit not-found, twice (``trading.services.sync``).
+
+One bad order never stops the rest: sync, recovery, execution and the
+admin's actions handle each order in a savepoint of its own, and an
+unexpected error on one (a bug, a constraint violation) is recorded on it
+by ``order_error`` (an event of kind ``error``, the ``needs_human`` flag,
+the traceback in the log) while the others carry on. An exchange order id
+already held by another order is a conflict, settled by client order id
+(``order_apply_report``): the order whose client id the exchange reports
+owns the id; the other is recorded as conflicting (``id_conflict``) and
+flagged for a human. Nothing crashes on it.
 """
 
 from __future__ import annotations
@@ -39,7 +49,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from exchanges import client_ids
@@ -300,6 +310,9 @@ def order_apply_report(*, order: Order, report: ExchangeOrder, source: str) -> O
         "filled_quantity": str(report.filled_quantity),
         "average_price": str(report.average_price) if report.average_price is not None else None,
     }
+    if not _owns_report(order=order, report=report, source=source):
+        order.refresh_from_db()
+        return order
     result = None
     try:
         result = order_transition(
@@ -351,3 +364,125 @@ def order_note_event(
             message=message,
             payload=payload or {},
         )
+
+
+def order_flag(*, order_id: int, source: str, message: str,
+               kind: str = OrderEventKind.ERROR,
+               payload: dict[str, Any] | None = None) -> OrderEvent | None:
+    """Flag an order "needs a human" with an event saying why (``kind``:
+    ``error``, ``id_conflict``, ``lookup_unclear`` …). The same message on the
+    order's last event is not repeated (a sync every few seconds meets the
+    same trouble again). Returns the event written, if any."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if not order.needs_human:
+            Order.objects.filter(pk=order_id).update(needs_human=True, updated_at=timezone.now())
+        last = order.events.order_by("-id").values_list("kind", "message").first()
+        if last == (kind, message):
+            return None
+        return OrderEvent.objects.create(
+            order=order, kind=kind, from_status=order.status, to_status=order.status,
+            filled_quantity=order.filled_quantity, source=source, message=message,
+            payload=payload or {},
+        )
+
+
+def order_error(*, order: Order, source: str, doing: str, error: BaseException) -> str:
+    """Record an unexpected error met while ``doing`` something to one order:
+    logged with its context and traceback, written on the order's history
+    (kind ``error``) and the order flagged "needs a human". Call it outside
+    the (rolled back) savepoint the error broke. Returns the one-line text
+    (for a report or a message). Never raises: a database that cannot take
+    the record is logged too."""
+    text = f"{doing}: unexpected {type(error).__name__}: {error}"
+    logger.error("order %s (client id %s) on exchange %s: %s; needs a human", order.pk,
+                 order.client_order_id, getattr(order.exchange, "name", order.exchange_id),
+                 text, exc_info=error)
+    try:
+        order_flag(order_id=order.pk, source=source, message=text,
+                   payload={"error": type(error).__name__, "doing": doing})
+    except (DatabaseError, Order.DoesNotExist):
+        logger.exception("order %s (client id %s): the error could not be recorded on it",
+                         order.pk, order.client_order_id)
+    return text
+
+
+def order_flag_clear(*, order_id: int, source: str, reason: str) -> bool:
+    """An operator has looked: clear the order's "needs a human" flag, with an
+    event (kind ``checked``). False when it was not flagged."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if not order.needs_human:
+            return False
+        Order.objects.filter(pk=order_id).update(needs_human=False, updated_at=timezone.now())
+        OrderEvent.objects.create(
+            order=order, kind=OrderEventKind.CHECKED, from_status=order.status,
+            to_status=order.status, filled_quantity=order.filled_quantity, source=source,
+            message=f"checked: {reason}" if reason else "checked",
+        )
+    return True
+
+
+def _owns_report(*, order: Order, report: ExchangeOrder, source: str) -> bool:
+    """Whether ``report`` may be applied to ``order`` as far as ids go,
+    settling a conflict of exchange order ids by client order id.
+
+    - The report names another client order id (the exchange says it is
+      another order's): not applied; ``order`` is flagged ``id_conflict``.
+    - Its exchange order id is held by another order here: the exchange's
+      client id decides. When it is ``order``'s, ``order`` owns the id and
+      the other order gives it up (its id kept on its history, flagged);
+      when the report names no client id, nothing can decide: not applied,
+      both flagged, ``order`` left as it is (recovery finds it by client id).
+    """
+    exchange_id = report.exchange_order_id
+    named = report.client_order_id
+    if (named and named != order.client_order_id and not order.is_external
+            and exchange_id != named):  # Wallex knows orders by our client id
+        order_flag(order_id=order.pk, source=source, kind=OrderEventKind.ID_CONFLICT,
+                   message=(f"the exchange reported order {exchange_id or '-'} under client "
+                            f"id {named}, not this order's: report not applied"),
+                   payload={"exchange_order_id": exchange_id, "client_order_id": named})
+        logger.error("order %s (client id %s) on exchange %s: the exchange's report names "
+                     "client id %s (exchange id %s): not applied; needs a human", order.pk,
+                     order.client_order_id, order.exchange_id, named, exchange_id)
+        return False
+    if not exchange_id or order.exchange_order_id == exchange_id:
+        return True
+    holder = (Order.objects.filter(exchange_id=order.exchange_id, exchange_order_id=exchange_id)
+              .exclude(pk=order.pk).first())
+    if holder is None:
+        return True
+    if named != order.client_order_id:
+        message = (f"exchange order id {exchange_id} is held by order {holder.client_order_id} "
+                   "and the exchange's report names no client id: cannot tell whose it is; "
+                   "report not applied")
+        for flagged in (order, holder):
+            order_flag(order_id=flagged.pk, source=source, kind=OrderEventKind.ID_CONFLICT,
+                       message=message, payload={"exchange_order_id": exchange_id,
+                                                 "orders": [order.client_order_id,
+                                                            holder.client_order_id]})
+        logger.error("order %s (client id %s) on exchange %s: %s; needs a human", order.pk,
+                     order.client_order_id, order.exchange_id, message)
+        return False
+    with transaction.atomic():
+        Order.objects.filter(pk=holder.pk).update(exchange_order_id=None,
+                                                  updated_at=timezone.now())
+        order_flag(order_id=holder.pk, source=source, kind=OrderEventKind.ID_CONFLICT,
+                   message=(f"exchange order id {exchange_id} was held here, but the exchange "
+                            f"reports it as order {order.client_order_id}'s (by client order "
+                            "id): given up to it; what this order really was on the exchange "
+                            "needs a human"),
+                   payload={"exchange_order_id": exchange_id,
+                            "now_owned_by": order.client_order_id})
+        order_note_event(order_id=order.pk, source=source, kind=OrderEventKind.ID_CONFLICT,
+                         message=(f"exchange order id {exchange_id} was held by order "
+                                  f"{holder.client_order_id}; the exchange reports it under "
+                                  "this order's client id: taken"),
+                         payload={"exchange_order_id": exchange_id,
+                                  "taken_from": holder.client_order_id})
+    logger.error("exchange %s: order id %s was held by order %s (client id %s); the exchange "
+                 "reports it as order %s's (client id %s): moved, the old one flagged for a "
+                 "human", order.exchange_id, exchange_id, holder.pk, holder.client_order_id,
+                 order.pk, order.client_order_id)
+    return True

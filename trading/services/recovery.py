@@ -68,10 +68,13 @@ class RecoveryReport:
     taken_over: bool = False  # the lock was taken over by force
     lock_lost: bool = False  # the lock was taken from this recovery meanwhile: it stopped
     elapsed_s: float = 0.0
+    # Steps after the exchanges (settling, the daily loss, the snapshot) that
+    # failed unexpectedly: each said here, logged with its traceback.
+    failures: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
-        return not self.locked_out and not self.lock_lost and all(
+        return not self.locked_out and not self.lock_lost and not self.failures and all(
             not r.skipped and not r.errors and not r.unclear for r in self.exchanges)
 
     @property
@@ -99,6 +102,11 @@ def _recover_exchange(exchange: Exchange, *, dry_run: bool, grace: timedelta,
                                     adapter=probe)
     except ExchangeError as exc:
         return ExchangeSyncReport(exchange.name, skipped=str(exc))
+    except Exception as exc:  # one exchange never stops the others: reported, not raised
+        logger.exception("recovery %s: unexpected error; the other exchanges go on",
+                         exchange.name)
+        return ExchangeSyncReport(exchange.name,
+                                  skipped=f"unexpected {type(exc).__name__}: {exc}")
     finally:
         if probe is not None:
             probe.close()
@@ -119,7 +127,10 @@ def _recover_exchange(exchange: Exchange, *, dry_run: bool, grace: timedelta,
         try:
             again = exchange_sync_pass(exchange=exchange, only_ids=[pk for pk, _ in waiting],
                                        mode=replace(mode, import_external=False))
-        except ExchangeError as exc:
+        except Exception as exc:  # reported; the pass above stands
+            if not isinstance(exc, ExchangeError):
+                logger.exception("recovery %s: confirming not-found orders failed",
+                                 exchange.name)
             report.errors.append(f"confirmation of not-found orders: {exc}")
             return report
         report.adopted += again.adopted
@@ -213,17 +224,29 @@ def orders_recover(*, exchange_names: list[str] | None = None, dry_run: bool = F
                         "fills %d in %d calls%s", exchange.name, result.checked, result.adopted,
                         result.updated, result.imported, result.failed, result.fills_added,
                         result.calls, f"; skipped: {result.skipped}" if result.skipped else "")
-        _settle(report, dry_run)
-        if not dry_run:
-            from trading.services.risk import daily_loss_enforce
-            from trading.services.snapshots import snapshot_refresh
+        from trading.services.risk import daily_loss_enforce
+        from trading.services.snapshots import snapshot_refresh
 
-            daily_loss_enforce()
-            snapshot_refresh()
+        steps = [("settling opportunities", lambda: _settle(report, dry_run))]
+        if not dry_run:
+            steps += [("enforcing the daily loss limit", daily_loss_enforce),
+                      ("refreshing today's snapshot", snapshot_refresh)]
+        for what, step in steps:
+            try:
+                step()
+            except Exception as exc:  # each step runs; the report says which failed
+                logger.exception("recovery: %s failed", what)
+                report.failures.append(f"{what}: unexpected {type(exc).__name__}: {exc}")
     report.elapsed_s = time.monotonic() - started
     if not dry_run:
-        recovery_summary_store(report)
-        recovery_finished(report=report)
+        for what, step in (("storing the summary", recovery_summary_store),
+                           ("raising or resolving its alerts",
+                            lambda r: recovery_finished(report=r))):
+            try:
+                step(report)
+            except Exception as exc:  # the recovery itself is done: said, not raised
+                logger.exception("recovery: %s failed", what)
+                report.failures.append(f"{what}: unexpected {type(exc).__name__}: {exc}")
     return report
 
 
@@ -249,6 +272,8 @@ def recovery_summary_store(report: RecoveryReport) -> None:
             text += f"; INCOMPLETE: {r.unclear} answer(s) that cannot be classified"
         if r.needs_human:
             text += f"; needs a human: {'; '.join(r.needs_human[:3])}"
+        if report.failures:
+            text += f"; FAILED: {'; '.join(report.failures[:3])}"
         pipe.set(key("recovery", "last", r.exchange), text, ex=SUMMARY_TTL)
     pipe.execute()
 

@@ -19,6 +19,13 @@ keeps the order ``unknown`` and tells a human: on the order's history
 (``lookup_unclear``) and in the report's ``needs_human``. An order held
 ``rejected`` that the exchange lists open after all takes the exchange's
 state (``orders.order_apply_report``: ``reconciled``).
+
+One bad order never stops the pass: each order is handled in a savepoint
+of its own, and an unexpected error on it (a bug, a constraint violation)
+is recorded on that order (``orders.order_error``: kind ``error``, flagged
+"needs a human", logged with its traceback), listed in the report's
+``errors`` and ``needs_human``, and the pass carries on with the others;
+the same for each opportunity settled.
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ from exchanges.registry import get_adapter, place_timeout_seconds
 from exchanges.states import LIVE_STATES, OrderState
 from exchanges.types import ExchangeOrder, OrderRef, OrdersLookup, Side
 from trading import killpoints
-from trading.models import Opportunity, OpportunityStatus, Order, OrderEventKind
+from trading.models import Opportunity, OpportunityStatus, Order, OrderEvent, OrderEventKind
 from trading.services.fills import fills_fetch_missing
 from trading.services.legs import legs_overdue_cancel
 from trading.services.opportunities import opportunities_expire
@@ -54,6 +61,7 @@ from trading.services.orders import (
     IllegalTransition,
     new_client_order_id,
     order_apply_report,
+    order_error,
     order_note_event,
     order_transition,
     orders_write,
@@ -136,6 +144,15 @@ class SyncReport:
     @property
     def complete(self) -> bool:
         return all(not r.skipped and not r.errors and not r.unclear for r in self.exchanges)
+
+
+def _order_failed(order: Order, error: Exception, report: ExchangeSyncReport, source: str,
+                  doing: str) -> None:
+    """An unexpected error on one order: recorded on it, in the report, and the
+    pass goes on."""
+    text = order_error(order=order, source=source, doing=doing, error=error)
+    report.errors.append(f"{order.client_order_id}: {text}")
+    report.needs_human.append(f"{order.client_order_id}: {text} (flagged on the order)")
 
 
 def _index(reports: list[ExchangeOrder]) -> tuple[dict[str, ExchangeOrder],
@@ -302,7 +319,13 @@ def _reconcile_rejected(exchange: Exchange, open_now: list[ExchangeOrder],
                                              else "; its state taken (reconciled)"))
         logger.error("sync %s: %s", exchange.name, message)
         if not dry_run:
-            reconciled.append(order_apply_report(order=order, report=found, source=source))
+            try:
+                with transaction.atomic():
+                    reconciled.append(order_apply_report(order=order, report=found,
+                                                         source=source))
+            except Exception as exc:  # noqa: BLE001 - recorded on the order, the pass goes on
+                _order_failed(order, exc, report, source, "reconciling a rejected order")
+                continue
             report.updated += 1
     return reconciled
 
@@ -319,7 +342,15 @@ def _apply(order: Order, found: ExchangeOrder, report: ExchangeSyncReport,
             report.adopted += was_unresolved
             report.updated += not was_unresolved
         return order
+    started = timezone.now()
     order = order_apply_report(order=order, report=found, source=source)
+    # An exchange order id conflict settled (or not) on the way: a human is told.
+    for client_id, message in OrderEvent.objects.filter(
+            kind=OrderEventKind.ID_CONFLICT, created_at__gte=started,
+            order__exchange_id=order.exchange_id).exclude(
+            order=order, message__contains="this order's client id: taken").values_list(
+            "order__client_order_id", "message"):
+        report.needs_human.append(f"{client_id}: {message}")
     if order.not_found_since is not None:
         Order.objects.filter(pk=order.pk).update(not_found_since=None)
     if (order.status, order.filled_quantity) != before:
@@ -524,15 +555,22 @@ def exchange_sync_pass(*, exchange: Exchange, mode: SyncMode,
     for number, order in enumerate(orders, 1):
         report.checked += 1
         found = found_for.get(order.pk) or lookup.found.get(order.client_order_id)
-        if found is not None:
-            touched.append(_apply(order, found, report, source, dry_run))
-            if number == 1:
-                killpoints.reached("during_sync")
-        elif order.client_order_id in lookup.not_found:
-            _not_found(order, report, now, source, grace, dry_run)
-        elif order.client_order_id in lookup.unclear:
-            _unclear(order, lookup.errors[order.client_order_id], report, source, dry_run)
-        elif order.client_order_id in lookup.errors:
+        try:
+            with transaction.atomic():  # one bad order never stops the rest
+                if found is not None:
+                    touched.append(_apply(order, found, report, source, dry_run))
+                elif order.client_order_id in lookup.not_found:
+                    _not_found(order, report, now, source, grace, dry_run)
+                elif order.client_order_id in lookup.unclear:
+                    _unclear(order, lookup.errors[order.client_order_id], report, source,
+                             dry_run)
+        except Exception as exc:  # noqa: BLE001 - recorded on the order, the pass goes on
+            _order_failed(order, exc, report, source, f"{source} applying the exchange's answer")
+        if found is not None and number == 1:
+            killpoints.reached("during_sync")
+        if found is None and order.client_order_id in lookup.errors and (
+                order.client_order_id not in lookup.unclear
+                and order.client_order_id not in lookup.not_found):
             error = lookup.errors[order.client_order_id]
             report.errors.append(f"{order.client_order_id}: {error}")
             logger.warning("sync %s: order %s not checked: %s", exchange.name,
@@ -542,8 +580,17 @@ def exchange_sync_pass(*, exchange: Exchange, mode: SyncMode,
 
     if mode.import_external:
         for found in _externals(exchange, open_now):
-            _import_external(exchange, found, report, source, dry_run, adapter,
-                             mode.cancel_external)
+            try:
+                _import_external(exchange, found, report, source, dry_run, adapter,
+                                 mode.cancel_external)
+            except Exception as exc:  # noqa: BLE001 - one external order never stops the rest
+                label = found.client_order_id or found.exchange_order_id
+                logger.exception("sync %s: external order %s not imported", exchange.name,
+                                 label)
+                report.errors.append(f"external order {label}: unexpected "
+                                     f"{type(exc).__name__}: {exc}")
+                report.needs_human.append(f"external order {label}: not imported "
+                                          f"({type(exc).__name__}: {exc})")
     if dry_run:
         return report
     # Final orders of unsettled opportunities whose Trades fall short (a crash
@@ -551,8 +598,10 @@ def exchange_sync_pass(*, exchange: Exchange, mode: SyncMode,
     touched += list(Order.objects.filter(
         exchange=exchange, opportunity__status=OpportunityStatus.EXECUTING,
         filled_quantity__gt=0).exclude(status__in=LIVE_STATES).select_related("market"))
-    added, errors = fills_fetch_missing(adapter=adapter, orders=touched,
-                                        patience=mode.patience)
+    added, errors = fills_fetch_missing(
+        adapter=adapter, orders=touched, patience=mode.patience,
+        on_error=lambda order, exc: _order_failed(order, exc, report, source,
+                                                  f"{source} recording its fills"))
     report.fills_added += added
     report.errors.extend(errors)
     Order.objects.filter(pk__in=[o.pk for o in orders]).update(last_synced_at=timezone.now())
@@ -570,10 +619,14 @@ def opportunities_settle(*, source: str = "sync", limit: int = 500) -> int:
     ids = list(Opportunity.objects.filter(status=OpportunityStatus.EXECUTING)
                .order_by("pk").values_list("pk", flat=True)[:limit])
     for opportunity_id in ids:
-        try:
+        try:  # its unwind is written, committed, then sent: no transaction around it
             result = opportunity_reconcile(opportunity_id=opportunity_id, source=source)
         except ExchangeError as exc:
             logger.warning("opportunity %s not settled: %s", opportunity_id, exc)
+            continue
+        except Exception:  # one opportunity never stops the others; the next pass retries
+            logger.exception("opportunity %s not settled: unexpected error (%s)",
+                             opportunity_id, source)
             continue
         closed += result.action == "closed"
     return closed
@@ -601,6 +654,11 @@ def orders_sync(*, exchange_names: list[str] | None = None, source: str = "sync"
                 report.exchanges.append(exchange_sync(exchange=exchange, source=source))
             except ExchangeError as exc:
                 report.exchanges.append(ExchangeSyncReport(exchange.name, skipped=str(exc)))
+            except Exception as exc:  # one exchange never stops the others
+                logger.exception("sync %s: unexpected error; the other exchanges go on",
+                                 exchange.name)
+                report.exchanges.append(ExchangeSyncReport(
+                    exchange.name, skipped=f"unexpected {type(exc).__name__}: {exc}"))
         report.opportunities_closed = opportunities_settle(source=source)
     return report
 

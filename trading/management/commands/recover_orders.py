@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import logging
 import math
 import os
 import socket
@@ -12,11 +13,19 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 
 from arbsite.locks import RECOVER_ORDERS
+from exchanges.models import Exchange
 from trading.services.ledger import ledger_check, ledger_state
 from trading.services.recovery import RecoveryReport, orders_recover
 from trading.services.sync import GraceTooShort
 
-INCOMPLETE = 2
+logger = logging.getLogger(__name__)
+
+# Exit codes (also in the help).
+COMPLETE = 0
+USAGE = 1  # wrong arguments: nothing done
+INCOMPLETE = 2  # an exchange, an order or a step could not be fully recovered
+FAILED = 3  # an unexpected error stopped the recovery (the log has its traceback)
+LOCKED_OUT = 4  # another recovery is running: nothing done
 
 
 def _operator() -> str:
@@ -27,6 +36,7 @@ def _operator() -> str:
         user = "?"
     return f"{user} on {socket.gethostname()} (recover_orders, pid {os.getpid()})"
 
+
 COLUMNS = ("exchange", "checked", "adopted", "updated", "imported", "failed", "fills", "status")
 
 
@@ -34,9 +44,25 @@ class Command(BaseCommand):
     help = (
         "Reconcile orders with the exchanges: adopt or fail orders left pending or unknown, "
         "bring open orders and their fills up to date, import orders found open on an "
-        "exchange, close settled opportunities, recompute today's risk. Exit code 2 when "
-        "an exchange could not be fully recovered."
+        "exchange, close settled opportunities, recompute today's risk. An error on one "
+        "order is recorded on it (flagged \"needs a human\") and the others go on. "
+        "Exit codes: 0 complete; 1 wrong arguments (nothing done); 2 incomplete (an "
+        "exchange, an order or a step could not be fully recovered: see the summary); "
+        "3 an unexpected error stopped it; 4 another recovery is running (nothing done)."
     )
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        """Wrong arguments exit with USAGE (1), not argparse's 2 (incomplete here)."""
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+
+        def error(message: str):
+            if not parser.called_from_command_line:
+                raise CommandError(f"Error: {message}")
+            parser.print_usage(sys.stderr)
+            parser.exit(USAGE, f"{parser.prog}: error: {message}\n")
+
+        parser.error = error
+        return parser
 
     def add_arguments(self, parser):
         parser.add_argument("--exchange", action="append", dest="exchanges", metavar="NAME",
@@ -62,8 +88,10 @@ class Command(BaseCommand):
         grace = None
         if options["grace"] is not None:
             if not math.isfinite(options["grace"]):
-                raise CommandError(f"--grace must be a number of seconds (got {options['grace']})")
+                raise CommandError(f"--grace must be a number of seconds (got {options['grace']})",
+                                   returncode=USAGE)
             grace = timedelta(seconds=options["grace"])
+        self._check_exchanges(options["exchanges"])
         if options["dry_run"]:
             self.stdout.write("dry run: nothing will be changed")
         try:
@@ -73,18 +101,46 @@ class Command(BaseCommand):
                                     progress=self._progress, force=options["force"],
                                     forced_by=_operator(), force_reason="recover_orders --force")
         except GraceTooShort as exc:
-            raise CommandError(f"--grace {options['grace']:g}: {exc}") from None
+            raise CommandError(f"--grace {options['grace']:g}: {exc}", returncode=USAGE) from None
+        except Exception as exc:
+            logger.exception("recover_orders: unexpected error")
+            self.stderr.write(f"\nrecovery FAILED: unexpected {type(exc).__name__}: {exc}\n"
+                              "(the log has the traceback; what was done before it stands: "
+                              "run recover_orders again once the cause is fixed)")
+            sys.exit(FAILED)
         self._summary(report)
-        self._ledger(report)
+        try:
+            self._ledger(report)
+        except Exception as exc:
+            logger.exception("recover_orders: the ledger check failed")
+            self.stdout.write(f"ledger: not checked: unexpected {type(exc).__name__}: {exc}")
+            sys.exit(INCOMPLETE)
+        if report.locked_out:
+            sys.exit(LOCKED_OUT)
         if not report.complete:
             sys.exit(INCOMPLETE)
+
+    def _check_exchanges(self, names: list[str] | None) -> None:
+        """A name that is no exchange is a typo: refused before anything is done."""
+        if not names:
+            return
+        known = set(Exchange.objects.values_list("name", flat=True))
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise CommandError(
+                f"--exchange: no such exchange {', '.join(unknown)} (known: "
+                f"{', '.join(sorted(known)) or 'none: run manage.py setup'}); nothing done",
+                returncode=USAGE)
 
     def _ledger(self, report: RecoveryReport) -> None:
         """The ledger at the end of recovery: a fresh check (orders are settled
         now, the best moment to judge), or the last one in a dry run."""
         if report.locked_out:
             return
-        names = [r.exchange for r in report.exchanges if not r.skipped] or None
+        names = [r.exchange for r in report.exchanges if not r.skipped]
+        if not names:
+            self.stdout.write("\nledger: not checked (no exchange could be recovered)")
+            return
         if not report.dry_run:
             for run in ledger_check(exchange_names=names):
                 if run.error:
@@ -148,6 +204,11 @@ class Command(BaseCommand):
                 self.stdout.write(f"would: {r.exchange}: {action}")
             for error in r.errors[:20]:
                 self.stdout.write(f"error: {r.exchange}: {error}")
+            if len(r.errors) > 20:
+                self.stdout.write(f"error: {r.exchange}: … and {len(r.errors) - 20} more "
+                                  "(the log has them all)")
+        for failure in report.failures:
+            self.stdout.write(f"failed: {failure}")
         if report.needs_human:
             self.stdout.write("\nneeds a human:")
             for item in report.needs_human:

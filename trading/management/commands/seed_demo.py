@@ -13,12 +13,15 @@ from trading.services.demo import demo_seed
 
 class Command(BaseCommand):
     help = ("Fill the database with a realistic trading history (opportunities, orders, "
-            "fills, closed daily snapshots) so the reports have something to show.")
+            "fills, closed daily snapshots) over the days before today, so the reports have "
+            "something to show. Adds and enables no market (missing ones are created "
+            "disabled), leaves today's figures alone, and refuses (exit 1, nothing written) "
+            "while the system is trading: stop it or turn the kill switch on first.")
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--trades", type=int, default=5000, help="fills (default 5000)")
         parser.add_argument("--days", type=int, default=365,
-                            help="spread over this many trading days (default 365)")
+                            help="spread over this many trading days before today (default 365)")
         parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
         parser.add_argument("--reset", action="store_true",
                             help="remove earlier demo rows first (other rows are kept)")
