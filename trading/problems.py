@@ -63,7 +63,7 @@ TRADING_TASKS = frozenset({"trading.poll_orderbooks", "trading.sync_orders",
 FAULT_REASONS = frozenset({
     "blocked", "in_flight", "no_book", "stale_book", "no_balance_data",
     "insufficient_balance", "max_order_value", "exposure_cap", "too_small",
-    "capital_budget", "exchange_down",
+    "capital_budget", "exchange_down", "bad_book", "protected",
 })
 # Refusals that are only reached once a pair was crossed profitably after
 # fees: each says a spread was there to trade.
@@ -86,6 +86,10 @@ REFUSAL_ACTION = {
     "too_small": "Orders round below the exchange's minimum: raise balances or limits.",
     "capital_budget": "An exchange is over its capital budget (Capital budgets).",
     "exchange_down": "An exchange is in exchange-down mode: see its alert.",
+    "bad_book": "An exchange serves a book that fails the sanity checks (Rejected books "
+                "below): its pairs wait for a sound book.",
+    "protected": "A pair is paused after repeated unwinds (Protections below): wait for "
+                 "its cooldown, or end it early in the admin.",
 }
 
 
@@ -467,6 +471,57 @@ def _recovery() -> list[Problem]:
     return problems
 
 
+# A rejected book within this many seconds is current (the panel's list
+# keeps a week of them; health speaks of now).
+BOOK_REJECTION_CURRENT_SECONDS = 120
+
+
+def _needs_human() -> list[Problem]:
+    from trading.models import Order
+
+    flagged = Order.objects.filter(needs_human=True)
+    figures = flagged.aggregate(first=Min("pk"), oldest=Min("updated_at"))
+    if figures["first"] is None:
+        return []
+    count = flagged.count()
+    return [Problem(
+        WARNING, "orders_need_human", "", figures["oldest"],
+        f"{count} order{'s' if count != 1 else ''} flagged \"needs a human\": an error or an "
+        "id conflict that no code could settle.",
+        "Read each one's history, settle it on the exchange if needed, then mark it checked.",
+        _links(("These orders", _url("admin:trading_order_changelist",
+                                     query="needs_human__exact=1"))))]
+
+
+def _hostile_books_and_protections(now: datetime) -> list[Problem]:
+    from trading.services.book_sanity import book_rejections_read
+    from trading.services.protections import protections_active
+
+    problems = []
+    for line in book_rejections_read():
+        if line.last_at is None or (now - line.last_at).total_seconds() > \
+                BOOK_REJECTION_CURRENT_SECONDS:
+            continue
+        problems.append(Problem(
+            WARNING, "book_rejected", f"exchange:{line.exchange}", line.last_at,
+            f"{line.exchange} {line.market}: its book fails the sanity checks "
+            f"({line.last_reason}); detection does not trade on it.",
+            "Nothing to do if it passes: the next sound book is used. If it lasts, pause the "
+            "listing and ask the exchange.",
+            _links(("Control panel", _url("admin:control_panel")))))
+    for p in protections_active(now=now).values():
+        problems.append(Problem(
+            WARNING, "pair_protected", f"pair:{p.market}:{p.buy_exchange}>{p.sell_exchange}",
+            None,
+            f"{p.market} buy on {p.buy_exchange}, sell on {p.sell_exchange}: paused until "
+            f"{p.until:%Y-%m-%d %H:%M:%S} UTC after repeated unwinds.",
+            "Wait for the cooldown, or end it early (Pair protections) once the cause is "
+            "understood.",
+            _links(("Pair protections", _url("admin:trading_pairprotection_changelist"))),
+            detail=p.reason))
+    return problems
+
+
 @dataclass
 class _Guarded:
     problems: list[Problem] = field(default_factory=list)
@@ -499,6 +554,9 @@ def health_problems(health: Any, *, now: datetime) -> list[Problem]:
         monitor = MonitorSettings.load()
         guarded.add("orders", _orders, now, monitor)
         guarded.add("recovery", _recovery)
+        guarded.add("orders needing a human", _needs_human)
+        if health.redis == "ok":
+            guarded.add("books and protections", _hostile_books_and_protections, now)
         if health.redis == "ok":
             guarded.add("periodic tasks", _tasks, now)
             guarded.add("detection", _detection, now, health)

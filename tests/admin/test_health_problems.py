@@ -11,21 +11,27 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import requests
 from django.urls import reverse
 from django.utils import timezone
 from freezegun import freeze_time
 
 from exchanges.breaker import CircuitBreaker, breaker_state
 from exchanges.models import Exchange, Market
-from exchanges.registry import clear_cache
+from exchanges.registry import clear_cache, get_adapter
+from exchanges.states import OrderState
+from exchanges.types import OrderRequest, OrderType, Side
+from tests.db_faults import status_change_refused
 from tests.factories import make_opportunity, make_order, make_trade
 from trading.alerts.watchdog import beat_heartbeat_record
-from trading.models import Opportunity, RiskSettings
+from trading.models import Opportunity, PairProtection, RiskSettings
 from trading.schedule import PERIODIC_TASKS
 from trading.selectors import ERROR_SHOWN_SECONDS, exchange_health, system_health
+from trading.services.book_sanity import book_rejections_clear
 from trading.services.heartbeat import heartbeat_record
 from trading.services.polling import orderbooks_poll
 from trading.services.risk import kill_switch_set
+from trading.services.sync import orders_sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -166,15 +172,17 @@ def test_periodic_tasks_failing_run_after_run_are_red(healthy, client, operator_
     Exchange.objects.filter(pk=nobitex.pk).update(adapter="nobitexx")
     clear_cache()
     for _ in range(3):
-        for task in (tasks.poll_orderbooks, tasks.sync_orders, tasks.refresh_balances):
+        for task in (tasks.poll_orderbooks, tasks.refresh_balances):
             result = task.apply()  # Celery's own tracer: its signals fire
             assert result.failed()
+        # Sync records the error on that exchange and goes on (one bad order or
+        # exchange never stops the rest): it is not a failing task.
+        assert tasks.sync_orders.apply().successful()
         tasks.heartbeat.apply()
 
     status, data, banner, box = observe(client, operator_client)
     failing = {p["subject"] for p in data["problems"] if p["code"] == "task_failing"}
-    assert failing == {"task:trading.poll_orderbooks", "task:trading.sync_orders",
-                       "task:trading.refresh_balances"}
+    assert failing == {"task:trading.poll_orderbooks", "task:trading.refresh_balances"}
     entry = problem(data, "task_failing")
     assert entry["severity"] == "critical" and "3 times in a row" in entry["message"]
     assert "KeyError" in entry["message"]
@@ -335,3 +343,62 @@ def test_credentials_the_exchange_refuses_are_red_and_say_what_to_fix(healthy, c
     assert "API key" in entry["action"] and "reset its breaker" in entry["action"]
     assert status == 503 and "credentials_refused" in box
     assert "not-the-right-token" not in client.get(reverse("healthz")).content.decode()
+
+
+# --- what the other safety nets raise: needs a human, a hostile book, a protection
+
+CROSSING_BUY = Decimal("100100000000")
+
+
+def test_an_order_flagged_needs_a_human_is_listed_with_the_way_to_it(healthy, client,
+                                                                     operator_client):
+    btc = Market.objects.get(base="BTC", quote="IRR")
+    order = make_order(exchange=Exchange.objects.get(name="nobitex"), market=btc, side="buy",
+                       quantity=Decimal("0.01"), price=CROSSING_BUY, status=OrderState.UNKNOWN)
+    get_adapter(order.exchange).place_order(OrderRequest(
+        market=btc.code, side=Side.BUY, type=OrderType.LIMIT, quantity=Decimal("0.01"),
+        client_order_id=order.client_order_id, price=CROSSING_BUY))
+    assert "orders_need_human" not in codes(client.get(reverse("healthz")).json())
+
+    with status_change_refused(order_id=order.pk):
+        orders_sync()
+
+    status, data, banner, box = observe(client, operator_client)
+    entry = problem(data, "orders_need_human")
+    assert entry["severity"] == "warning" and "1 order" in entry["message"]
+    assert "orders_need_human" in box and banner != "ok"
+    page = operator_client.get(reverse("admin:control_panel")).content.decode()
+    assert "needs_human__exact=1" in page
+
+
+def test_a_crossed_book_is_listed_while_it_lasts(healthy, client, operator_client):
+    book_rejections_clear()
+    answer = requests.post(f"{healthy.url}/_sandbox/faults",
+                           json={"spec": "nobitex:crossed=3", "replace": True}, timeout=5)
+    assert answer.status_code == 200, answer.text
+    poll()
+
+    status, data, banner, box = observe(client, operator_client)
+    entries = [p for p in data["problems"] if p["code"] == "book_rejected"]
+    assert entries and all(p["subject"] == "exchange:nobitex" for p in entries)
+    assert "crossed" in entries[0]["message"]
+    assert "book_rejected" in box and banner != "ok"
+
+
+def test_a_pair_under_protection_is_listed_until_its_cooldown_ends(healthy, client,
+                                                                  operator_client):
+    btc = Market.objects.get(base="BTC", quote="IRR")
+    now = timezone.now()
+    protection = PairProtection.objects.create(
+        market=btc, buy_exchange=Exchange.objects.get(name="nobitex"),
+        sell_exchange=Exchange.objects.get(name="wallex"), reason="3 unwinds in 30 min",
+        started_at=now, until=now + timedelta(minutes=60))
+
+    status, data, banner, box = observe(client, operator_client)
+    entry = problem(data, "pair_protected")
+    assert entry["subject"] == "pair:BTC-IRR:nobitex>wallex" and "paused until" in entry["message"]
+    assert "pair_protected" in box
+
+    protection.until = now - timedelta(seconds=1)
+    protection.save()
+    assert "pair_protected" not in codes(client.get(reverse("healthz")).json())
