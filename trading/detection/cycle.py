@@ -63,6 +63,8 @@ class Limits:
     max_order_value: dict[str, Decimal | None]
     # Base asset → how much more may be opened; an absent asset has no limit.
     exposure_room: dict[str, Decimal]
+    # Base asset → why a setting of it cannot be read (its markets are skipped).
+    bad_settings: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -171,6 +173,7 @@ def cycle_evaluate(data: CycleInput) -> CycleResult:
 
     for market in sorted(data.markets, key=lambda m: m.code):
         blocked = data.blocked.get(market.quote)
+        bad_setting = data.limits.bad_settings.get(market.base)
         candidates: list[Plan] = []
         for buy in market.listings:
             for sell in market.listings:
@@ -182,6 +185,9 @@ def cycle_evaluate(data: CycleInput) -> CycleResult:
                     outcome: Plan | Rejection = Rejection(
                         Reason.BLOCKED, market.code, buy.exchange, sell.exchange,
                         {"why": blocked})
+                elif bad_setting is not None:
+                    outcome = Rejection(Reason.BAD_SETTING, market.code, buy.exchange,
+                                        sell.exchange, bad_setting)
                 elif refusal is not None:
                     outcome = refusal
                 else:

@@ -49,6 +49,7 @@ class Reason(StrEnum):
     OUTBID = "outbid"  # profitable, but another pair of the market was better
     CAPITAL_BUDGET = "capital_budget"  # an exchange's capital budget refuses it (budgets.py)
     EXCHANGE_DOWN = "exchange_down"  # an exchange in exchange-down mode (budgets.py)
+    BAD_SETTING = "bad_setting"  # a stored setting of the market's asset cannot be read
 
 
 # Counted in the report only: recording them would write to Redis for every
@@ -83,6 +84,8 @@ REASON_TEXT: dict[str, str] = {
     Reason.OUTBID: "profitable, but another pair of the market was better",
     Reason.CAPITAL_BUDGET: "an exchange's capital budget (value held or open orders) refuses it",
     Reason.EXCHANGE_DOWN: "an exchange is in exchange-down mode",
+    Reason.BAD_SETTING: "a risk setting of the market's asset cannot be read (the example "
+                        "names it): the market is skipped until it is fixed in the admin",
 }
 
 
