@@ -59,12 +59,18 @@ class LargeTablePaginator(Paginator):
     count_is_estimate = False
     count_is_capped = False
 
+    def __init__(self, *args, show_all_max: int = 200, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Above both, so a capped list is never offered whole ("Show all")
+        # nor taken for a single page.
+        self.cap = max(count_cap(), show_all_max + 1, self.per_page + 1)
+
     @cached_property
     def count(self) -> int:
         queryset = self.object_list
         if not hasattr(queryset, "query"):  # a list: nothing to save
             return len(queryset)
-        cap = count_cap()
+        cap = self.cap
         counted = queryset.order_by()[:cap + 1].count()
         if counted <= cap:
             return counted
