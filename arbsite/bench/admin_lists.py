@@ -1,0 +1,244 @@
+"""``python manage.py bench --only admin [--orders N]``: the admin's order
+list and the control panel over 1,000,000 orders, through Django's test
+client with a logged-in superuser, beside a trivial authenticated admin
+page (the password-change form) timed in the same run.
+
+The database is one of its own, created for the run and dropped after it
+(the demo's and the reports bench's are never touched): on PostgreSQL when
+the default database is PostgreSQL (``DATABASE_URL``), named after it with
+``_bench_admin``; on SQLite otherwise, a file in a temporary directory. The
+rows are written by the database itself in one ``INSERT … SELECT`` over a
+series (no Python round trip per row): one opportunity per two orders, a
+year of them, 0.1 % still live, a few unknown; then ``VACUUM ANALYZE`` (the
+statistics and visibility map autovacuum keeps on a real deployment).
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+
+from arbsite.bench.registry import BenchOptions, Figure, bench, percentile
+
+logger = logging.getLogger(__name__)
+GOAL_MS = 300
+
+
+def _say(message: str) -> None:
+    logger.warning("[bench admin] %s", message)
+
+
+@contextmanager
+def _own_database() -> Iterator[str]:
+    """The default connection points at a fresh database inside the block."""
+    from django.db import connections
+
+    original_settings = connections.settings["default"]
+    engine = original_settings["ENGINE"]
+    config = dict(original_settings)
+    tmp = None
+    if "postgresql" in engine:
+        import psycopg
+        from psycopg import sql
+
+        config["NAME"] = f"{original_settings['NAME']}_bench_admin"
+        params = {"host": config.get("HOST") or None, "port": config.get("PORT") or None,
+                  "user": config.get("USER") or None, "password": config.get("PASSWORD") or None}
+        with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(config["NAME"])))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(config["NAME"])))
+        label = f"PostgreSQL {config['NAME']}"
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="arbsite-bench-admin-")
+        config["NAME"] = str(Path(tmp.name) / "bench.sqlite3")
+        label = "SQLite (temporary file)"
+    original = connections["default"]
+    original.close()
+    connections.settings["default"] = connections.configure_settings({"default": config})[
+        "default"]
+    connections["default"] = connections.create_connection("default")
+    try:
+        yield label
+    finally:
+        connections["default"].close()
+        connections.settings["default"] = original_settings
+        connections["default"] = original
+        if tmp is not None:
+            tmp.cleanup()
+        else:
+            with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(config["NAME"])))
+
+
+# One row per n of the series; n = 1 is the newest. Every value is computed
+# by the database: exchanges and markets by n modulo their count, statuses
+# mostly final, created_at 30 s apart (a year for 1,000,000 orders).
+_OPPORTUNITIES = """
+INSERT INTO trading_opportunity (market_id, buy_exchange_id, sell_exchange_id, status, reason,
+    quote_asset, quantity, buy_price, sell_price, buy_vwap, sell_vwap, buy_fee_rate,
+    sell_fee_rate, expected_profit, expected_profit_pct, buy_book_age_ms, sell_book_age_ms,
+    details, realized_pnl, created_at, executed_at, closed_at)
+SELECT {market}, {buy}, {sell}, 'done', '', 'IRR', 0.001, 100000000, 100500000, 100000000,
+    100500000, 0.0025, 0.0025, 200, 0.2, 100, 120, '{{}}', 150, {at}, {at}, {at}
+FROM {series}
+"""
+_ORDERS = """
+INSERT INTO trading_order (opportunity_id, exchange_id, market_id, client_order_id,
+    exchange_order_id, purpose, side, order_type, quantity, price, status, filled_quantity,
+    average_price, fee, fee_asset, status_reason, is_external, not_found_since, notes, tags,
+    created_at, submitted_at, last_synced_at, updated_at)
+SELECT {opportunity}, {exchange}, {market}, 'BE' || n, 'X' || n, 'entry',
+    CASE WHEN n % 2 = 0 THEN 'buy' ELSE 'sell' END, 'limit', 0.001, 100000000,
+    CASE WHEN n % 1000 = 7 THEN 'open' WHEN n % 5000 = 11 THEN 'unknown'
+         WHEN n % 20 = 3 THEN 'cancelled' ELSE 'filled' END,
+    CASE WHEN n % 1000 = 7 OR n % 5000 = 11 OR n % 20 = 3 THEN 0 ELSE 0.001 END,
+    100000000, 0, '', '', false, NULL, '', '', {at}, {at}, {at}, {at}
+FROM {series}
+"""
+
+
+def _fill(orders: int) -> dict[str, float]:
+    from django.db import connection
+
+    from exchanges.models import Exchange, Market
+    from trading.models import RiskSettings
+    from trading.services.setup import exchanges_install
+
+    exchanges_install(names=list(settings.ARBSITE_EXCHANGES),
+                      market_codes=list(settings.ARBSITE_MARKETS))
+    RiskSettings.load()
+    ex = list(Exchange.objects.order_by("id").values_list("id", flat=True))
+    mk = list(Market.objects.order_by("id").values_list("id", flat=True))
+    pg = connection.vendor == "postgresql"
+
+    def pick(ids: list[int], expr: str) -> str:
+        cases = " ".join(f"WHEN {i} THEN {pk}" for i, pk in enumerate(ids))
+        return f"CASE ({expr}) % {len(ids)} {cases} END"
+
+    def series(count: int) -> str:
+        if pg:
+            return f"generate_series(1, {count}) AS n"
+        return ("(WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s "  # noqa: S608
+                f"WHERE n < {int(count)}) SELECT n FROM s)")
+
+    def at(seconds: int) -> str:
+        if pg:
+            return f"now() - make_interval(secs => n * {seconds})"
+        return f"strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || (n * {seconds}) || ' seconds')"
+
+    timings: dict[str, float] = {}
+    with connection.cursor() as cursor:
+        started = time.monotonic()
+        cursor.execute("SELECT COALESCE(MAX(id), 0) FROM trading_opportunity")
+        first_opportunity = cursor.fetchone()[0] + 1
+        cursor.execute(_OPPORTUNITIES.format(
+            market=pick(mk, "n"), buy=pick(ex, "n"), sell=pick(ex, "n + 1"), at=at(60),
+            series=series(orders // 2)))
+        # Order n belongs to opportunity (n + 1) / 2: both legs seen at once.
+        cursor.execute(_ORDERS.format(
+            opportunity=f"{first_opportunity - 1} + (n + 1) / 2", exchange=pick(ex, "n"),
+            market=pick(mk, "(n + 1) / 2"), at=at(30), series=series(orders)))
+        timings["insert"] = time.monotonic() - started
+        started = time.monotonic()
+        if pg:
+            cursor.execute("VACUUM ANALYZE trading_order")
+            cursor.execute("VACUUM ANALYZE trading_opportunity")
+        else:
+            cursor.execute("ANALYZE")
+        timings["analyze"] = time.monotonic() - started
+    return timings
+
+
+def _time(client, url: str, cycles: int) -> list[float]:
+    _get(client, url)  # warm-up: templates, caches
+    samples = []
+    for _ in range(cycles):
+        started = time.perf_counter()
+        _get(client, url)
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def _get(client, url: str) -> None:
+    response = client.get(url)
+    if response.status_code != 200:
+        raise RuntimeError(f"{url} answered {response.status_code}")
+
+
+def _explain_problems(urls: list[str], client) -> list[str]:
+    """On PostgreSQL: any query of these pages that reads a large table whole."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        return []
+    problems = []
+    for url in urls:
+        with CaptureQueriesContext(connection) as queries:
+            _get(client, url)
+        for query in queries.captured_queries:
+            sql = query["sql"]
+            if not sql.lstrip().upper().startswith("SELECT") or "pg_class" in sql:
+                continue
+            with connection.cursor() as cursor:
+                cursor.execute(f"EXPLAIN {sql}")
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+            for table in ("trading_order", "trading_opportunity"):
+                if f"Seq Scan on {table}" in plan:
+                    problems.append(f"{url}: {sql[:120]}… reads {table} whole")
+    return problems
+
+
+@bench("admin")
+def admin_pages(options: BenchOptions) -> list[Figure]:
+    """The admin's order list and the control panel over 1,000,000 orders."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.test import Client, override_settings
+
+    orders = options.orders
+    with _own_database() as label:
+        started = time.monotonic()
+        call_command("migrate", verbosity=0)
+        migrated = time.monotonic() - started
+        timings = _fill(orders)
+        _say(f"{label}: migrated in {migrated:.0f} s, {orders:,} orders written in "
+             f"{timings['insert']:.0f} s, analysed in {timings['analyze']:.0f} s")
+        user = get_user_model().objects.create_superuser("bench-admin", "b@example.com",
+                                                         "bench-admin-pw-1")
+        client = Client()
+        client.force_login(user)
+        pages = {
+            "reference: password form": "/admin/password_change/",
+            "order list": "/admin/trading/order/",
+            "order list, filled": "/admin/trading/order/?status__exact=filled",
+            "order list, page 50": "/admin/trading/order/?p=50",
+            "control panel": "/admin/control/",
+        }
+        with override_settings(ALLOWED_HOSTS=["testserver"]):
+            samples = {name: _time(client, url, options.cycles) for name, url in pages.items()}
+            problems = _explain_problems([pages["order list"], pages["order list, filled"],
+                                          pages["control panel"]], client)
+    for problem in problems:
+        _say(f"EXPLAIN: {problem}")
+    context = (f"{label}, {orders:,} orders, {options.cycles} requests each, one client in "
+               "process (Django test client), logged in"
+               + (f"; {len(problems)} full scans, see the log" if problems else
+                  ("; EXPLAIN: no full scan of orders or opportunities"
+                   if "PostgreSQL" in label else "")))
+    figures = []
+    for name, values in samples.items():
+        goal = "" if name.startswith("reference") else f"≤ {GOAL_MS}"
+        figures += [Figure("admin", f"{name} p50", statistics.median(values), "ms", context,
+                           goal=goal),
+                    Figure("admin", f"{name} p99", percentile(values, 0.99), "ms", context)]
+    return figures
