@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -105,6 +106,14 @@ class LargeTableMixin:
                       allow_empty_first_page=True):
         return self.paginator(queryset, per_page, orphans, allow_empty_first_page,
                               show_all_max=self.list_max_show_all)
+
+    @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
+    def action_checkbox(self, obj) -> str:
+        """Django's checkbox, written out: its widget renders a template per
+        row (a fifth of a 100-row page's time). Same markup, same label."""
+        return format_html('<input type="checkbox" name="{}" value="{}" class="action-select" '
+                           'aria-label="Select this object for an action - {}">',
+                           ACTION_CHECKBOX_NAME, obj.pk, str(obj))
 
 
 class ReadOnlyAdminMixin:

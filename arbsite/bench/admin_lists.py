@@ -29,6 +29,7 @@ from arbsite.bench.registry import BenchOptions, Figure, bench, percentile
 
 logger = logging.getLogger(__name__)
 GOAL_MS = 300
+CLIENTS = 20  # the issue's load: 20 logged-in clients
 
 
 def _say(message: str) -> None:
@@ -174,6 +175,48 @@ def _get(client, url: str) -> None:
         raise RuntimeError(f"{url} answered {response.status_code}")
 
 
+def _time_concurrently(user, url: str, clients: int, requests: int) -> list[float]:
+    """``clients`` logged-in clients at once, each its own thread and database
+    connection (as ``runserver``'s threads serve them), ``requests`` each."""
+    import threading
+
+    from django.db import connections
+    from django.test import Client
+
+    samples: list[float] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    start = threading.Barrier(clients)
+
+    def run() -> None:
+        try:
+            client = Client()
+            client.force_login(user)
+            _get(client, url)  # its session and connection, before the clock
+            start.wait()
+            mine = []
+            for _ in range(requests):
+                started = time.perf_counter()
+                _get(client, url)
+                mine.append((time.perf_counter() - started) * 1000)
+            with lock:
+                samples.extend(mine)
+        except BaseException as exc:  # reported below, the run fails
+            errors.append(exc)
+            start.abort()
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError(f"{url} with {clients} clients: {errors[0]!r}") from errors[0]
+    return samples
+
+
 def _explain_problems(urls: list[str], client) -> list[str]:
     """On PostgreSQL: any query of these pages that reads a large table whole."""
     from django.db import connection
@@ -193,7 +236,8 @@ def _explain_problems(urls: list[str], client) -> list[str]:
                 cursor.execute(f"EXPLAIN {sql}")
                 plan = "\n".join(row[0] for row in cursor.fetchall())
             for table in ("trading_order", "trading_opportunity"):
-                if f"Seq Scan on {table}" in plan:
+                # A scan under a LIMIT stops early (the capped count): not whole.
+                if f"Seq Scan on {table}" in plan and "Limit" not in plan:
                     problems.append(f"{url}: {sql[:120]}… reads {table} whole")
     return problems
 
@@ -226,19 +270,24 @@ def admin_pages(options: BenchOptions) -> list[Figure]:
         }
         with override_settings(ALLOWED_HOSTS=["testserver"]):
             samples = {name: _time(client, url, options.cycles) for name, url in pages.items()}
+            for name in ("order list", "control panel"):
+                samples[f"{name}, {CLIENTS} clients at once"] = _time_concurrently(
+                    user, pages[name], CLIENTS, max(1, options.cycles // 4))
             problems = _explain_problems([pages["order list"], pages["order list, filled"],
                                           pages["control panel"]], client)
     for problem in problems:
         _say(f"EXPLAIN: {problem}")
-    context = (f"{label}, {orders:,} orders, {options.cycles} requests each, one client in "
-               "process (Django test client), logged in"
+    context = (f"{label}, {orders:,} orders, logged in (Django test client, in process)"
                + (f"; {len(problems)} full scans, see the log" if problems else
                   ("; EXPLAIN: no full scan of orders or opportunities"
                    if "PostgreSQL" in label else "")))
     figures = []
     for name, values in samples.items():
         goal = "" if name.startswith("reference") else f"≤ {GOAL_MS}"
-        figures += [Figure("admin", f"{name} p50", statistics.median(values), "ms", context,
+        how = (f"{CLIENTS} threads at once as runserver's, {len(values)} requests"
+               if "at once" in name else f"one client, {len(values)} requests")
+        note = f"{how}; {context}"
+        figures += [Figure("admin", f"{name} p50", statistics.median(values), "ms", note,
                            goal=goal),
-                    Figure("admin", f"{name} p99", percentile(values, 0.99), "ms", context)]
+                    Figure("admin", f"{name} p99", percentile(values, 0.99), "ms", note)]
     return figures
