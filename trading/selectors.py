@@ -313,7 +313,7 @@ def control_panel(*, now: datetime | None = None, recent: int = 15) -> ControlPa
     pnl_today = realized_pnl_today(now)
     pnl = [PnlLine(q, pnl_today.get(q, Decimal("0")), daily_loss_limit(risk, q))
            for q in sorted(set(QUOTE_ASSETS) | set(pnl_today))]
-    live = Order.objects.filter(status__in=sorted(LIVE_STATES)).select_related("exchange", "market")
+    live = Order.objects.filter(status__in=LIVE_STATES).select_related("exchange", "market")
     recovery: dict[str, dict[str, str]] = {}
     for exchange in health.exchanges:
         try:

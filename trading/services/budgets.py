@@ -111,10 +111,7 @@ def _open_orders_irr(prices: dict[str, Decimal]) -> dict[int, Decimal]:
     from trading.models import Order
 
     totals: dict[int, Decimal] = {}
-    # The live orders picked first (an index on status), then grouped: grouped
-    # directly, SQLite walks every order in exchange order to save a sort.
-    live = Order.objects.filter(status__in=sorted(LIVE_STATES), price__isnull=False)
-    rows = (Order.objects.filter(pk__in=live.values("pk"))
+    rows = (Order.objects.filter(status__in=LIVE_STATES, price__isnull=False)
             .values("exchange_id", "market__quote")
             .annotate(value=Sum((F("quantity") - F("filled_quantity")) * F("price"))))
     for row in rows:

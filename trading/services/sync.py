@@ -483,7 +483,7 @@ def exchange_sync_pass(*, exchange: Exchange, mode: SyncMode,
     report = ExchangeSyncReport(exchange=exchange.name)
     source, grace, dry_run = mode.source, mode.not_found_grace, mode.dry_run
     now = timezone.now()
-    query = (Order.objects.filter(exchange=exchange, status__in=sorted(LIVE_STATES))
+    query = (Order.objects.filter(exchange=exchange, status__in=LIVE_STATES)
              .filter(~Q(status=OrderState.PENDING_SUBMIT)
                      | Q(created_at__lt=now - mode.pending_grace)
                      # recovery already looked it up: confirm without waiting for its age
