@@ -174,3 +174,14 @@ def test_health_names_the_assets_whose_exposure_cannot_be_read(db, client):
     assert body["settings_problems"] == [
         "risk settings max_exposure unreadable for BTC: their markets are skipped"]
     assert "0,05" not in json.dumps(body)  # the value itself is not public
+
+
+def test_the_control_panel_says_which_assets_are_skipped_and_links_the_fix(boss_client):
+    RiskSettings.load()
+    RiskSettings.objects.update(max_exposure={"BTC": "0,05", "ETH": "1"})
+
+    html = boss_client.get(reverse("admin:control_panel")).content.decode()
+
+    line = html[html.index('id="settings-problems"'):]
+    assert "max_exposure unreadable for BTC" in line[:300]
+    assert reverse("admin:trading_risksettings_change", args=[1]) in line[:600]
