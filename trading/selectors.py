@@ -21,7 +21,6 @@ from django.db import connection
 from django.utils import timezone
 
 from arbsite.redis import key, redis_client
-from arbsite.settings_schema import MAX_EXPOSURE
 from exchanges.breaker import OPEN, breaker_state
 from exchanges.conformance.gate import ConformanceState, conformance_required, conformance_state
 from exchanges.models import Exchange, ExchangeMarket, Market
@@ -83,9 +82,6 @@ class SystemHealth:
     streams: list[Any] = field(default_factory=list)
     # False: ARBSITE_CONFORMANCE_REQUIRED=false, the conformance gate is off.
     conformance_required: bool = True
-    # Stored settings detection cannot read for some assets (their markets are
-    # skipped; the others trade): named, never their values.
-    settings_problems: list[str] = field(default_factory=list)
 
     @property
     def can_trade(self) -> bool:
@@ -191,14 +187,6 @@ def system_health(*, now: datetime | None = None) -> SystemHealth:
     health.kill_switch_set_at = risk.kill_switch_set_at
     if risk.kill_switch:
         health.problems.append("kill switch on")  # its free-text reason: panel only
-    unreadable = MAX_EXPOSURE.unreadable(risk.max_exposure)
-    if unreadable is None:
-        health.problems.append("risk settings max_exposure is not a map of asset to amount: "
-                               "no market is traded until it is fixed")
-    elif unreadable:
-        health.settings_problems.append(
-            f"risk settings max_exposure unreadable for {', '.join(unreadable)}: "
-            "their markets are skipped")
     health.exchanges = [exchange_health(e, now=now) for e in Exchange.objects.order_by("name")]
     try:
         from trading.services.stream_status import streams_status

@@ -23,7 +23,6 @@ def health_json(health: SystemHealth) -> dict[str, Any]:
         "status": "ok" if health.can_trade else "unavailable",
         "can_trade": health.can_trade,
         "problems": health.problems,
-        "settings_problems": health.settings_problems,
         "checked_at": plain(health.checked_at),
         "database": health.database,
         "broker": health.broker,

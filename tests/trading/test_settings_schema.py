@@ -5,7 +5,6 @@ cannot read (issue 10 item 5)."""
 
 from __future__ import annotations
 
-import json
 import logging
 from decimal import Decimal as D
 
@@ -19,7 +18,6 @@ from tests.trading import test_detection as detection
 from tests.trading.test_detection import INVEX_BOOK, NOBITEX_BOOK, balances, book, detect, listing
 from trading.detection.rejections import rejections_recent
 from trading.models import MonitorSettings, Opportunity, RiskSettings
-from trading.selectors import system_health
 from trading.services.books import books_store
 from trading.services.setup import SetupReport, settings_check
 
@@ -154,34 +152,13 @@ def test_a_bad_stored_exposure_for_one_asset_leaves_the_other_markets_trading(
     assert "max_exposure" in errors[0].getMessage() and "BTC" in errors[0].getMessage()
 
 
-def test_a_stored_exposure_that_is_not_a_map_stops_every_market_and_health_says_so(scene):
+def test_a_stored_exposure_that_is_not_a_map_skips_every_market_saying_why(scene):
     RiskSettings.objects.update(max_exposure=["BTC", "0.05"])
 
     report = detect()
 
     assert not Opportunity.objects.exists()
     assert report.rejections == {"bad_setting": 2}
-    health = system_health()
-    assert any("max_exposure" in p for p in health.problems)
-
-
-def test_health_names_the_assets_whose_exposure_cannot_be_read(db, client):
-    RiskSettings.load()
-    RiskSettings.objects.update(max_exposure={"BTC": "0,05", "ETH": "1"})
-
-    body = json.loads(client.get("/healthz").content)
-
-    assert body["settings_problems"] == [
-        "risk settings max_exposure unreadable for BTC: their markets are skipped"]
-    assert "0,05" not in json.dumps(body)  # the value itself is not public
-
-
-def test_the_control_panel_says_which_assets_are_skipped_and_links_the_fix(boss_client):
-    RiskSettings.load()
-    RiskSettings.objects.update(max_exposure={"BTC": "0,05", "ETH": "1"})
-
-    html = boss_client.get(reverse("admin:control_panel")).content.decode()
-
-    line = html[html.index('id="settings-problems"'):]
-    assert "max_exposure unreadable for BTC" in line[:300]
-    assert reverse("admin:trading_risksettings_change", args=[1]) in line[:600]
+    example = next(line.last for line in rejections_recent().lines
+                   if line.reason == "bad_setting")
+    assert "must be a JSON object" in example["figures"]["problem"]
