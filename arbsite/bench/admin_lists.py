@@ -107,11 +107,37 @@ FROM {series}
 """
 
 
+def _with_defaults(sql: str, model, connection) -> tuple[str, list]:
+    """``sql`` (``INSERT INTO t (columns) SELECT … FROM …``) with every other
+    column of ``model`` given its default (or NULL), so a column added later
+    needs no change here."""
+    sql = sql.replace("%", "%%")  # literal: parameters follow
+    head, _, rest = sql.partition("(")
+    columns, _, tail = rest.partition(")")
+    given = {c.strip() for c in columns.split(",")}
+    extra, params = [], []
+    for field in model._meta.concrete_fields:
+        if field.primary_key or field.column in given:
+            continue
+        if field.has_default():
+            value = field.get_db_prep_save(field.get_default(), connection)
+        elif field.null:
+            value = None
+        else:
+            raise RuntimeError(f"bench: {model.__name__}.{field.name} has no default to write")
+        extra.append(field.column)
+        params.append(value)
+    select, _, source = tail.rpartition("\nFROM ")
+    sql = (f"{head}({columns}{''.join(', ' + c for c in extra)}){select}"
+           f"{''.join(', %s' for _ in extra)}\nFROM {source}")
+    return sql, params
+
+
 def _fill(orders: int) -> dict[str, float]:
     from django.db import connection
 
     from exchanges.models import Exchange, Market
-    from trading.models import RiskSettings
+    from trading.models import Opportunity, Order, RiskSettings
     from trading.services.setup import exchanges_install
 
     exchanges_install(names=list(settings.ARBSITE_EXCHANGES),
@@ -141,14 +167,18 @@ def _fill(orders: int) -> dict[str, float]:
         started = time.monotonic()
         cursor.execute("SELECT COALESCE(MAX(id), 0) FROM trading_opportunity")
         first_opportunity = cursor.fetchone()[0] + 1
-        cursor.execute(_OPPORTUNITIES.format(
+        cursor.execute(*_with_defaults(_OPPORTUNITIES.format(
             market=pick(mk, "n"), buy=pick(ex, "n"), sell=pick(ex, "n + 1"), at=at(60),
-            series=series(orders // 2)))
+            series=series(orders // 2)), Opportunity, connection))
         # Order n belongs to opportunity (n + 1) / 2: both legs seen at once.
-        cursor.execute(_ORDERS.format(
+        cursor.execute(*_with_defaults(_ORDERS.format(
             opportunity=f"{first_opportunity - 1} + (n + 1) / 2", exchange=pick(ex, "n"),
-            market=pick(mk, "(n + 1) / 2"), at=at(30), series=series(orders)))
+            market=pick(mk, "(n + 1) / 2"), at=at(30), series=series(orders)), Order,
+            connection))
         timings["insert"] = time.monotonic() - started
+        written = Order.objects.count()
+        if written != orders:
+            raise RuntimeError(f"bench: {written:,} orders written, {orders:,} asked")
         started = time.monotonic()
         if pg:
             cursor.execute("VACUUM ANALYZE trading_order")

@@ -5,6 +5,7 @@ cannot read (issue 10 item 5)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from decimal import Decimal as D
 
@@ -39,10 +40,16 @@ BAD_AMOUNTS = [
     ('{"BTC": {"max": "1"}}', "as a string"),
 ]
 
-RISK_FORM = {"max_daily_loss_irr": "50000000", "max_daily_loss_usdt": "50",
-             "max_order_value_irr": "100000000", "max_order_value_usdt": "100",
-             "initial-max_exposure": "{}", "min_profit_pct": "0.1", "min_profit_irr": "100000",
-             "min_profit_usdt": "0.1", "max_book_age_ms": "3000", "max_unwind_loss_pct": "1"}
+def _form_data(client, url: str) -> dict[str, str]:
+    """What the change form would post untouched (its initial values)."""
+    form = client.get(url).context["adminform"].form
+    def text(value) -> str:
+        if value is True:
+            return "on"
+        return json.dumps(value) if isinstance(value, dict | list) else str(value)
+
+    return {name: text(value) for name, value in form.initial.items()
+            if value not in (None, False) and name in form.fields}
 
 
 @pytest.fixture
@@ -62,7 +69,7 @@ def test_the_risk_form_refuses_a_malformed_max_exposure_and_saves_nothing(boss_c
     RiskSettings.load()
     url = reverse("admin:trading_risksettings_change", args=[1])
 
-    response = boss_client.post(url, {**RISK_FORM, "max_exposure": value,
+    response = boss_client.post(url, {**_form_data(boss_client, url), "max_exposure": value,
                                       "max_book_age_ms": "2500"})
 
     assert response.status_code == 200  # the form again, not a redirect
@@ -78,7 +85,7 @@ def test_the_risk_form_accepts_upper_case_assets_and_decimal_strings(boss_client
     RiskSettings.load()
     url = reverse("admin:trading_risksettings_change", args=[1])
 
-    response = boss_client.post(url, {**RISK_FORM,
+    response = boss_client.post(url, {**_form_data(boss_client, url),
                                       "max_exposure": '{"BTC": "0.05", "USDT": "0", "1INCH": "7"}'})
 
     assert response.status_code == 302, _field_errors(response, "max_exposure")
@@ -89,11 +96,7 @@ def test_the_risk_form_accepts_upper_case_assets_and_decimal_strings(boss_client
 def test_the_monitor_form_refuses_a_malformed_ledger_tolerance(boss_client, value, says):
     row = MonitorSettings.load()
     url = reverse("admin:trading_monitorsettings_change", args=[1])
-    page = boss_client.get(url)
-    data = {name: ("on" if v is True else v) for name, v in
-            page.context["adminform"].form.initial.items()
-            if v not in (None, False) and name != "id"}
-    data["ledger_tolerance_abs"] = value
+    data = {**_form_data(boss_client, url), "ledger_tolerance_abs": value}
 
     response = boss_client.post(url, data)
 
