@@ -376,6 +376,8 @@ BENCH_DATABASE_URL = env_str("BENCH_DATABASE_URL", "")
 if BENCH_DATABASE_URL:
     env_db("BENCH_DATABASE_URL", BENCH_DATABASE_URL)  # refuses a malformed URL
 BENCH_REPORT_TRADES = env_int("BENCH_REPORT_TRADES", 1_000_000, minimum=1)
+# The admin's large lists count at most this many rows (arbsite/admin_paginator.py).
+ADMIN_COUNT_CAP = env_int("ADMIN_COUNT_CAP", 10_000, minimum=1)
 
 # --- Alerts (trading/alerts/) -------------------------------------------------
 # Channels from the environment, installed by ``manage.py setup``; validated here

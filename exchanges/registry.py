@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,6 +48,7 @@ from exchanges.adapters.invex import InvexAdapter
 from exchanges.adapters.nobitex import NobitexAdapter
 from exchanges.adapters.wallex import WallexAdapter
 from exchanges.catalog import EXCHANGES
+from exchanges.errors import ConfigurationError
 from exchanges.interface import AdapterConfig, ExchangeAdapter
 from exchanges.markets import MarketSpec
 from exchanges.models import Exchange, ExchangeMarket
@@ -126,7 +128,11 @@ def api_key_in_use(exchange: Exchange) -> tuple[str, str]:
 def wire_variants(exchange: Exchange) -> dict[str, str]:
     """The wire variants this exchange row speaks (see the module docstring)."""
     defaults = getattr(settings, "EXCHANGE_WIRE_VARIANTS", {}) or {}
-    return {**dict(defaults.get(exchange.adapter, {})), **dict(exchange.wire_variants or {})}
+    stored = exchange.wire_variants or {}
+    if not isinstance(stored, Mapping):  # a row written before the admin checked it
+        raise ConfigurationError(exchange.name, "wire_variants must be an object of NAME: "
+                                                f"VALUE, got {type(stored).__name__}")
+    return {**dict(defaults.get(exchange.adapter, {})), **dict(stored)}
 
 
 @dataclass(frozen=True)

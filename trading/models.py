@@ -16,6 +16,7 @@ from simple_history.models import HistoricalRecords
 
 from arbsite.fields import MoneyField
 from arbsite.formatting import number
+from arbsite.settings_schema import validate_max_exposure
 from exchanges.models import Exchange, Market
 from exchanges.states import LIVE_STATES, OrderState
 
@@ -91,6 +92,8 @@ class Opportunity(models.Model):
         verbose_name_plural = "opportunities"
         indexes = [
             models.Index(fields=["status", "created_at"], name="opportunity_status_created"),
+            # The admin's list filtered by market, newest first.
+            models.Index(fields=["market", "created_at"], name="opportunity_market_created"),
             # Reports: closed opportunities of a period grouped by quote, status,
             # market and exchange pair, read from the index alone (covering).
             models.Index(
@@ -205,6 +208,19 @@ class Order(models.Model):
                 name="order_live_by_exchange",
                 condition=Q(status__in=sorted(LIVE_STATES)),
             ),
+            # The admin's list, newest first (its ordering), whole or by each
+            # filter: a page is read from an index, however rare the value.
+            models.Index(fields=["created_at", "id"], name="order_created_id"),
+            models.Index(fields=["status", "created_at", "id"], name="order_status_created"),
+            models.Index(fields=["exchange", "created_at", "id"], name="order_exchange_created"),
+            models.Index(fields=["market", "created_at", "id"], name="order_market_created"),
+            models.Index(fields=["purpose", "created_at", "id"], name="order_purpose_created"),
+            models.Index(fields=["created_at", "id"], condition=Q(is_external=True),
+                         name="order_external_created"),
+            # Health's "needs a human" (count and oldest) and the list's filter:
+            # the few flagged rows, never a scan of every order.
+            models.Index(fields=["updated_at"], condition=Q(needs_human=True),
+                         name="order_needs_human"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -308,6 +324,8 @@ class OrderEvent(models.Model):
             models.Index(fields=["order", "created_at"], name="orderevent_order_created"),
             # "Every cancel requested by an operator", newest first.
             models.Index(fields=["kind", "created_at"], name="orderevent_kind_created"),
+            # The admin's list filtered by the status an event led to.
+            models.Index(fields=["to_status", "created_at"], name="orderevent_to_created"),
         ]
         constraints = [
             models.CheckConstraint(condition=_in("kind", OrderEventKind),
@@ -344,6 +362,7 @@ class Trade(models.Model):
         indexes = [
             models.Index(fields=["executed_at"], name="trade_executed_at"),
             models.Index(fields=["market", "executed_at"], name="trade_market_executed_at"),
+            models.Index(fields=["exchange", "executed_at"], name="trade_exchange_executed_at"),
             # Reports: volume and fees of a period per market and fee asset,
             # read from the index alone (covering).
             models.Index(
@@ -423,8 +442,9 @@ class RiskSettings(models.Model):
     max_order_value_irr = MoneyField(default=Decimal("100000000"), help_text="Rial, per leg.")
     max_order_value_usdt = MoneyField(default=Decimal("100"))
     max_exposure = models.JSONField(
-        default=dict, blank=True,
-        help_text='Maximum open exposure per asset, e.g. {"BTC": "0.05", "ETH": "1"}.',
+        default=dict, blank=True, validators=[validate_max_exposure],
+        help_text='Maximum open exposure per asset, e.g. {"BTC": "0.05", "ETH": "1"}: upper-case '
+                  'assets, amounts as strings with a decimal point ("0" opens nothing more).',
     )
     min_profit_pct = models.DecimalField(
         max_digits=8, decimal_places=4, default=Decimal("0.1"), help_text="Percent, after fees."

@@ -63,7 +63,7 @@ TRADING_TASKS = frozenset({"trading.poll_orderbooks", "trading.sync_orders",
 FAULT_REASONS = frozenset({
     "blocked", "in_flight", "no_book", "stale_book", "no_balance_data",
     "insufficient_balance", "max_order_value", "exposure_cap", "too_small",
-    "capital_budget", "exchange_down", "bad_book", "protected",
+    "capital_budget", "exchange_down", "bad_book", "protected", "bad_setting",
 })
 # Refusals that are only reached once a pair was crossed profitably after
 # fees: each says a spread was there to trade.
@@ -88,6 +88,8 @@ REFUSAL_ACTION = {
     "exchange_down": "An exchange is in exchange-down mode: see its alert.",
     "bad_book": "An exchange serves a book that fails the sanity checks (Rejected books "
                 "below): its pairs wait for a sound book.",
+    "bad_setting": "A stored risk setting cannot be read (the example names it): correct it "
+                   "in the risk settings; its asset's markets are skipped meanwhile.",
     "protected": "A pair is paused after repeated unwinds (Protections below): wait for "
                  "its cooldown, or end it early in the admin.",
 }

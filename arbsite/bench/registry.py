@@ -20,6 +20,7 @@ REGISTRY: dict[str, BenchFunction] = {}
 BENCH_MODULES = (
     "arbsite.bench.books", "arbsite.bench.detection", "arbsite.bench.pipeline",
     "arbsite.bench.reports", "arbsite.bench.recovery", "arbsite.bench.naked_leg",
+    "arbsite.bench.admin_lists",
 )
 
 
@@ -27,6 +28,7 @@ BENCH_MODULES = (
 class BenchOptions:
     cycles: int = 20
     latency_ms: int = 50
+    orders: int = 1_000_000  # the admin bench's table size
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from arbsite.fields import EncryptedTextField
+from arbsite.settings_schema import validate_ledger_tolerance_abs
 from exchanges.models import Exchange, Market
 from trading.alerts.kinds import AlertKind, MessageKind, Severity
 
@@ -48,7 +49,7 @@ class MonitorSettings(models.Model):
         max_digits=12, decimal_places=8, default=Decimal("0.0001"),
         help_text="Ledger difference tolerated, in percent of the expected balance.")
     ledger_tolerance_abs = models.JSONField(
-        default=dict, blank=True,
+        default=dict, blank=True, validators=[validate_ledger_tolerance_abs],
         help_text='Absolute tolerance per asset, e.g. {"IRR": "10", "BTC": "0.00000001"}; '
                   "the larger of the two applies.")
     ledger_mismatch_pauses_trading = models.BooleanField(

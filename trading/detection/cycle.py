@@ -67,6 +67,8 @@ class Limits:
     # A book whose mid strays more than this percent from the other exchanges'
     # median mid is refused (book_sanity.books_deviating); 0: not checked.
     max_book_deviation_pct: Decimal = Decimal("0")
+    # Base asset → why a setting of it cannot be read (its markets are skipped).
+    bad_settings: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -186,6 +188,7 @@ def cycle_evaluate(data: CycleInput) -> CycleResult:
 
     for market in sorted(data.markets, key=lambda m: m.code):
         blocked = data.blocked.get(market.quote)
+        bad_setting = data.limits.bad_settings.get(market.base)
         candidates: list[Plan] = []
         for buy in market.listings:
             for sell in market.listings:
@@ -197,6 +200,9 @@ def cycle_evaluate(data: CycleInput) -> CycleResult:
                     outcome: Plan | Rejection = Rejection(
                         Reason.BLOCKED, market.code, buy.exchange, sell.exchange,
                         {"why": blocked})
+                elif bad_setting is not None:
+                    outcome = Rejection(Reason.BAD_SETTING, market.code, buy.exchange,
+                                        sell.exchange, bad_setting)
                 elif refusal is not None:
                     outcome = refusal
                 else:

@@ -5,9 +5,11 @@ and ``trading.services.balances``)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
+from arbsite.settings_schema import SettingError
 from exchanges.conformance.gate import conformance_blocker
 from exchanges.models import Exchange, ExchangeMarket, Market
 from trading.detection.cycle import Limits, Listing, MarketListings
@@ -15,6 +17,8 @@ from trading.models import Opportunity, RiskSettings
 from trading.services import risk
 from trading.services.arbitrage import ZERO
 from trading.services.opportunities import IN_FLIGHT
+
+logger = logging.getLogger(__name__)
 
 
 def listings_read() -> tuple[list[MarketListings], dict[str, Exchange], dict[str, Market]]:
@@ -70,8 +74,24 @@ def limits_read(markets: list[MarketListings], row: RiskSettings, in_flight: InF
     quotes = {m.quote for m in markets}
     bases = {m.base for m in markets}
     exposure_room: dict[str, Decimal] = {}
-    limited = {base: limit for base in bases
-               if (limit := risk.exposure_limit(row, base)) is not None}
+    limited: dict[str, Decimal] = {}
+    bad_settings: dict[str, dict[str, str]] = {}
+    for base in sorted(bases):
+        try:
+            limit = risk.exposure_limit(row, base)
+        except SettingError as exc:
+            # A row written before the admin checked it: this asset's markets
+            # are skipped (rejected, naming the setting); the others trade.
+            bad_settings[base] = {"setting": exc.setting, "asset": base,
+                                  "problem": exc.message}
+            continue
+        if limit is not None:
+            limited[base] = limit
+    if bad_settings:
+        logger.error("detection: risk settings unreadable, markets of %s skipped this cycle: %s",
+                     ", ".join(bad_settings),
+                     "; ".join(dict.fromkeys(f"{b['setting']}: {b['problem']}"
+                                             for b in bad_settings.values())))
     if limited:
         open_now = risk.exposure_open(in_flight=in_flight.quantities)
         exposure_room = {base: limit - open_now.get(base, ZERO) for base, limit in limited.items()}
@@ -82,6 +102,7 @@ def limits_read(markets: list[MarketListings], row: RiskSettings, in_flight: InF
         max_order_value={q: risk.max_order_value(row, q) for q in quotes},
         exposure_room=exposure_room,
         max_book_deviation_pct=row.max_book_deviation_pct,
+        bad_settings=bad_settings,
     )
 
 

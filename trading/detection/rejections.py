@@ -51,6 +51,7 @@ class Reason(StrEnum):
     EXCHANGE_DOWN = "exchange_down"  # an exchange in exchange-down mode (budgets.py)
     BAD_BOOK = "bad_book"  # a book failed its sanity check (services/book_sanity.py)
     PROTECTED = "protected"  # the pair's direction is paused by a protection (protections.py)
+    BAD_SETTING = "bad_setting"  # a stored setting of the market's asset cannot be read
 
 
 # Counted in the report only: recording them would write to Redis for every
@@ -89,6 +90,8 @@ REASON_TEXT: dict[str, str] = {
                      "far from the other exchanges')",
     Reason.PROTECTED: "this market and direction is paused after repeated unwinds or failures "
                       "(protected until its cooldown ends)",
+    Reason.BAD_SETTING: "a risk setting of the market's asset cannot be read (the example "
+                        "names it): the market is skipped until it is fixed in the admin",
 }
 
 

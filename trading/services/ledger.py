@@ -37,6 +37,7 @@ from django.db.models import Count, F, Sum
 from django.utils import timezone
 
 from arbsite.locks import CHECK_LEDGER, redis_lock
+from arbsite.settings_schema import LEDGER_TOLERANCE_ABS, SettingError
 from exchanges.errors import ExchangeError, RateLimitedError
 from exchanges.models import Exchange
 from exchanges.states import LIVE_STATES
@@ -154,8 +155,13 @@ def _between(exchange: Exchange, t0: datetime, t1: datetime) -> list[str]:
 
 def tolerance_for(asset: str, expected: Decimal, settings_row: MonitorSettings) -> Decimal:
     pct = abs(expected) * settings_row.ledger_tolerance_pct / HUNDRED
-    raw = (settings_row.ledger_tolerance_abs or {}).get(asset)
-    absolute = Decimal(str(raw)) if raw not in (None, "") else ZERO
+    try:
+        absolute = LEDGER_TOLERANCE_ABS.amount(settings_row.ledger_tolerance_abs, asset) or ZERO
+    except SettingError as exc:
+        # A row written before the admin checked it: no absolute tolerance
+        # (the stricter reading: a difference is reported, never hidden).
+        logger.error("ledger: %s; no absolute tolerance for %s", exc, asset)
+        absolute = ZERO
     return max(pct, absolute)
 
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from arbsite.locks import POLL_ORDERBOOKS, redis_lock
 from arbsite.redis import key, redis_client
-from exchanges.errors import CircuitOpenError, ExchangeError, RateLimitedError
+from exchanges.errors import CircuitOpenError, ConfigurationError, ExchangeError, RateLimitedError
 from exchanges.fetch import fetch_books
 from exchanges.models import Exchange, ExchangeMarket
 from exchanges.registry import get_adapter
@@ -70,15 +70,29 @@ def orderbooks_poll(*, request_detection: Callable[[], Any]) -> PollReport:
             return PollReport(ran=False)
         report = PollReport(ran=True)
         adapters = {}
+        unconfigured: dict[str, str] = {}
         pairs = []
         streamed = books_kept_by_streams()  # fresh from a websocket: not polled
         for listing in enabled_listings():
             if (listing.exchange.name, listing.market.code) in streamed:
                 continue
             exchange: Exchange = listing.exchange
+            if exchange.name in unconfigured:
+                continue
             if exchange.name not in adapters:
-                adapters[exchange.name] = get_adapter(exchange)
+                try:
+                    adapters[exchange.name] = get_adapter(exchange)
+                except ConfigurationError as exc:
+                    # A stored setting of this exchange (its wire variants,
+                    # written before the admin checked them) cannot configure
+                    # its adapter: it is skipped, the others are polled.
+                    unconfigured[exchange.name] = f"configuration unreadable: {exc}"
+                    continue
             pairs.append((adapters[exchange.name], listing.market.code))
+        for name, problem in unconfigured.items():
+            logger.error("poll: %s skipped, %s", name, problem)
+            report.errors[name] = problem
+            exchange_status_record(name, ok=False, error=problem)
         # Never wait for a rate-limit slot: a book over budget now is fetched
         # next cycle, and detection judges every book by its age.
         results = fetch_books(pairs, timeout=FETCH_TIMEOUT, max_wait=0)

@@ -15,6 +15,7 @@ from django.db.models import Subquery, Sum
 from django.utils import timezone
 
 from arbsite.formatting import money
+from arbsite.settings_schema import MAX_EXPOSURE
 from exchanges.states import LIVE_STATES
 from trading.alerts.hooks import daily_loss_watch, kill_switch_changed
 from trading.models import Opportunity, Order, RiskSettings
@@ -164,8 +165,11 @@ def exposure_open(*, in_flight: Iterable[tuple[str, Decimal]] | None = None
 
 
 def exposure_limit(settings_row: RiskSettings, asset: str) -> Decimal | None:
-    value = (settings_row.max_exposure or {}).get(asset.upper())
-    return Decimal(str(value)) if value not in (None, "") else None
+    """The open-exposure limit of ``asset`` (None: no limit). Raises
+    ``arbsite.settings_schema.SettingError`` when the stored map, or this
+    asset's entry, does not have its schema's shape (a row written before
+    the admin checked it): the caller decides what that asset's markets do."""
+    return MAX_EXPOSURE.amount(settings_row.max_exposure, asset.upper())
 
 
 def max_order_value(settings_row: RiskSettings, quote_asset: str) -> Decimal | None:

@@ -16,10 +16,11 @@ from django.conf import settings
 from django.db import transaction
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
+from arbsite.settings_schema import LEDGER_TOLERANCE_ABS, MAX_EXPOSURE
 from exchanges.catalog import EXCHANGES, default_listing
 from exchanges.models import Exchange, ExchangeMarket, Market
 from trading.alerts.envchannels import alerts_install
-from trading.models import RiskSettings
+from trading.models import MonitorSettings, RiskSettings
 from trading.reports.rollups import report_rollups_backfill
 from trading.schedule import PERIODIC_TASKS, PeriodicSpec
 from trading.services.roles import groups_install
@@ -157,6 +158,19 @@ def exchange_rules_read(*, report: SetupReport) -> SetupReport:
     return report
 
 
+def settings_check(*, report: SetupReport) -> SetupReport:
+    """The JSON settings already stored, against their schema
+    (``arbsite.settings_schema``): a row written before the admin checked
+    it is reported, naming the field, for an operator to fix in the admin
+    (setup never rewrites an operator's value)."""
+    rows = ((RiskSettings.load(), "risk settings", MAX_EXPOSURE),
+            (MonitorSettings.load(), "monitor settings", LEDGER_TOLERANCE_ABS))
+    for row, label, schema in rows:
+        for problem in schema.errors(getattr(row, schema.setting)):
+            report.problems.append(f"{label} {schema.setting}: {problem}")
+    return report
+
+
 def setup_run(*, reset_schedule: bool = False, read_rules: bool = True) -> SetupReport:
     """Everything ``manage.py setup`` does, in order."""
     report = SetupReport()
@@ -168,6 +182,7 @@ def setup_run(*, reset_schedule: bool = False, read_rules: bool = True) -> Setup
         exchange_rules_read(report=report)
     _, created = RiskSettings.objects.get_or_create(id=RiskSettings.SINGLETON_ID)
     (report.created if created else report.unchanged).append("risk settings")
+    settings_check(report=report)
     # The viewer and operator groups come with a migration; setup repairs
     # them (adding only) if permissions were removed or new actions added.
     for group, count in groups_install().items():

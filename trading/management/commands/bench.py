@@ -24,6 +24,9 @@ class Command(BaseCommand):
         parser.add_argument("--cycles", type=int, default=20, help="repetitions (default 20)")
         parser.add_argument("--latency-ms", type=int, default=50,
                             help="latency injected by the sandbox (default 50)")
+        parser.add_argument("--orders", type=int, default=1_000_000,
+                            help="orders the admin bench writes (default 1,000,000; fewer "
+                                 "for a quick run)")
         parser.add_argument("--list", action="store_true", help="list the benchmarks")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -38,7 +41,10 @@ class Command(BaseCommand):
         if unknown:
             raise CommandError(f"unknown benchmark(s) {', '.join(unknown)} "
                                f"(known: {', '.join(sorted(registry))})")
-        bench_options = BenchOptions(cycles=options["cycles"], latency_ms=options["latency_ms"])
+        if options["orders"] < 2:
+            raise CommandError("--orders must be at least 2")
+        bench_options = BenchOptions(cycles=options["cycles"], latency_ms=options["latency_ms"],
+                                     orders=options["orders"])
         figures: list[Figure] = []
         for name in names:
             figures.extend(registry[name](bench_options))

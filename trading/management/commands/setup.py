@@ -31,7 +31,7 @@ class Command(BaseCommand):
         for line in report.updated:
             self.stdout.write(self.style.WARNING(f"updated   {line}"))
         for line in report.problems:
-            self.stdout.write(self.style.WARNING(f"not read  {line}"))
+            self.stdout.write(self.style.WARNING(f"problem   {line}"))
         self.stdout.write(
             f"setup done: {len(report.created)} created, {len(report.updated)} updated, "
             f"{len(report.unchanged)} already in place"
