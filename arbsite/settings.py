@@ -182,6 +182,15 @@ REDIS_KEY_PREFIX = env_name("REDIS_KEY_PREFIX", "arbsite")
 CELERY_BROKER_URL = REDIS_URL
 # The queue name lets several deployments (or test runs) share one Redis.
 CELERY_TASK_DEFAULT_QUEUE = env_name("CELERY_QUEUE", "arbsite")
+# The trading path (detection, then execution) on a queue of its own: a
+# dedicated worker (run.sh's "trader"; in production `celery -A arbsite worker
+# -Q <this queue>`) always has a free process for it, never queued behind a
+# sync, a recovery or a report. A worker started without -Q consumes both
+# queues, so a deployment with one worker trades as before.
+CELERY_TRADING_QUEUE = env_name("CELERY_TRADING_QUEUE", f"{CELERY_TASK_DEFAULT_QUEUE}-trading")
+CELERY_TASK_QUEUES = {CELERY_TASK_DEFAULT_QUEUE: {}, CELERY_TRADING_QUEUE: {}}
+CELERY_TASK_ROUTES = {name: {"queue": CELERY_TRADING_QUEUE}
+                      for name in ("trading.detect_opportunities", "trading.execute_opportunity")}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"

@@ -127,7 +127,8 @@ def _start_worker() -> subprocess.Popen:
     hostname = f"bench-{os.getpid()}@localhost"
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "arbsite", "worker", "--loglevel=WARNING",
-         "--concurrency=2", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "-n", hostname,
+         "--concurrency=2", "-Q",
+         f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.CELERY_TRADING_QUEUE}", "-n", hostname,
          "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=dict(os.environ),
     )

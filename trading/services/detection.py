@@ -77,8 +77,8 @@ class DetectionReport:
     runs: int = 1  # cycles run back to back because books changed during one
 
 
-def _create(plan: Plan, exchanges: dict[str, Exchange], markets: dict[str, Market]
-            ) -> Opportunity | None:
+def _create(plan: Plan, exchanges: dict[str, Exchange], markets: dict[str, Market],
+            sources: dict[tuple[str, str], str]) -> Opportunity | None:
     """One row in its own savepoint (or alone in autocommit): should a unique
     constraint on in-flight pairs exist (or come), a concurrent cycle's
     duplicate is dropped, not fatal."""
@@ -101,6 +101,8 @@ def _create(plan: Plan, exchanges: dict[str, Exchange], markets: dict[str, Marke
                 expected_profit_pct=plan.expected_profit_pct,
                 buy_book_age_ms=plan.buy_book_age_ms,
                 sell_book_age_ms=plan.sell_book_age_ms,
+                buy_book_source=sources.get((plan.buy_exchange, plan.market), ""),
+                sell_book_source=sources.get((plan.sell_exchange, plan.market), ""),
                 details=plan.details,
             )
     except IntegrityError as exc:
@@ -173,16 +175,20 @@ def _detect(enqueue_execution: Callable[[int], Any], now: datetime | None) -> De
         logger.debug("detection: %s %s->%s rejected: %s %s", rejection.market,
                      rejection.buy_exchange, rejection.sell_exchange, rejection.reason,
                      rejection.figures)
+    # Where each book came from (stream or poll), recorded with the decision.
+    sources = {book_key: cached.source for book_key, cached in data.books.items()}
     if result.plans:
-        _plans_write(result, report, exchanges, market_rows, enqueue_execution)
+        _plans_write(result, report, exchanges, market_rows, enqueue_execution, sources)
     report.opportunities_created = len(report.opportunity_ids)
-    report.rejections = rejections_record(rejections=result.rejections, now=now)
+    report.rejections = rejections_record(rejections=result.rejections, now=now,
+                                          sources=sources)
     report.elapsed_ms = (time.perf_counter() - started) * 1000
     return report
 
 
 def _plans_write(result: CycleResult, report: DetectionReport, exchanges: dict[str, Exchange],
-                 markets: dict[str, Market], enqueue: Callable[[int], Any]) -> None:
+                 markets: dict[str, Market], enqueue: Callable[[int], Any],
+                 sources: dict[tuple[str, str], str]) -> None:
     """The cycle's rows in one transaction; each execution enqueued after commit.
 
     The usual cycle has one plan: outside any transaction its row is one
@@ -191,7 +197,7 @@ def _plans_write(result: CycleResult, report: DetectionReport, exchanges: dict[s
     single = len(result.plans) == 1 and not transaction.get_connection().in_atomic_block
     with nullcontext() if single else transaction.atomic():
         for plan in result.plans:
-            opportunity = _create(plan, exchanges, markets)
+            opportunity = _create(plan, exchanges, markets, sources)
             if opportunity is None:
                 result.rejections.append(Rejection(
                     Reason.IN_FLIGHT, plan.market, plan.buy_exchange, plan.sell_exchange,
