@@ -31,7 +31,8 @@ def test_the_panel_shows_decisions_by_source_under_the_streams_table(operator_cl
     market = make_market("BTC", "IRR")
     for age in (40, 60, 80):
         make_opportunity(market=market, buy=nobitex, sell=wallex, quantity=D("0.01"),
-                         buy_price=D("100"), sell_price=D("101"), status="done", buy_book_source="stream",
+                         buy_price=D("100"), sell_price=D("101"), status="done",
+                         buy_book_source="stream",
                          buy_book_age_ms=age, sell_book_source="poll", sell_book_age_ms=700)
     rejections_record(
         rejections=[Rejection(Reason.STALE_BOOK, "BTC-IRR", "nobitex", "wallex", {})],

@@ -52,10 +52,16 @@ from trading.detection.rejections import (
     rejections_record_blocked,
 )
 from trading.models import Opportunity
-from trading.services import risk
-from trading.services.balances import balances_committed, balances_latest
+from trading.services.balances import balances_latest
 from trading.services.books import books_latest
 from trading.services.budgets import plans_refused
+from trading.services.decision_cache import (
+    cached,
+    decision_cache_bump_committed,
+    decision_cache_deferred,
+    versions_read,
+)
+from trading.services.decision_reads import balances_committed_cached, risk_check_cached
 from trading.services.detection_trigger import detection_run
 
 logger = logging.getLogger(__name__)
@@ -136,11 +142,14 @@ def _detect(enqueue_execution: Callable[[int], Any], now: datetime | None) -> De
     started = time.perf_counter()
     now = now or timezone.now()
     report = DetectionReport()
-    markets, exchanges, market_rows = listings_read()
+    # What the database says, kept in this process while unchanged: one Redis
+    # round trip tells (trading/services/decision_cache.py).
+    versions = versions_read()
+    markets, exchanges, market_rows = cached("listings", versions.config, listings_read)
     quotes = sorted({m.quote for m in markets})
-    # The risk settings and today's P&L, read from the database once per cycle
-    # (an operator's change applies to the next cycle), used for all of it.
-    checked = risk.risk_check(quote_assets=quotes, at=now)
+    # The risk settings and today's P&L (an operator's change applies to the
+    # next cycle: its save sets a new version), used for all of the cycle.
+    checked = risk_check_cached(versions=versions, quote_assets=quotes, at=now)
     settings_row, blocked = checked.settings, checked.blocked
     report.blocked = blocked
     if quotes and len(blocked) == len(quotes):
@@ -149,13 +158,15 @@ def _detect(enqueue_execution: Callable[[int], Any], now: datetime | None) -> De
         report.elapsed_ms = (time.perf_counter() - started) * 1000
         return report
 
-    in_flight = in_flight_read()
+    in_flight = cached("in_flight", versions.state, in_flight_read)
     data = CycleInput(
         markets=markets,
         books=books_latest(),
         # As they stand now: less what was committed since each read.
-        balances=balances_committed(balances_latest(sorted(exchanges))),
-        limits=limits_read(markets, settings_row, in_flight),
+        balances=balances_committed_cached(versions=versions,
+                                           cached_balances=balances_latest(sorted(exchanges))),
+        limits=cached("limits", (versions.config, versions.state),
+                      lambda: limits_read(markets, settings_row, in_flight)),
         now=now,
         in_flight=in_flight.pairs,
         blocked=blocked,
@@ -186,6 +197,15 @@ def _detect(enqueue_execution: Callable[[int], Any], now: datetime | None) -> De
     return report
 
 
+def _committed(enqueue: Callable[[int], Any], opportunity_id: int, changed: set[str]) -> None:
+    """After the row's commit: the kept reads of what is in flight learn of
+    it (``decision_cache``), then its execution is enqueued."""
+    if changed:
+        decision_cache_bump_committed(*changed)
+        changed.clear()
+    enqueue(opportunity_id)
+
+
 def _plans_write(result: CycleResult, report: DetectionReport, exchanges: dict[str, Exchange],
                  markets: dict[str, Market], enqueue: Callable[[int], Any],
                  sources: dict[tuple[str, str], str]) -> None:
@@ -195,7 +215,8 @@ def _plans_write(result: CycleResult, report: DetectionReport, exchanges: dict[s
     INSERT in autocommit (atomic by itself: no BEGIN, savepoint or COMMIT
     round trips), and ``on_commit`` enqueues at once, after it."""
     single = len(result.plans) == 1 and not transaction.get_connection().in_atomic_block
-    with nullcontext() if single else transaction.atomic():
+    with nullcontext() if single else transaction.atomic(), \
+            decision_cache_deferred() as changed:
         for plan in result.plans:
             opportunity = _create(plan, exchanges, markets, sources)
             if opportunity is None:
@@ -204,7 +225,7 @@ def _plans_write(result: CycleResult, report: DetectionReport, exchanges: dict[s
                     {"note": "not created: integrity error"}))
                 continue
             report.opportunity_ids.append(opportunity.id)
-            transaction.on_commit(partial(enqueue, opportunity.id))
+            transaction.on_commit(partial(_committed, enqueue, opportunity.id, changed))
             logger.info(
                 "detection: opportunity #%s %s buy %s @%s sell %s @%s qty %s profit %s %s "
                 "(%s%%)", opportunity.id, plan.market, plan.buy_exchange, _s(plan.buy_price),

@@ -36,7 +36,10 @@ from exchanges.states import OrderState
 from exchanges.types import Side
 from trading import killpoints
 from trading.models import Opportunity, Order, RiskSettings
+from trading.pnl import QUOTE_ASSETS
 from trading.services.budgets import opportunity_capital_blocker
+from trading.services.decision_cache import versions_read
+from trading.services.decision_reads import risk_check_cached
 from trading.services.fills import fills_fetch_missing
 from trading.services.opportunities import opportunity_claim, opportunity_refuse
 from trading.services.orders import (
@@ -65,7 +68,17 @@ def _claim_and_write_orders(opportunity_id: int) -> tuple[list[Order], str | Non
     """Claim the opportunity and write its two legs, or say why not.
 
     Returns None when another worker already claimed it.
+
+    One transaction, its round trips few: the claim (a conditional UPDATE and
+    its event), the opportunity with its market and exchanges (one SELECT),
+    both orders (one INSERT) and their events (one INSERT), one COMMIT. The
+    risk settings and today's P&L are read just before it (kept between
+    changes: ``decision_cache``; the kill switch an operator just set sets a
+    new version, so it applies). A failure anywhere in it rolls all of it back.
     """
+    # Every quote asset's, so that it is read before the claim (kept reads are
+    # taken outside transactions), whatever this opportunity's quote.
+    risk_all = risk_check_cached(versions=versions_read(), quote_assets=list(QUOTE_ASSETS))
     with transaction.atomic():
         if not opportunity_claim(opportunity_id=opportunity_id, source=SOURCE):
             return None
@@ -75,9 +88,8 @@ def _claim_and_write_orders(opportunity_id: int) -> tuple[list[Order], str | Non
                        .defer("buy_exchange__api_key", "buy_exchange__api_secret",
                               "sell_exchange__api_key", "sell_exchange__api_secret")
                        .get(pk=opportunity_id))
-        # The risk settings and today's P&L, read from the database for this
-        # decision (the kill switch an operator just set applies), once.
-        risk = risk_check(quote_assets=[opportunity.quote_asset])
+        risk = risk_all if opportunity.quote_asset in QUOTE_ASSETS else risk_check(
+            quote_assets=[opportunity.quote_asset])
         blocker = risk.blocked.get(opportunity.quote_asset)
         if blocker is None:
             blocker = _execution_blocker(opportunity, risk.settings)
