@@ -19,7 +19,7 @@ REGISTRY: dict[str, BenchFunction] = {}
 # Modules whose import registers more benchmarks (missing ones are skipped).
 BENCH_MODULES = (
     "arbsite.bench.books", "arbsite.bench.detection", "arbsite.bench.pipeline",
-    "arbsite.bench.reports", "arbsite.bench.recovery",
+    "arbsite.bench.reports", "arbsite.bench.recovery", "arbsite.bench.streamed",
 )
 
 

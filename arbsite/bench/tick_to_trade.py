@@ -25,6 +25,7 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 
+from arbsite.bench.hops import hops_measure  # noqa: E402
 from arbsite.bench.registry import percentile  # noqa: E402
 from arbsite.celery import app as celery_app  # noqa: E402
 from exchanges import registry  # noqa: E402
@@ -71,7 +72,10 @@ def tick_to_trade_run(*, iterations: int, warmup: int) -> dict:
         try:
             _configure(server, creds)
             worker = _start_worker()
-            return _measure(server, iterations, warmup)
+            hop = hops_measure(count=50)  # the reference, same Redis, same worker
+            result = _measure(server, iterations, warmup)
+            result["hop"] = hop
+            return result
         finally:
             if worker is not None:
                 worker.send_signal(signal.SIGTERM)
