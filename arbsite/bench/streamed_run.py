@@ -33,7 +33,7 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
-from arbsite.bench.hops import hops_measure  # noqa: E402
+from arbsite.bench.hops import HopMeter  # noqa: E402
 from arbsite.bench.registry import percentile  # noqa: E402
 from arbsite.bench.tick_to_trade import (  # noqa: E402
     CLOSED,
@@ -120,7 +120,7 @@ def trade_run(*, iterations: int, warmup: int, polled: int) -> dict:
         worker = streamer = None
         try:
             worker = _start_worker()
-            hop = hops_measure(count=50)
+            hops = HopMeter()  # the reference, sampled between the trades
             streamer = _streamer(server, Path(tmp) / "streamer.log")
             try:
                 _wait(lambda: {("nobitex", "BTC-IRR"), ("wallex", "BTC-IRR")} <= _streamed_books(),
@@ -128,14 +128,15 @@ def trade_run(*, iterations: int, warmup: int, polled: int) -> dict:
             except BenchError:
                 raise BenchError("the streamer stored no book: "
                                  + (Path(tmp) / "streamer.log").read_text()[-2000:]) from None
-            streamed = _trades(server, iterations + warmup, settle=0.05)[warmup:]
+            streamed = _trades(server, iterations + warmup, settle=0.05, hops=hops)[warmup:]
             _stop(streamer)
             streamer = None
             time.sleep(3.5)  # its status goes stale: the poller fetches every book again
             beat = _Beat()
             beat.start()
             try:
-                polled_samples = _trades(server, polled, settle=1.2, random_phase=1.0)
+                polled_samples = _trades(server, polled, settle=1.2, random_phase=1.0,
+                                         hops=hops)
             finally:
                 beat.stop()
         finally:
@@ -143,7 +144,8 @@ def trade_run(*, iterations: int, warmup: int, polled: int) -> dict:
             if worker is not None:
                 _stop(worker)
             server.stop()
-    return {"hop": hop, "streamed": _summary(streamed), "polled": _summary(polled_samples)}
+    return {"hop": hops.summary(), "streamed": _summary(streamed),
+            "polled": _summary(polled_samples)}
 
 
 class _Beat(threading.Thread):
@@ -163,7 +165,7 @@ class _Beat(threading.Thread):
 
 
 def _trades(server: SandboxServer, count: int, *, settle: float,
-            random_phase: float = 0.0) -> list[dict]:
+            random_phase: float = 0.0, hops: HopMeter | None = None) -> list[dict]:
     """``count`` times: no spread, then a spread appears on Wallex at a known
     moment; what became of it, timed from the sandbox's and our records."""
     engines = server.world.engines
@@ -178,6 +180,8 @@ def _trades(server: SandboxServer, count: int, *, settle: float,
         server.set_book("wallex", "BTCTMN", asks=_asks(2 * nudge), bids=WALLEX_POOR_BIDS)
         for name in ("nobitex", "wallex"):
             balances_store(name, registry.adapter_for(name).balances())
+        if hops is not None:
+            hops.sample()
         time.sleep(settle + random.uniform(0, random_phase))  # noqa: S311 - a phase
         last_id = Opportunity.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         changed = time.time()
