@@ -182,6 +182,8 @@ def decision_cache_deferred() -> Iterator[set[str]]:
 
 
 def _bump(kinds: tuple[str, ...]) -> None:
+    if not kinds:
+        return
     try:
         redis_client().mset({_version_key(kind): uuid.uuid4().hex for kind in kinds})
     except redis.RedisError as exc:

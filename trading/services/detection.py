@@ -198,12 +198,14 @@ def _detect(enqueue_execution: Callable[[int], Any], now: datetime | None) -> De
 
 
 def _committed(enqueue: Callable[[int], Any], opportunity_id: int, changed: set[str]) -> None:
-    """After the row's commit: the kept reads of what is in flight learn of
-    it (``decision_cache``), then its execution is enqueued."""
+    """After the row's commit: its execution is enqueued, then the kept reads
+    of what is in flight learn of it (``decision_cache``). In that order, off
+    the path to the orders: the next detection cycle cannot start before this
+    one ends (its lock), and execution reads nothing kept under that version."""
+    enqueue(opportunity_id)
     if changed:
         decision_cache_bump_committed(*changed)
         changed.clear()
-    enqueue(opportunity_id)
 
 
 def _plans_write(result: CycleResult, report: DetectionReport, exchanges: dict[str, Exchange],

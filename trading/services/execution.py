@@ -36,10 +36,8 @@ from exchanges.states import OrderState
 from exchanges.types import Side
 from trading import killpoints
 from trading.models import Opportunity, Order, RiskSettings
-from trading.pnl import QUOTE_ASSETS
 from trading.services.budgets import opportunity_capital_blocker
-from trading.services.decision_cache import versions_read
-from trading.services.decision_reads import risk_check_cached
+from trading.services.decision_cache import decision_cache_bump_committed, decision_cache_deferred
 from trading.services.fills import fills_fetch_missing
 from trading.services.opportunities import opportunity_claim, opportunity_refuse
 from trading.services.orders import (
@@ -71,14 +69,12 @@ def _claim_and_write_orders(opportunity_id: int) -> tuple[list[Order], str | Non
 
     One transaction, its round trips few: the claim (a conditional UPDATE and
     its event), the opportunity with its market and exchanges (one SELECT),
-    both orders (one INSERT) and their events (one INSERT), one COMMIT. The
-    risk settings and today's P&L are read just before it (kept between
-    changes: ``decision_cache``; the kill switch an operator just set sets a
-    new version, so it applies). A failure anywhere in it rolls all of it back.
+    the risk settings with today's P&L (one SELECT), both orders (one INSERT)
+    and their events (one INSERT), one COMMIT. A failure anywhere in it rolls
+    all of it back. (The risk read stays fresh here, not kept like
+    detection's: every settled trade changes today's P&L, so a kept read would
+    rarely serve the next execution, and reading it first delayed the claim.)
     """
-    # Every quote asset's, so that it is read before the claim (kept reads are
-    # taken outside transactions), whatever this opportunity's quote.
-    risk_all = risk_check_cached(versions=versions_read(), quote_assets=list(QUOTE_ASSETS))
     with transaction.atomic():
         if not opportunity_claim(opportunity_id=opportunity_id, source=SOURCE):
             return None
@@ -88,8 +84,9 @@ def _claim_and_write_orders(opportunity_id: int) -> tuple[list[Order], str | Non
                        .defer("buy_exchange__api_key", "buy_exchange__api_secret",
                               "sell_exchange__api_key", "sell_exchange__api_secret")
                        .get(pk=opportunity_id))
-        risk = risk_all if opportunity.quote_asset in QUOTE_ASSETS else risk_check(
-            quote_assets=[opportunity.quote_asset])
+        # The risk settings and today's P&L, read from the database for this
+        # decision (the kill switch an operator just set applies), once.
+        risk = risk_check(quote_assets=[opportunity.quote_asset])
         blocker = risk.blocked.get(opportunity.quote_asset)
         if blocker is None:
             blocker = _execution_blocker(opportunity, risk.settings)
@@ -155,18 +152,26 @@ def _cancel_resting(order: Order) -> None:
 def opportunity_execute(*, opportunity_id: int) -> ExecutionResult:
     """Execute one opportunity exactly once (see the module docstring)."""
     started = time.perf_counter()
-    written = _claim_and_write_orders(opportunity_id)
+    # The claim's news for detection's kept reads (decision_cache) goes out
+    # once both legs are sent, off their path: a claimed opportunity and its
+    # pending orders hold the same pair and the same balances as the detected
+    # one did, so what detection keeps stays right until then.
+    with decision_cache_deferred() as changed:
+        written = _claim_and_write_orders(opportunity_id)
     if written is None:
         logger.info("opportunity %s already claimed; nothing to do", opportunity_id)
         return ExecutionResult(opportunity_id, "claimed-elsewhere")
     legs, blocker = written
     if blocker is not None:
+        decision_cache_bump_committed(*changed)  # refused: its pair is free again
         return ExecutionResult(opportunity_id, "refused", blocker)
     killpoints.reached("after_orders_written")
 
     futures = [_pool.submit(order_submit, order=leg, source=SOURCE) for leg in legs]
     reports = [future.result() for future in futures]
     sent_ms = (time.perf_counter() - started) * 1000
+    if changed:
+        decision_cache_bump_committed(*changed)
     # Both legs are on the exchanges and their answers not yet stored: a crash
     # here leaves pending_submit orders that recovery adopts by client order id.
     killpoints.reached("after_both_sent_before_stored")
