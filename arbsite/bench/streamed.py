@@ -99,8 +99,9 @@ def streamer_cost(options: BenchOptions) -> list[Figure]:
     seconds = float(os.environ.get("BENCH_STREAMER_SECONDS", "20" if _quick() else "300"))
     result = _child("--mode", "cost", "--seconds", str(seconds), "--markets", "20",
                     "--rate", "10", timeout=seconds + 600)
-    note = (f"{result['exchanges']} exchanges × {result['markets']} markets, "
-            f"{result['changes_per_second']} changes/s pushed, held {result['seconds']} s; "
+    note = (f"{result['exchanges']} exchanges × {result['markets']} markets (the third a "
+            f"second Nobitex-protocol exchange on Nobitex's feed), "
+            f"{result['changes_per_second']} sandbox book changes/s, held {result['seconds']} s; "
             f"messages received {sum(result['messages'].values())}")
     drift = round(result["rss_end_mb"] - result["rss_start_mb"], 1)
     return [
