@@ -187,7 +187,7 @@ def _detect(enqueue_execution: Callable[[int], Any], now: datetime | None) -> De
                      rejection.buy_exchange, rejection.sell_exchange, rejection.reason,
                      rejection.figures)
     # Where each book came from (stream or poll), recorded with the decision.
-    sources = {book_key: cached.source for book_key, cached in data.books.items()}
+    sources = {book_key: entry.source for book_key, entry in data.books.items()}
     if result.plans:
         _plans_write(result, report, exchanges, market_rows, enqueue_execution, sources)
     report.opportunities_created = len(report.opportunity_ids)
