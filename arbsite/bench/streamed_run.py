@@ -51,6 +51,7 @@ from exchanges.sandbox.markets import Market as SandboxMarket  # noqa: E402
 from trading.models import Opportunity  # noqa: E402
 from trading.services.balances import balances_store  # noqa: E402
 from trading.services.books import STREAM, books_latest  # noqa: E402
+from trading.services.sync import orders_sync  # noqa: E402
 from trading.tasks import poll_orderbooks  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -221,11 +222,21 @@ def _asks(n: int) -> list[list[str]]:
 
 
 def _closed_after(after_id: int, timeout: float = 10.0) -> Opportunity | None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """The first opportunity after ``after_id`` once closed. One still open
+    after 2 s (a leg left resting whose cancel did not answer) is what sync
+    settles every 3 s in a deployment: sync runs here too, then, so that it
+    does not hold its pair in flight for the rest of the run (not a sample)."""
+    started = time.monotonic()
+    synced = started
+    while time.monotonic() < started + timeout:
         opportunity = Opportunity.objects.filter(pk__gt=after_id).order_by("pk").first()
         if opportunity is not None and opportunity.status in CLOSED:
             return opportunity
+        if opportunity is not None and time.monotonic() - synced > 2.0:
+            synced = time.monotonic()
+            orders_sync()
+            if Opportunity.objects.get(pk=opportunity.pk).status in CLOSED:
+                return None  # settled by sync: not timed
         time.sleep(0.005)
     return None
 
