@@ -58,7 +58,9 @@ def message_to_orders(options: BenchOptions) -> list[Figure]:
                     "2" if quick else "10", "--polled", str(polled), timeout=1800)
     hop = result["hop"]["p50_ms"]
     streamed, polled_run = result["streamed"], result["polled"]
-    note = (f"{streamed['count']} opportunities ({streamed['failed']} not traded), "
+    whys = ", ".join(f"{n} {why}" for why, n in sorted(streamed.get("why", {}).items()))
+    note = (f"{streamed['count']} opportunities ({streamed['failed']} not timed"
+            f"{': ' + whys if whys else ''}), "
             f"{result['database']}, 1 worker (prefork 2), books from "
             f"{'/'.join(streamed['sources']) or 'nothing'}")
 

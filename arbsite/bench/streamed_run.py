@@ -129,7 +129,9 @@ def trade_run(*, iterations: int, warmup: int, polled: int) -> dict:
             except BenchError:
                 raise BenchError("the streamer stored no book: "
                                  + (Path(tmp) / "streamer.log").read_text()[-2000:]) from None
-            streamed = _trades(server, iterations + warmup, settle=0.05, hops=hops)[warmup:]
+            streamed = _trades(server, iterations + warmup, settle=0.05, hops=hops)
+            streamed = [s for s in streamed if s.get("failed")] + [
+                s for s in streamed if not s.get("failed")][warmup:]
             _stop(streamer)
             streamer = None
             time.sleep(3.5)  # its status goes stale: the poller fetches every book again
@@ -172,7 +174,9 @@ def _trades(server: SandboxServer, count: int, *, settle: float,
     engines = server.world.engines
     samples: list[dict] = []
     nudge = 0
-    for _ in range(count):
+    # ``count`` timed samples, at most twice as many tries (some are not timed:
+    # a leg rested and sync settled it, or an unwind held the pair in flight).
+    while sum(not s.get("failed") for s in samples) < count and len(samples) < 2 * count:
         nudge += 1  # Nobitex's book changes too, so that its push keeps it fresh
         server.set_book("nobitex", "BTCIRT", asks=[[NOBITEX_ASKS[0][0], f"{5 + nudge % 2}"]],
                         bids=NOBITEX_BIDS)
@@ -187,9 +191,9 @@ def _trades(server: SandboxServer, count: int, *, settle: float,
         last_id = Opportunity.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
         changed = time.time()
         server.set_book("wallex", "BTCTMN", asks=_asks(2 * nudge + 1), bids=WALLEX_RICH_BIDS)
-        opportunity = _closed_after(last_id)
+        opportunity, why = _closed_after(last_id)
         if opportunity is None:
-            samples.append({"failed": True})
+            samples.append({"failed": True, "why": why})
             continue
         sent = []
         for order in opportunity.orders.filter(purpose="entry"):
@@ -198,7 +202,7 @@ def _trades(server: SandboxServer, count: int, *, settle: float,
                 sent += [o.created_at for o in engine.orders.values()
                          if o.client_id == order.client_order_id]
         if len(sent) != 2:
-            samples.append({"failed": True})
+            samples.append({"failed": True, "why": "not both legs placed"})
             continue
         received = datetime.fromisoformat(
             opportunity.details["books_fetched_at"]["sell"]).timestamp()
@@ -221,7 +225,7 @@ def _asks(n: int) -> list[list[str]]:
     return [[price, str(Decimal(amount) + Decimal(n % 3) / 10)]]
 
 
-def _closed_after(after_id: int, timeout: float = 10.0) -> Opportunity | None:
+def _closed_after(after_id: int, timeout: float = 10.0) -> tuple[Opportunity | None, str]:
     """The first opportunity after ``after_id`` once closed. One still open
     after 2 s (a leg left resting whose cancel did not answer) is what sync
     settles every 3 s in a deployment: sync runs here too, then, so that it
@@ -231,19 +235,23 @@ def _closed_after(after_id: int, timeout: float = 10.0) -> Opportunity | None:
     while time.monotonic() < started + timeout:
         opportunity = Opportunity.objects.filter(pk__gt=after_id).order_by("pk").first()
         if opportunity is not None and opportunity.status in CLOSED:
-            return opportunity
+            return opportunity, ""
         if opportunity is not None and time.monotonic() - synced > 2.0:
             synced = time.monotonic()
             orders_sync()
             if Opportunity.objects.get(pk=opportunity.pk).status in CLOSED:
-                return None  # settled by sync: not timed
+                return None, "settled by sync"  # not timed
         time.sleep(0.005)
-    return None
+    return None, "no opportunity" if opportunity is None else f"left {opportunity.status}"
 
 
 def _summary(samples: list[dict]) -> dict:
     good = [s for s in samples if not s.get("failed")]
-    out: dict = {"count": len(good), "failed": len(samples) - len(good),
+    whys: dict[str, int] = {}
+    for s in samples:
+        if s.get("failed"):
+            whys[s["why"]] = whys.get(s["why"], 0) + 1
+    out: dict = {"count": len(good), "failed": len(samples) - len(good), "why": whys,
                  "sources": sorted({s["source"] for s in good})}
     for name in ("message_to_orders", "change_to_received", "received_to_row", "row_to_claim",
                  "claim_to_sent", "age_since_change", "age_recorded"):
