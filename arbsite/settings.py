@@ -385,6 +385,10 @@ BENCH_DATABASE_URL = env_str("BENCH_DATABASE_URL", "")
 if BENCH_DATABASE_URL:
     env_db("BENCH_DATABASE_URL", BENCH_DATABASE_URL)  # refuses a malformed URL
 BENCH_REPORT_TRADES = env_int("BENCH_REPORT_TRADES", 1_000_000, minimum=1)
+# The streamed benches (arbsite/bench/streamed.py): fewer samples for a quick
+# run, and how long the streamer's cost is held (the figure wants 300 s).
+BENCH_QUICK = env_bool("BENCH_QUICK", False)
+BENCH_STREAMER_SECONDS = env_int("BENCH_STREAMER_SECONDS", 300, minimum=1)
 
 # --- Alerts (trading/alerts/) -------------------------------------------------
 # Channels from the environment, installed by ``manage.py setup``; validated here

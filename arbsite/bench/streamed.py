@@ -13,13 +13,12 @@ through the same Redis to the same worker, measured in the same run:
 
 Both run in a child process (``arbsite.bench.streamed_run``) on a database,
 Redis prefix and queue of their own (``pipeline.bench_env``). Quick runs:
-``BENCH_QUICK=1`` takes fewer samples (the figures say how many).
+``BENCH_QUICK=true`` takes fewer samples (the figures say how many).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from arbsite.bench.registry import BenchOptions, Figure, bench
 
 
 def _quick() -> bool:
-    return os.environ.get("BENCH_QUICK", "") not in ("", "0", "false")
+    return bool(settings.BENCH_QUICK)
 
 
 def _child(*args: str, timeout: float) -> dict:
@@ -98,7 +97,8 @@ def message_to_orders(options: BenchOptions) -> list[Figure]:
 @bench("streamer-cost")
 def streamer_cost(options: BenchOptions) -> list[Figure]:
     """(c) the streamer's CPU and memory: 3 exchanges × 20 markets at 10 changes/s/book."""
-    seconds = float(os.environ.get("BENCH_STREAMER_SECONDS", "20" if _quick() else "300"))
+    seconds = float(settings.BENCH_STREAMER_SECONDS if not _quick()
+                    else min(20, settings.BENCH_STREAMER_SECONDS))
     result = _child("--mode", "cost", "--seconds", str(seconds), "--markets", "20",
                     "--rate", "10", timeout=seconds + 600)
     note = (f"{result['exchanges']} exchanges × {result['markets']} markets (the third a "

@@ -19,8 +19,8 @@ def _figures(name: str) -> dict[str, dict]:
     return {f["name"]: f for f in json.loads(out.getvalue())}
 
 
-def test_message_to_orders_and_book_age_in_quick_mode(monkeypatch):
-    monkeypatch.setenv("BENCH_QUICK", "1")
+def test_message_to_orders_and_book_age_in_quick_mode(settings):
+    settings.BENCH_QUICK = True
 
     figures = _figures("message-to-orders")
 
@@ -36,9 +36,9 @@ def test_message_to_orders_and_book_age_in_quick_mode(monkeypatch):
     assert figures["polled: age at decision p50"]["value"] > 0
 
 
-def test_the_streamers_cost_in_quick_mode(monkeypatch):
-    monkeypatch.setenv("BENCH_QUICK", "1")
-    monkeypatch.setenv("BENCH_STREAMER_SECONDS", "4")
+def test_the_streamers_cost_in_quick_mode(settings):
+    settings.BENCH_QUICK = True
+    settings.BENCH_STREAMER_SECONDS = 4
 
     figures = _figures("streamer-cost")
 

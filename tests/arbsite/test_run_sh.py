@@ -82,6 +82,25 @@ def _streams(port: str) -> dict:
         return {}
 
 
+def _control_panel(port: str, login: str) -> str:
+    """The control panel's page, logged in as run.sh's admin (var/admin-login.txt)."""
+    import http.cookiejar
+    import urllib.parse
+    import urllib.request
+
+    user, password = login.split()
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    base = f"http://127.0.0.1:{port}"
+    page = opener.open(f"{base}/admin/login/", timeout=10).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"username": user, "password": password,
+                                   "csrfmiddlewaretoken": token, "next": "/admin/control/"})
+    request = urllib.request.Request(f"{base}/admin/login/", data=form.encode(),
+                                     headers={"Referer": f"{base}/admin/login/"})
+    return opener.open(request, timeout=10).read().decode()
+
+
 def _last_opportunity(db: Path) -> int:
     with sqlite3.connect(db, timeout=5) as conn:
         return conn.execute("select coalesce(max(id), 0) from trading_opportunity").fetchone()[0]
@@ -174,6 +193,14 @@ def test_run_sh_trades_survives_a_killed_worker_and_stops_in_order(demo):
             timeout=60), (_streams(env["PORT"]), (copy / "var" / "streamer.log").read_text())
         assert run.wait_for(lambda: _traded_on_streamed_books(run.db) >= 1), (
             run.output()[-3000:], (copy / "var" / "streamer.log").read_text()[-3000:])
+        # ... visibly so on the control panel: both streams connected with the age
+        # of their last message, and decisions taken on streamed books
+        panel = _control_panel(env["PORT"], (copy / "var" / "admin-login.txt").read_text())
+        streams = panel[panel.index('id="streams"'):panel.index('id="decisions-by-source"')]
+        assert streams.count("<td>connected") == 2, streams
+        assert "no active streamer" not in streams and " ago" in streams, streams
+        decisions = panel[panel.index('id="decisions-by-source"'):panel.index('id="pnl"')]
+        assert "<td>stream</td>" in decisions, decisions
 
         # The README's drill: kill the worker, run recover_orders, trading resumes.
         worker = run.pid("worker")
