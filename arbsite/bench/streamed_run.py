@@ -228,18 +228,22 @@ def _asks(n: int) -> list[list[str]]:
 def _closed_after(after_id: int, timeout: float = 10.0) -> tuple[Opportunity | None, str]:
     """The first opportunity after ``after_id`` once closed. One still open
     after 2 s (a leg left resting whose cancel did not answer) is what sync
-    settles every 3 s in a deployment: sync runs here too, then, so that it
-    does not hold its pair in flight for the rest of the run (not a sample)."""
+    settles every 3 s in a deployment: sync runs here too every 2 s of a wait,
+    so that none holds its pair in flight for the rest of the run (such a one
+    is not a sample)."""
     started = time.monotonic()
     synced = started
     while time.monotonic() < started + timeout:
         opportunity = Opportunity.objects.filter(pk__gt=after_id).order_by("pk").first()
         if opportunity is not None and opportunity.status in CLOSED:
             return opportunity, ""
-        if opportunity is not None and time.monotonic() - synced > 2.0:
+        if time.monotonic() - synced > 2.0:
+            # whichever is open: the one after ``after_id``, or an earlier one
+            # that still holds the pair in flight
             synced = time.monotonic()
             orders_sync()
-            if Opportunity.objects.get(pk=opportunity.pk).status in CLOSED:
+            if opportunity is not None and (
+                    Opportunity.objects.get(pk=opportunity.pk).status in CLOSED):
                 return None, "settled by sync"  # not timed
         time.sleep(0.005)
     return None, "no opportunity" if opportunity is None else f"left {opportunity.status}"
