@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # arbsite: run the whole system, or its tests.
 #
-#   ./run.sh          web + Celery worker + beat (+ the exchange sandbox when no
+#   ./run.sh          web + Celery workers + beat + the streamer (+ the exchange sandbox when no
 #                     real exchange is configured), on SQLite unless DATABASE_URL
 #                     is set. A process that dies is restarted (with a back-off);
 #                     Ctrl-C stops the web, worker and beat, then the sandbox.
@@ -356,11 +356,23 @@ run_system() {
   "$VENV/bin/python" manage.py setup
   create_admin
 
-  local port="${PORT:-8000}" name
+  local port="${PORT:-8000}" name trading_queue
+  trading_queue=$("$VENV/bin/python" -c "import django; django.setup()
+from django.conf import settings; print(settings.CELERY_TRADING_QUEUE)")
   service web "$VENV/bin/python" manage.py runserver "127.0.0.1:$port" --noreload
   service worker "$VENV/bin/celery" -A arbsite worker --loglevel=INFO \
     --concurrency="${WORKER_CONCURRENCY:-4}" --hostname="worker@%h"
   service beat "$VENV/bin/celery" -A arbsite beat --loglevel=INFO --pidfile="$VAR/celerybeat.pid"
+  # The trading path's own worker: detection and execution on the trading
+  # queue, never behind a sync, a recovery or a report (arbsite/settings.py,
+  # CELERY_TRADING_QUEUE; the worker above takes them too when it is free).
+  service trader --log "$VAR/trader.log" "$VENV/bin/celery" -A arbsite worker --loglevel=INFO \
+    --concurrency="${TRADER_CONCURRENCY:-2}" --hostname="trader@%h" \
+    -Q "$trading_queue"
+  # Market data: Nobitex and Wallex books over their websockets (the sandbox's
+  # when it runs), detection on every change; books it does not keep fresh
+  # are polled by beat's poller as before.
+  service streamer --log "$VAR/streamer.log" "$VENV/bin/python" manage.py stream_books
   # (another process is one more `service NAME COMMAND...` line above)
   for name in "${SERVICES[@]}"; do
     [ -n "${SERVICE_PID[$name]:-}" ] || start_service "$name"
@@ -417,14 +429,16 @@ db = settings.DATABASES["default"]
 sqlite = db["ENGINE"].endswith("sqlite3")
 prefix = settings.REDIS_KEY_PREFIX
 queue = settings.CELERY_TASK_DEFAULT_QUEUE
+trading_queue = settings.CELERY_TRADING_QUEUE
 url = settings.REDIS_URL
 try:
     client = redis.Redis.from_url(url, socket_connect_timeout=1)
     own = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    queued = client.llen(queue)
-    # kombu's priority lists of the queue: "<queue>\x06\x16<n>"
-    keys = own + [queue.encode()] + list(client.scan_iter(match=f"{queue}\x06\x16*",
-                                                          count=1000))
+    queued = client.llen(queue) + client.llen(trading_queue)
+    # kombu's priority lists of the queues: "<queue>\x06\x16<n>"
+    keys = own + [queue.encode(), trading_queue.encode()]
+    for name in (queue, trading_queue):
+        keys += list(client.scan_iter(match=f"{name}\x06\x16*", count=1000))
 except redis.RedisError:
     client, own, keys, queued = None, [], [], 0
 if step == "plan":
@@ -436,8 +450,8 @@ if step == "plan":
     if client is None:
         print(f"Redis at {url} does not answer: nothing to wipe there")
     else:
-        print(f"Redis at {url}: the {len(own)} keys under '{prefix}:' and the Celery queue "
-              f"'{queue}' ({queued} messages); other deployments' keys are kept")
+        print(f"Redis at {url}: the {len(own)} keys under '{prefix}:' and the Celery queues "
+              f"'{queue}' and '{trading_queue}' ({queued} messages); other deployments' keys are kept")
     print("the sandbox's state: var/sandbox-state.json (orders, fills, balances)")
 else:
     if sqlite:

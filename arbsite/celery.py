@@ -81,3 +81,14 @@ def _periodic_task_failed(sender=None, exception=None, **kwargs):
 
     task_run_record(task=getattr(sender, "name", ""), ok=False,
                     error=f"{type(exception).__name__}: {exception}")
+
+
+@app.task(name="arbsite.bench_hop", ignore_result=True)
+def bench_hop(sent_at: float, list_key: str) -> None:
+    """The benches' reference: one Celery hop, from ``delay`` to the task running
+    in a worker (``arbsite.bench.hops``). Writes only under the bench's key."""
+    import time
+
+    from arbsite.redis import redis_client
+
+    redis_client().rpush(list_key, repr(time.time() - sent_at))

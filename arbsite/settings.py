@@ -182,6 +182,15 @@ REDIS_KEY_PREFIX = env_name("REDIS_KEY_PREFIX", "arbsite")
 CELERY_BROKER_URL = REDIS_URL
 # The queue name lets several deployments (or test runs) share one Redis.
 CELERY_TASK_DEFAULT_QUEUE = env_name("CELERY_QUEUE", "arbsite")
+# The trading path (detection, then execution) on a queue of its own: a
+# dedicated worker (run.sh's "trader"; in production `celery -A arbsite worker
+# -Q <this queue>`) always has a free process for it, never queued behind a
+# sync, a recovery or a report. A worker started without -Q consumes both
+# queues, so a deployment with one worker trades as before.
+CELERY_TRADING_QUEUE = env_name("CELERY_TRADING_QUEUE", f"{CELERY_TASK_DEFAULT_QUEUE}-trading")
+CELERY_TASK_QUEUES = {CELERY_TASK_DEFAULT_QUEUE: {}, CELERY_TRADING_QUEUE: {}}
+CELERY_TASK_ROUTES = {name: {"queue": CELERY_TRADING_QUEUE}
+                      for name in ("trading.detect_opportunities", "trading.execute_opportunity")}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
@@ -378,6 +387,10 @@ if BENCH_DATABASE_URL:
 BENCH_REPORT_TRADES = env_int("BENCH_REPORT_TRADES", 1_000_000, minimum=1)
 # The admin's large lists count at most this many rows (arbsite/admin_paginator.py).
 ADMIN_COUNT_CAP = env_int("ADMIN_COUNT_CAP", 10_000, minimum=1)
+# The streamed benches (arbsite/bench/streamed.py): fewer samples for a quick
+# run, and how long the streamer's cost is held (the figure wants 300 s).
+BENCH_QUICK = env_bool("BENCH_QUICK", False)
+BENCH_STREAMER_SECONDS = env_int("BENCH_STREAMER_SECONDS", 300, minimum=1)
 
 # --- Alerts (trading/alerts/) -------------------------------------------------
 # Channels from the environment, installed by ``manage.py setup``; validated here

@@ -59,7 +59,9 @@ def celery_worker(*, queue: str | None = None, concurrency: int = 1, name: str |
     log = open(log_path or os.devnull, "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "arbsite", "worker", "--loglevel=INFO",
-         f"--concurrency={concurrency}", f"--pool={pool}", "-Q", queue, "-n", hostname,
+         f"--concurrency={concurrency}", f"--pool={pool}",
+         # its queue and that queue's trading queue (CELERY_TRADING_QUEUE's default)
+         "-Q", f"{queue},{queue}-trading", "-n", hostname,
          "--without-gossip", "--without-mingle"],
         cwd=ROOT, env=process_env(CELERY_QUEUE=queue, **env), stdout=log,
         stderr=subprocess.STDOUT,

@@ -23,6 +23,9 @@ class TradingConfig(AppConfig):
         from trading.display import display_cache_clear
 
         _alert_delivery_install()
+        # The fast path's kept reads learn of every save (services/decision_cache.py).
+        from trading.services.decision_cache import decision_cache_install
+        decision_cache_install()
         # The control panel's pages in the project's admin site, and its links
         # on the exchange and market pages (exchanges never names this app).
         admin.site.pages_register(control_panel_urls)

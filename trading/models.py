@@ -79,6 +79,10 @@ class Opportunity(models.Model):
     expected_profit_pct = models.DecimalField(max_digits=12, decimal_places=6)
     buy_book_age_ms = models.PositiveIntegerField(default=0)
     sell_book_age_ms = models.PositiveIntegerField(default=0)
+    # Where each book came from as detection read it: "stream" (a websocket
+    # push, trading/services/streaming.py) or "poll" (REST); "" before 0018.
+    buy_book_source = models.CharField(max_length=8, blank=True, default="")
+    sell_book_source = models.CharField(max_length=8, blank=True, default="")
     details = models.JSONField(
         default=dict, blank=True, help_text="Book levels used, caps applied: the audit record."
     )

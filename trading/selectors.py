@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -364,6 +364,7 @@ class ControlPanel:
     paused: PausedTrading | None = None
     book_rejections: list[BookRejectionLine] | None = None  # None: Redis unavailable
     protections: list[PairProtection] = field(default_factory=list)  # in force now
+    decisions_by_source: DecisionsBySource | None = None
 
 
 # Balances are shown in this order of assets: the quotes first, then the rest.
@@ -397,6 +398,66 @@ def trading_paused(health: SystemHealth) -> PausedTrading:
                       .order_by("exchange__name", "market__base", "market__quote")),
         exchanges=[e for e in health.exchanges if not (e.enabled and e.trading_enabled)],
     )
+
+
+@dataclass(frozen=True)
+class SourceDecisions:
+    """Decisions of one exchange's books from one source (``stream`` or ``poll``):
+    each decision counts once per leg on that exchange."""
+
+    source: str
+    exchange: str
+    opened: int  # opportunities written (whatever became of them)
+    rejected: int  # pairs detection rejected, "not crossed" (the quiet state) aside
+
+
+@dataclass(frozen=True)
+class DecisionsBySource:
+    minutes: int
+    lines: list[SourceDecisions]
+    # source → median age (ms) of the books the opened decisions were taken on
+    median_book_age_ms: dict[str, int | None]
+    rejected_unavailable: bool = False  # Redis unreadable: rejected counts missing
+
+
+def decisions_by_source(*, now: datetime | None = None,
+                        minutes: int = 60) -> DecisionsBySource:
+    """Detection's decisions of the last ``minutes`` by book source and
+    exchange: opened (Opportunity rows, their legs' recorded sources and
+    ages: one query) and rejected (detection's per-minute counts in Redis:
+    one round trip), with the median book age at decision per source."""
+    from statistics import median
+
+    from django.db.models import Q
+
+    from trading.detection.rejections import rejections_by_source_recent
+
+    now = now or timezone.now()
+    since = now - timedelta(minutes=minutes)
+    opened: dict[tuple[str, str], int] = {}
+    ages: dict[str, list[int]] = {}
+    rows = (Opportunity.objects.filter(created_at__gt=since, created_at__lte=now)
+            .filter(~Q(buy_book_source="") | ~Q(sell_book_source=""))
+            .values_list("buy_exchange__name", "buy_book_source", "buy_book_age_ms",
+                         "sell_exchange__name", "sell_book_source", "sell_book_age_ms"))
+    for row in rows:
+        for exchange, source, age in (row[0:3], row[3:6]):
+            if not source:
+                continue
+            opened[(source, exchange)] = opened.get((source, exchange), 0) + 1
+            ages.setdefault(source, []).append(age)
+    unavailable = False
+    try:
+        rejected = rejections_by_source_recent(now=now, minutes=minutes)
+    except Exception as exc:  # Redis down: the panel still renders the opened side
+        logger.warning("decisions by source: rejected counts unavailable: %s", exc)
+        rejected, unavailable = {}, True
+    keys = sorted(set(opened) | set(rejected), key=lambda k: (k[1], k[0]))
+    lines = [SourceDecisions(source, exchange, opened.get((source, exchange), 0),
+                             rejected.get((source, exchange), 0)) for source, exchange in keys]
+    medians = {source: int(median(ages[source])) if ages.get(source) else None
+               for source in sorted({k[0] for k in keys} | set(ages))}
+    return DecisionsBySource(minutes, lines, medians, unavailable)
 
 
 def control_panel(*, now: datetime | None = None, recent: int = 15) -> ControlPanel:
@@ -454,4 +515,5 @@ def control_panel(*, now: datetime | None = None, recent: int = 15) -> ControlPa
         rejections=rejections,
         balances=balances,
         paused=trading_paused(health),
+        decisions_by_source=decisions_by_source(now=now),
     )

@@ -75,8 +75,23 @@ def tick_to_trade(options: BenchOptions) -> list[Figure]:
     stages = result.get("stages_p50_ms", {})
     stage_note = ("p50 per stage: tick→row {detected} ms, row→claim {claimed} ms, "
                   "claim→both received {sent} ms".format(**stages)) if stages else ""
-    return [
+    hop = result.get("hop", {}).get("p50_ms")
+    figures = [
         Figure("tick-to-trade", "p50", result["p50_ms"], "ms",
                f"{note}; {stage_note}" if stage_note else note, "≤ 15 ms"),
         Figure("tick-to-trade", "p99", result["p99_ms"], "ms", note, "≤ 50 ms"),
     ]
+    for stage, value in stages.items():
+        figures.append(Figure("tick-to-trade", f"stage {STAGE_NAMES.get(stage, stage)} p50",
+                              value, "ms", "same run"))
+    if hop:
+        figures += [
+            Figure("tick-to-trade", "one Celery hop (reference) p50", hop, "ms",
+                   "delay() to the task running, same Redis and worker, same run"),
+            Figure("tick-to-trade", "p50 in Celery hops", round(result["p50_ms"] / hop, 1),
+                   "hops", "tick-to-trade p50 / one hop p50"),
+        ]
+    return figures
+
+
+STAGE_NAMES = {"detected": "tick→row", "claimed": "row→claim", "sent": "claim→both received"}

@@ -20,7 +20,7 @@ REGISTRY: dict[str, BenchFunction] = {}
 BENCH_MODULES = (
     "arbsite.bench.books", "arbsite.bench.detection", "arbsite.bench.pipeline",
     "arbsite.bench.reports", "arbsite.bench.recovery", "arbsite.bench.naked_leg",
-    "arbsite.bench.admin_lists",
+    "arbsite.bench.admin_lists", "arbsite.bench.streamed",
 )
 
 

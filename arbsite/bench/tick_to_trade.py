@@ -25,6 +25,7 @@ from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import transaction  # noqa: E402
 
+from arbsite.bench.hops import HopMeter  # noqa: E402
 from arbsite.bench.registry import percentile  # noqa: E402
 from arbsite.celery import app as celery_app  # noqa: E402
 from exchanges import registry  # noqa: E402
@@ -71,7 +72,10 @@ def tick_to_trade_run(*, iterations: int, warmup: int) -> dict:
         try:
             _configure(server, creds)
             worker = _start_worker()
-            return _measure(server, iterations, warmup)
+            hops = HopMeter()  # the reference: same Redis, same worker, between samples
+            result = _measure(server, iterations, warmup, hops)
+            result["hop"] = hops.summary()
+            return result
         finally:
             if worker is not None:
                 worker.send_signal(signal.SIGTERM)
@@ -127,7 +131,8 @@ def _start_worker() -> subprocess.Popen:
     hostname = f"bench-{os.getpid()}@localhost"
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "arbsite", "worker", "--loglevel=WARNING",
-         "--concurrency=2", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "-n", hostname,
+         "--concurrency=2", "-Q",
+         f"{settings.CELERY_TASK_DEFAULT_QUEUE},{settings.CELERY_TRADING_QUEUE}", "-n", hostname,
          "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=dict(os.environ),
     )
@@ -153,7 +158,8 @@ def _fresh_books(server: SandboxServer) -> list[OrderBook]:
     return books
 
 
-def _measure(server: SandboxServer, iterations: int, warmup: int) -> dict:
+def _measure(server: SandboxServer, iterations: int, warmup: int,
+             hops: HopMeter | None = None) -> dict:
     samples: list[float] = []
     # Where the time goes, from the rows' own timestamps (same clock):
     # tick → opportunity row written (hop + detection), → claimed (commit,
@@ -162,6 +168,8 @@ def _measure(server: SandboxServer, iterations: int, warmup: int) -> dict:
     failed = 0
     engines = server.world.engines
     for number in range(warmup + iterations):
+        if hops is not None and number >= warmup:
+            hops.sample()
         books = _fresh_books(server)
         last_id = Opportunity.objects.order_by("-pk").values_list("pk", flat=True).first()
         books_store(books)

@@ -53,6 +53,54 @@ def _traded(db: Path, since_id: int = 0) -> int:
         return 0
 
 
+def _traded_on_streamed_books(db: Path) -> int:
+    """Opportunities traded with at least one leg decided on a streamed book."""
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=1) as conn:
+            marks = ",".join("?" * len(TRADED))
+            return conn.execute(
+                f"select count(*) from trading_opportunity where status in ({marks})"  # noqa: S608
+                " and 'stream' in (buy_book_source, sell_book_source)", TRADED).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _streams(port: str) -> dict:
+    """The streams as /healthz shows them (the control panel reads the same selector)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+            return json.loads(answer.read()).get("streams", {})
+    except urllib.error.HTTPError as exc:  # 503 while it cannot trade: same body
+        return json.loads(exc.read()).get("streams", {})
+    except (OSError, ValueError):
+        return {}
+
+
+def _control_panel(port: str, login: str) -> str:
+    """The control panel's page, logged in as run.sh's admin (var/admin-login.txt)."""
+    import http.cookiejar
+    import urllib.parse
+    import urllib.request
+
+    user, password = login.split()
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    base = f"http://127.0.0.1:{port}"
+    page = opener.open(f"{base}/admin/login/", timeout=10).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    form = urllib.parse.urlencode({"username": user, "password": password,
+                                   "csrfmiddlewaretoken": token, "next": "/admin/control/"})
+    request = urllib.request.Request(f"{base}/admin/login/", data=form.encode(),
+                                     headers={"Referer": f"{base}/admin/login/"})
+    return opener.open(request, timeout=10).read().decode()
+
+
 def _last_opportunity(db: Path) -> int:
     with sqlite3.connect(db, timeout=5) as conn:
         return conn.execute("select coalesce(max(id), 0) from trading_opportunity").fetchone()[0]
@@ -136,6 +184,24 @@ def test_run_sh_trades_survives_a_killed_worker_and_stops_in_order(demo):
         assert "exchanges: the offline sandbox" in run.output()
         assert traded, run.output()[-6000:]
 
+        # The streamer runs under run.sh, its streams connected, and trading
+        # uses the books it pushes (recorded per decision).
+        assert run.pid("streamer") and run.pid("trader")
+        assert run.wait_for(lambda: all(
+            s["connected"] and s["last_message_age_seconds"] is not None
+            for s in _streams(env["PORT"]).values()) and len(_streams(env["PORT"])) == 2,
+            timeout=60), (_streams(env["PORT"]), (copy / "var" / "streamer.log").read_text())
+        assert run.wait_for(lambda: _traded_on_streamed_books(run.db) >= 1), (
+            run.output()[-3000:], (copy / "var" / "streamer.log").read_text()[-3000:])
+        # ... visibly so on the control panel: both streams connected with the age
+        # of their last message, and decisions taken on streamed books
+        panel = _control_panel(env["PORT"], (copy / "var" / "admin-login.txt").read_text())
+        streams = panel[panel.index('id="streams"'):panel.index('id="decisions-by-source"')]
+        assert streams.count("<td>connected") == 2, streams
+        assert "no active streamer" not in streams and " ago" in streams, streams
+        decisions = panel[panel.index('id="decisions-by-source"'):panel.index('id="pnl"')]
+        assert "<td>stream</td>" in decisions, decisions
+
         # The README's drill: kill the worker, run recover_orders, trading resumes.
         worker = run.pid("worker")
         os.kill(worker, signal.SIGKILL)
@@ -155,6 +221,8 @@ def test_run_sh_trades_survives_a_killed_worker_and_stops_in_order(demo):
              if "[run.sh]" in line and "stopping " in line and "(signal)" not in line]
     assert stops.index("worker") < stops.index("sandbox"), stops
     assert stops.index("web") < stops.index("sandbox") and "beat" in stops
+    assert stops.index("streamer") < stops.index("sandbox") and "trader" in stops
+    assert "stream_books stopped." in (copy / "var" / "streamer.log").read_text()
     assert run.leftovers() == ""
 
 

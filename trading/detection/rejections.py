@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -109,10 +110,19 @@ def _bucket(at: datetime) -> str:
     return key("detection", "rejections", at.astimezone(UTC).strftime("%Y%m%d%H%M"))
 
 
-def rejections_record(*, rejections: list[Rejection], now: datetime) -> dict[str, int]:
+def _sources_bucket(at: datetime) -> str:
+    """Per minute: ``"<source>|<exchange>"`` → rejected decisions whose book
+    of that exchange came from that source (``stream`` or ``poll``)."""
+    return key("detection", "sources", at.astimezone(UTC).strftime("%Y%m%d%H%M"))
+
+
+def rejections_record(*, rejections: list[Rejection], now: datetime,
+                      sources: Mapping[tuple[str, str], str] | None = None) -> dict[str, int]:
     """Count this cycle's rejections (all of them, by reason, returned for
-    its report) and record those an operator acts on in Redis. A Redis
-    error is logged, never allowed to stop detection."""
+    its report) and record those an operator acts on in Redis, with, for
+    each leg whose book was read, where that book came from (``sources``:
+    (exchange, market) → source), in the same round trip. A Redis error is
+    logged, never allowed to stop detection."""
     counts = Counter(r.reason for r in rejections)
     last: dict[Reason, Rejection] = {r.reason: r for r in rejections}
     recorded = {reason: n for reason, n in counts.items() if reason not in UNRECORDED}
@@ -122,8 +132,32 @@ def rejections_record(*, rejections: list[Rejection], now: datetime) -> dict[str
                              "sell_exchange": last[reason].sell_exchange,
                              "figures": last[reason].figures}
                     for reason in recorded}
-        _write(now, recorded, examples)
+        by_source: Counter[str] = Counter()
+        for r in rejections:
+            if r.reason in UNRECORDED or sources is None:
+                continue
+            for exchange in (r.buy_exchange, r.sell_exchange):
+                source = sources.get((exchange, r.market))
+                if source is not None:
+                    by_source[f"{source}|{exchange}"] += 1
+        _write(now, recorded, examples, by_source)
     return {str(reason): n for reason, n in sorted(counts.items())}
+
+
+def rejections_by_source_recent(*, now: datetime | None = None, minutes: int = WINDOW_MINUTES
+                                ) -> Counter[tuple[str, str]]:
+    """(source, exchange) → book legs of rejected decisions over the last
+    ``minutes`` (not counting "not crossed", the quiet state: see UNRECORDED)."""
+    now = now or timezone.now()
+    pipe = redis_client().pipeline(transaction=False)
+    for back in range(minutes):
+        pipe.hgetall(_sources_bucket(now - timedelta(minutes=back)))
+    counts: Counter[tuple[str, str]] = Counter()
+    for bucket in pipe.execute():
+        for name, n in bucket.items():
+            source, _, exchange = name.partition("|")
+            counts[(source, exchange)] += int(n)
+    return counts
 
 
 def rejections_record_blocked(*, blocked: dict[str, str], now: datetime) -> None:
@@ -132,7 +166,8 @@ def rejections_record_blocked(*, blocked: dict[str, str], now: datetime) -> None
                                                        "blocked": blocked}})
 
 
-def _write(now: datetime, counts: dict[Reason, int], examples: dict[Reason, dict]) -> None:
+def _write(now: datetime, counts: dict[Reason, int], examples: dict[Reason, dict],
+           by_source: Mapping[str, int] | None = None) -> None:
     bucket = _bucket(now)
     try:
         pipe = redis_client().pipeline(transaction=False)
@@ -141,6 +176,11 @@ def _write(now: datetime, counts: dict[Reason, int], examples: dict[Reason, dict
             pipe.set(key("detection", "last", str(reason)), json.dumps(examples[reason]),
                      ex=LAST_EXAMPLE_TTL_SECONDS)
         pipe.expire(bucket, BUCKET_TTL_SECONDS)
+        if by_source:
+            sources = _sources_bucket(now)
+            for name, n in by_source.items():
+                pipe.hincrby(sources, name, n)
+            pipe.expire(sources, BUCKET_TTL_SECONDS)
         pipe.execute()
     except redis.RedisError as exc:
         logger.warning("detection: could not record rejection counters: %s", exc)

@@ -79,6 +79,15 @@ def balances_committed(cached: dict[str, CachedBalances]) -> dict[str, CachedBal
     """
     if not cached:
         return cached
+    return balances_apply(cached, balances_committed_delta(cached))
+
+
+def balances_committed_delta(cached: dict[str, CachedBalances]) -> dict[tuple[str, str], Decimal]:
+    """(exchange, asset) → what moved since each read (``balances_committed``'s
+    reads, without applying them): a function of the database and the reads'
+    times only, so the fast path keeps it (``decision_cache``)."""
+    if not cached:
+        return {}
     from trading.models import Opportunity, OpportunityStatus, Order, Trade
     from trading.pnl import fee_paid_in
 
@@ -130,6 +139,12 @@ def balances_committed(cached: dict[str, CachedBalances]) -> dict[str, CachedBal
                  -p["quantity"] * p["buy_price"] * (1 + p["buy_fee_rate"]))
         if p["sell_exchange__name"] in cached:
             move(p["sell_exchange__name"], p["market__base"], -p["quantity"])
+    return delta
+
+
+def balances_apply(cached: dict[str, CachedBalances], delta: dict[tuple[str, str], Decimal]
+                   ) -> dict[str, CachedBalances]:
+    """The cached balances with ``delta`` added to what is available."""
     if not delta:
         return cached
     result = {}

@@ -56,11 +56,17 @@ from trading.detection.rejections import (
     rejections_record_blocked,
 )
 from trading.models import Opportunity
-from trading.services import risk
-from trading.services.balances import balances_committed, balances_latest
+from trading.services.balances import balances_latest
 from trading.services.book_sanity import book_rejections_note
 from trading.services.books import books_latest
 from trading.services.budgets import plans_refused
+from trading.services.decision_cache import (
+    cached,
+    decision_cache_bump_committed,
+    decision_cache_deferred,
+    versions_read,
+)
+from trading.services.decision_reads import balances_committed_cached, risk_check_cached
 from trading.services.detection_trigger import detection_run
 from trading.services.protections import protections_active
 
@@ -83,8 +89,8 @@ class DetectionReport:
     runs: int = 1  # cycles run back to back because books changed during one
 
 
-def _create(plan: Plan, exchanges: dict[str, Exchange], markets: dict[str, Market]
-            ) -> Opportunity | None:
+def _create(plan: Plan, exchanges: dict[str, Exchange], markets: dict[str, Market],
+            sources: dict[tuple[str, str], str]) -> Opportunity | None:
     """One row in its own savepoint (or alone in autocommit): should a unique
     constraint on in-flight pairs exist (or come), a concurrent cycle's
     duplicate is dropped, not fatal."""
@@ -107,6 +113,8 @@ def _create(plan: Plan, exchanges: dict[str, Exchange], markets: dict[str, Marke
                 expected_profit_pct=plan.expected_profit_pct,
                 buy_book_age_ms=plan.buy_book_age_ms,
                 sell_book_age_ms=plan.sell_book_age_ms,
+                buy_book_source=sources.get((plan.buy_exchange, plan.market), ""),
+                sell_book_source=sources.get((plan.sell_exchange, plan.market), ""),
                 details=plan.details,
             )
     except IntegrityError as exc:
@@ -140,11 +148,14 @@ def _detect(enqueue_execution: Callable[[int], Any], now: datetime | None) -> De
     started = time.perf_counter()
     now = now or timezone.now()
     report = DetectionReport()
-    markets, exchanges, market_rows = listings_read()
+    # What the database says, kept in this process while unchanged: one Redis
+    # round trip tells (trading/services/decision_cache.py).
+    versions = versions_read()
+    markets, exchanges, market_rows = cached("listings", versions.config, listings_read)
     quotes = sorted({m.quote for m in markets})
-    # The risk settings and today's P&L, read from the database once per cycle
-    # (an operator's change applies to the next cycle), used for all of it.
-    checked = risk.risk_check(quote_assets=quotes, at=now)
+    # The risk settings and today's P&L (an operator's change applies to the
+    # next cycle: its save sets a new version), used for all of the cycle.
+    checked = risk_check_cached(versions=versions, quote_assets=quotes, at=now)
     settings_row, blocked = checked.settings, checked.blocked
     report.blocked = blocked
     if quotes and len(blocked) == len(quotes):
@@ -153,7 +164,7 @@ def _detect(enqueue_execution: Callable[[int], Any], now: datetime | None) -> De
         report.elapsed_ms = (time.perf_counter() - started) * 1000
         return report
 
-    in_flight = in_flight_read()
+    in_flight = cached("in_flight", versions.state, in_flight_read)
     # Directions paused by a protection (protections.py): refused outright.
     protected = {pair: Rejection(Reason.PROTECTED, *pair, {
         "until": p.until.isoformat(), "why": f"protected until {moment(p.until)}: {p.reason}"})
@@ -162,8 +173,10 @@ def _detect(enqueue_execution: Callable[[int], Any], now: datetime | None) -> De
         markets=markets,
         books=books_latest(),
         # As they stand now: less what was committed since each read.
-        balances=balances_committed(balances_latest(sorted(exchanges))),
-        limits=limits_read(markets, settings_row, in_flight),
+        balances=balances_committed_cached(versions=versions,
+                                           cached_balances=balances_latest(sorted(exchanges))),
+        limits=cached("limits", (versions.config, versions.state),
+                      lambda: limits_read(markets, settings_row, in_flight)),
         now=now,
         in_flight=in_flight.pairs,
         blocked=blocked,
@@ -188,32 +201,48 @@ def _detect(enqueue_execution: Callable[[int], Any], now: datetime | None) -> De
         logger.debug("detection: %s %s->%s rejected: %s %s", rejection.market,
                      rejection.buy_exchange, rejection.sell_exchange, rejection.reason,
                      rejection.figures)
+    # Where each book came from (stream or poll), recorded with the decision.
+    sources = {book_key: entry.source for book_key, entry in data.books.items()}
     if result.plans:
-        _plans_write(result, report, exchanges, market_rows, enqueue_execution)
+        _plans_write(result, report, exchanges, market_rows, enqueue_execution, sources)
     report.opportunities_created = len(report.opportunity_ids)
-    report.rejections = rejections_record(rejections=result.rejections, now=now)
+    report.rejections = rejections_record(rejections=result.rejections, now=now,
+                                          sources=sources)
     report.elapsed_ms = (time.perf_counter() - started) * 1000
     return report
 
 
+def _committed(enqueue: Callable[[int], Any], opportunity_id: int, changed: set[str]) -> None:
+    """After the row's commit: its execution is enqueued, then the kept reads
+    of what is in flight learn of it (``decision_cache``). In that order, off
+    the path to the orders: the next detection cycle cannot start before this
+    one ends (its lock), and execution reads nothing kept under that version."""
+    enqueue(opportunity_id)
+    if changed:
+        decision_cache_bump_committed(*changed)
+        changed.clear()
+
+
 def _plans_write(result: CycleResult, report: DetectionReport, exchanges: dict[str, Exchange],
-                 markets: dict[str, Market], enqueue: Callable[[int], Any]) -> None:
+                 markets: dict[str, Market], enqueue: Callable[[int], Any],
+                 sources: dict[tuple[str, str], str]) -> None:
     """The cycle's rows in one transaction; each execution enqueued after commit.
 
     The usual cycle has one plan: outside any transaction its row is one
     INSERT in autocommit (atomic by itself: no BEGIN, savepoint or COMMIT
     round trips), and ``on_commit`` enqueues at once, after it."""
     single = len(result.plans) == 1 and not transaction.get_connection().in_atomic_block
-    with nullcontext() if single else transaction.atomic():
+    with nullcontext() if single else transaction.atomic(), \
+            decision_cache_deferred() as changed:
         for plan in result.plans:
-            opportunity = _create(plan, exchanges, markets)
+            opportunity = _create(plan, exchanges, markets, sources)
             if opportunity is None:
                 result.rejections.append(Rejection(
                     Reason.IN_FLIGHT, plan.market, plan.buy_exchange, plan.sell_exchange,
                     {"note": "not created: integrity error"}))
                 continue
             report.opportunity_ids.append(opportunity.id)
-            transaction.on_commit(partial(enqueue, opportunity.id))
+            transaction.on_commit(partial(_committed, enqueue, opportunity.id, changed))
             logger.info(
                 "detection: opportunity #%s %s buy %s @%s sell %s @%s qty %s profit %s %s "
                 "(%s%%)", opportunity.id, plan.market, plan.buy_exchange, _s(plan.buy_price),

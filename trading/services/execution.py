@@ -43,6 +43,7 @@ from exchanges.types import Side
 from trading import killpoints
 from trading.models import Opportunity, Order, RiskSettings
 from trading.services.budgets import opportunity_capital_blocker
+from trading.services.decision_cache import decision_cache_bump_committed, decision_cache_deferred
 from trading.services.fills import fills_fetch_missing
 from trading.services.legs import leg_rest_cancel
 from trading.services.opportunities import opportunity_claim, opportunity_refuse
@@ -74,6 +75,14 @@ def _claim_and_write_orders(opportunity_id: int) -> tuple[list[Order], str | Non
     """Claim the opportunity and write its two legs, or say why not.
 
     Returns None when another worker already claimed it.
+
+    One transaction, its round trips few: the claim (a conditional UPDATE and
+    its event), the opportunity with its market and exchanges (one SELECT),
+    the risk settings with today's P&L (one SELECT), both orders (one INSERT)
+    and their events (one INSERT), one COMMIT. A failure anywhere in it rolls
+    all of it back. (The risk read stays fresh here, not kept like
+    detection's: every settled trade changes today's P&L, so a kept read would
+    rarely serve the next execution, and reading it first delayed the claim.)
     """
     with transaction.atomic():
         if not opportunity_claim(opportunity_id=opportunity_id, source=SOURCE):
@@ -132,12 +141,18 @@ def _execution_blocker(opportunity: Opportunity, settings_row: RiskSettings) -> 
 def opportunity_execute(*, opportunity_id: int) -> ExecutionResult:
     """Execute one opportunity exactly once (see the module docstring)."""
     started = time.perf_counter()
-    written = _claim_and_write_orders(opportunity_id)
+    # The claim's news for detection's kept reads (decision_cache) goes out
+    # once both legs are sent, off their path: a claimed opportunity and its
+    # pending orders hold the same pair and the same balances as the detected
+    # one did, so what detection keeps stays right until then.
+    with decision_cache_deferred() as changed:
+        written = _claim_and_write_orders(opportunity_id)
     if written is None:
         logger.info("opportunity %s already claimed; nothing to do", opportunity_id)
         return ExecutionResult(opportunity_id, "claimed-elsewhere")
     legs, blocker = written
     if blocker is not None:
+        decision_cache_bump_committed(*changed)  # refused: its pair is free again
         return ExecutionResult(opportunity_id, "refused", blocker)
     killpoints.reached("after_orders_written")
 
@@ -150,6 +165,8 @@ def opportunity_execute(*, opportunity_id: int) -> ExecutionResult:
             _leg_failed(leg, exc, "recording its send")
             reports.append(None)
     sent_ms = (time.perf_counter() - started) * 1000
+    if changed:
+        decision_cache_bump_committed(*changed)
     # Both legs are on the exchanges and their answers not yet stored: a crash
     # here leaves pending_submit orders that recovery adopts by client order id.
     killpoints.reached("after_both_sent_before_stored")

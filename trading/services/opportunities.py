@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from trading.models import Opportunity, OpportunityEvent, OpportunityStatus, RiskSettings
+from trading.services.decision_cache import PNL, STATE, decision_cache_bump
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,9 @@ def _transition(*, opportunity_id: int, from_status: str, to_status: str, source
         moved = Opportunity.objects.filter(pk=opportunity_id, status=from_status).update(
             status=to_status, **fields)
         if moved:
+            # A conditional UPDATE, not a save: the fast path's kept reads of
+            # what is in flight (and of today's P&L) are told here.
+            decision_cache_bump(*((STATE, PNL) if "realized_pnl" in fields else (STATE,)))
             OpportunityEvent.objects.create(opportunity_id=opportunity_id,
                                             from_status=from_status, to_status=to_status,
                                             source=source, message=message[:2000])

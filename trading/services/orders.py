@@ -61,6 +61,7 @@ from exchanges.types import ExchangeOrder, OrderRequest, OrderType, Side
 from trading import killpoints
 from trading.models import Order, OrderEvent, OrderEventKind
 from trading.pnl import fee_asset_normal
+from trading.services.decision_cache import STATE, decision_cache_bump
 from trading.services.fills import fills_record
 from trading.services.opportunities import opportunity_reopen
 
@@ -235,6 +236,7 @@ def orders_write(*, orders: list[Order], source: str, payload: dict[str, Any] | 
     Joins the caller's transaction when there is one (no savepoint)."""
     with transaction.atomic(savepoint=False):
         written = Order.objects.bulk_create(orders)
+        decision_cache_bump(STATE)  # a bulk insert sends no post_save
         OrderEvent.objects.bulk_create([
             OrderEvent(order=order, kind=kind, from_status="", to_status=order.status,
                        filled_quantity=order.filled_quantity, source=source, message="created",
