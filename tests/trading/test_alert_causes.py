@@ -306,6 +306,36 @@ def test_conformance_and_api_key_expiry_have_their_alerts(db, channel):
     assert alert.severity == "warning" and "expires in 10 days" in alert.title
 
 
+def test_the_periodic_check_raises_a_failed_conformance_and_a_key_near_expiry(db, channel):
+    # The real causes, as the conformance command and the admin leave them on
+    # the row: a check failed at the exchange's own URL; a Wallex key entered
+    # 85 days ago (Wallex keys expire within 90).
+    from exchanges.credentials import api_key_fingerprint
+    from tests.factories import make_exchange
+    from trading.alerts.checks import checks_run
+
+    wallex = make_exchange("wallex")
+    now = timezone.now()
+    Exchange.objects.filter(pk=wallex.pk).update(
+        base_url="https://api.wallex.ir", api_key="k" * 40,
+        api_key_fingerprint=api_key_fingerprint("k" * 40),
+        api_key_entered_at=now - timedelta(days=85),
+        conformance_state=Exchange.Conformance.FAILED, conformance_checked_at=now,
+        conformance_base_url="https://api.wallex.ir",
+        conformance_failed="client id rule: a strict id was refused\nbalance value: missing")
+
+    assert checks_run(now=now) == {}
+
+    failing = active(AlertKind.CONFORMANCE_FAILING, "exchange:wallex")
+    assert "client id rule" in failing.message and "(and 1 more)" in failing.message
+    expiry = active(AlertKind.API_KEY_EXPIRY, "exchange:wallex")
+    assert "expires in 5 days" in expiry.title
+
+    Exchange.objects.filter(pk=wallex.pk).update(conformance_state=Exchange.Conformance.PASSED)
+    checks_run(now=now)
+    assert active(AlertKind.CONFORMANCE_FAILING) is None
+
+
 def test_healthz_raises_both_when_worker_and_beat_are_gone(db, channel, client):
     import time as clock
 

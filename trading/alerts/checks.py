@@ -1,6 +1,7 @@
 """The periodic conditions (``trading.check_alerts``, every 15 s on any
 worker): breakers open, books stale, exchanges down, orders stuck, daily
-loss near its limit, capital over budget; then reminders and the daily
+loss near its limit, capital over budget, a failed conformance check, an
+API key close to expiry; then reminders and the daily
 summary. Each check raises while its condition holds and resolves once it
 no longer does; one failing check never stops the others.
 
@@ -188,6 +189,27 @@ def _budgets(*, now: datetime, settings_row: MonitorSettings) -> None:
     budgets_check(now=now)
 
 
+def keys_and_conformance_check(*, now: datetime, settings_row: MonitorSettings) -> None:
+    """Per enabled exchange: its conformance check failed (at its current base
+    URL), and its API key close to expiry where the exchange says when keys
+    expire (Wallex: 90 days). Both read the exchange row; nothing is asked of
+    the exchange here."""
+    from exchanges.conformance.gate import FAILED, conformance_state
+    from exchanges.credentials import api_key_expiry
+    from trading.alerts.hooks import api_key_expiry_seen, conformance_result
+
+    for exchange in Exchange.objects.filter(enabled=True):
+        state = conformance_state(exchange)
+        failed = (state.point or "").strip().splitlines()
+        conformance_result(exchange=exchange, ok=state.state != FAILED,
+                           detail=(f"The last conformance check failed: {failed[0]}"
+                                   + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
+                                   + f". Run manage.py exchange {exchange.name} conformance "
+                                   "again once the cause is fixed." if failed else ""))
+        api_key_expiry_seen(exchange=exchange, expires_at=api_key_expiry(exchange).expires_at,
+                            now=now)
+
+
 def _reminders(*, now: datetime, settings_row: MonitorSettings) -> None:
     alerts_remind(now=now)
 
@@ -203,6 +225,7 @@ CHECKS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("orders", orders_check),
     ("daily loss", _daily_loss),
     ("budgets", _budgets),
+    ("keys and conformance", keys_and_conformance_check),
     ("reminders", _reminders),
     ("daily summary", _summary),
 )
