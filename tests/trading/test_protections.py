@@ -112,8 +112,10 @@ def test_three_unwinds_pause_that_direction_only_until_the_cooldown_ends(trading
 
     # Once the cooldown is over, the direction trades again (and the failures
     # that tripped it do not trip it again)
-    PairProtection.objects.update(until=timezone.now() - timedelta(seconds=1),
-                                  started_at=timezone.now() - timedelta(minutes=61))
+    for protection in PairProtection.objects.all():  # an hour on (saved: detection's
+        protection.until = timezone.now() - timedelta(seconds=1)  # kept reads learn of it)
+        protection.started_at = timezone.now() - timedelta(minutes=61)
+        protection.save()
     wallex_pays_more(sandbox)
     assert [(o.buy_exchange.name, o.sell_exchange.name) for o in detect()] == [
         ("nobitex", "wallex")]

@@ -216,9 +216,9 @@ def decision_cache_install() -> None:
     from django.db.models.signals import post_delete, post_save
 
     from exchanges.models import Exchange, ExchangeMarket, Market
-    from trading.models import Opportunity, Order, RiskSettings, Trade
+    from trading.models import Opportunity, Order, PairProtection, RiskSettings, Trade
 
-    for model in (Exchange, Market, ExchangeMarket, RiskSettings):
+    for model in (Exchange, Market, ExchangeMarket, RiskSettings, PairProtection):
         uid = f"trading.decision_cache.config.{model.__name__}"
         post_save.connect(_config_changed, sender=model, dispatch_uid=uid)
         post_delete.connect(_config_changed, sender=model, dispatch_uid=uid)

@@ -166,9 +166,13 @@ def _detect(enqueue_execution: Callable[[int], Any], now: datetime | None) -> De
 
     in_flight = cached("in_flight", versions.state, in_flight_read)
     # Directions paused by a protection (protections.py): refused outright.
+    # Kept like the settings (a protection's start or early end is a save);
+    # one that ran out since the read is dropped here.
+    protections = cached("protections", versions.config,
+                         lambda: protections_active(now=now))
     protected = {pair: Rejection(Reason.PROTECTED, *pair, {
         "until": p.until.isoformat(), "why": f"protected until {moment(p.until)}: {p.reason}"})
-        for pair, p in protections_active(now=now).items()}
+        for pair, p in protections.items() if p.until > now}
     data = CycleInput(
         markets=markets,
         books=books_latest(),
