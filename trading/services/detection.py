@@ -99,6 +99,7 @@ def _create(plan: Plan, exchanges: dict[str, Exchange], markets: dict[str, Marke
                 sell_fee_rate=plan.sell_fee_rate,
                 expected_profit=plan.expected_profit,
                 expected_profit_pct=plan.expected_profit_pct,
+                worst_case_profit=plan.worst_case_profit,
                 buy_book_age_ms=plan.buy_book_age_ms,
                 sell_book_age_ms=plan.sell_book_age_ms,
                 details=plan.details,
