@@ -134,7 +134,8 @@ def test_the_risk_form_shows_plain_figures_and_logs_only_what_changed(client, li
             "max_order_value_irr": "100000000", "max_order_value_usdt": "100",
             "max_exposure": "{}", "initial-max_exposure": "{}", "min_profit_pct": "0.1",
             "min_profit_irr": "100000", "min_profit_usdt": "0.1", "max_book_age_ms": "2500",
-            "max_unwind_loss_pct": "1"}
+            "max_unwind_loss_pct": "1", "slippage_bps": "10",
+            "slippage_bps_by_market": "{}", "initial-slippage_bps_by_market": "{}"}
     response = client.post(url, data)
 
     assert response.status_code == 302, response.content.decode()[:2000]
