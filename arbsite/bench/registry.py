@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from typing import Any
 
 BenchFunction = Callable[["BenchOptions"], list["Figure"]]
@@ -19,7 +20,7 @@ REGISTRY: dict[str, BenchFunction] = {}
 # Modules whose import registers more benchmarks (missing ones are skipped).
 BENCH_MODULES = (
     "arbsite.bench.books", "arbsite.bench.detection", "arbsite.bench.pipeline",
-    "arbsite.bench.reports", "arbsite.bench.recovery",
+    "arbsite.bench.reports", "arbsite.bench.recovery", "arbsite.bench.legs",
 )
 
 
@@ -27,6 +28,9 @@ BENCH_MODULES = (
 class BenchOptions:
     cycles: int = 20
     latency_ms: int = 50
+    minutes: float = 10.0  # how long a run of the whole system lasts (the legs bench)
+    slippage_bps: tuple[Decimal, ...] = ()  # buffers the legs bench compares (none: default)
+    seed: int = 1
 
 
 @dataclass(frozen=True)
