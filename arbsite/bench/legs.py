@@ -67,6 +67,8 @@ def legs(options: BenchOptions) -> list[Figure]:
                     f"{result['book_age_p50_ms']} ms")
             if result["still_in_flight"]:
                 note += f"; {result['still_in_flight']} still in flight"
+            for line in result.get("one_legged_reasons", []):  # what an operator would read
+                sys.stderr.write(f"legs {mode} {result['slippage_bps']} bps: {line}\n")
             share = result["share_pct"]
             figures.append(Figure(
                 "legs", f"one-legged {mode}, {result['slippage_bps']} bps",

@@ -176,6 +176,12 @@ def _measure(server: SandboxServer, risk: RiskSettings, *, minutes: float, warmu
         "pnl_all": pnl(ROUND_TRIPS),
         "book_age_p50_ms": percentile(ages, 0.5) if ages else None,
         "still_in_flight": window.filter(status__in=IN_FLIGHT).count(),
+        # What became of each one-legged round trip: where, how old its books, why.
+        "one_legged_reasons": [
+            f"#{o.pk} {o.status} {o.market.code} {o.buy_exchange.name}->{o.sell_exchange.name} "
+            f"ages {o.buy_book_age_ms}/{o.sell_book_age_ms} ms: {o.reason}"
+            for o in window.filter(status__in=ONE_LEGGED)
+            .select_related("market", "buy_exchange", "sell_exchange").order_by("pk")],
     }
 
 
