@@ -287,3 +287,12 @@ def test_the_decision_table_shows_the_buffer(crossed, admin_client):
         in text
     assert "sell limit 1,099 rial (walked 1,100 rial)" in text
     assert "Worst case, both legs at their limits" in text and "+95 rial" in text  # rial: whole
+
+
+def test_an_override_stored_around_the_form_is_logged_and_the_default_applies(crossed, caplog):
+    # Written without full_clean (a shell): a JSON number, not a decimal string
+    set_risk(slippage_bps=D("10"), slippage_bps_by_market={"BTC-IRR": 30})
+    opp = detect()
+    assert opp.details["slippage"]["source"] == "default"
+    assert (opp.buy_price, opp.sell_price) == (D("1001"), D("1099"))
+    assert "slippage override ignored" in caplog.text and "BTC-IRR" in caplog.text

@@ -382,5 +382,3 @@ def _buffer(limits: Limits, market: MarketListings, buy: Listing, sell: Listing,
         min_profit_abs=min_abs, min_profit_pct=limits.min_profit_pct,
         quote_available=quote_available, max_order_value=max_value,
         sell_min_order_value=sell.min_order_value)
-
-

@@ -114,5 +114,3 @@ def slippage_read(markets: list[MarketListings], row: RiskSettings) -> dict[str,
             logger.error("risk settings: slippage override ignored, the default applies: %s", exc)
             settings[market.code] = default
     return settings
-
-
