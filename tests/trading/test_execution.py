@@ -259,3 +259,26 @@ def test_the_legs_go_at_the_buffered_limits_and_fill_at_the_books_prices(trading
                                                        Decimal("101000000000"))
     # The realized P&L is the walked levels' (what was expected), not the worst case.
     assert opp.realized_pnl == Decimal("3059000") > opp.worst_case_profit
+
+
+def test_no_leg_goes_alone_while_the_other_exchange_admits_no_order(trading_setup, btc):
+    """Wallex asked everyone to back off (a 429): the opportunity is refused
+    before either leg is sent, instead of a Nobitex buy to be unwound."""
+    from exchanges.ratelimit import RateLimiter
+
+    sandbox = trading_setup
+    _wallex_pays_more(sandbox)
+    opp = _opportunity(btc)
+    wallex = RateLimiter("wallex", {})
+    wallex.record_backoff(30, "HTTP 429 in a test")
+    try:
+        result = opportunity_execute(opportunity_id=opp.pk)
+    finally:
+        wallex.reset()
+
+    opp.refresh_from_db()
+    assert result.outcome == "refused"
+    assert opp.status == Opportunity.Status.REJECTED
+    assert "wallex admits no order for" in opp.reason and "neither leg sent" in opp.reason
+    assert opp.orders.count() == 0
+    assert _placed(sandbox, "nobitex") == 0 and _placed(sandbox, "wallex") == 0
