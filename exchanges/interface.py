@@ -174,6 +174,12 @@ class ExchangeAdapter(ABC):
             breaker=breaker,
         )
 
+    def place_wait(self) -> float:
+        """Seconds before this exchange would admit an order (its shared rate
+        limit for placing, or a back-off it asked for); 0 when now or unlimited."""
+        limiter = self.http.limiter
+        return limiter.wait_needed("place") if isinstance(limiter, RateLimiter) else 0.0
+
     def __repr__(self) -> str:
         probe = " probe" if self.probe else ""
         return f"<{type(self).__name__} {self.name} {self.config.base_url}{probe}>"

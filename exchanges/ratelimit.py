@@ -146,6 +146,24 @@ return wait
 """
 
 
+# The same, read only: the milliseconds before one call would be admitted
+# (0: now), nothing recorded.
+_PEEK = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local backoff = redis.call('PTTL', KEYS[2])
+if backoff > 0 then return backoff end
+local limit = tonumber(ARGV[1])
+local period = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - period)
+if redis.call('ZCARD', KEYS[1]) < limit then return 0 end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local wait = tonumber(oldest[2]) + period - now
+if wait < 1 then wait = 1 end
+return wait
+"""
+
+
 def limits_for(exchange_kind: str) -> dict[str, Limit]:
     from django.conf import settings
 
@@ -219,6 +237,18 @@ class RateLimiter:
                     code="LocalRateLimit",
                 )
             self._sleep(wait)
+
+    def wait_needed(self, endpoint: str) -> float:
+        """Seconds before one call of ``endpoint`` would be admitted (0: now),
+        the back-off in force included; records nothing. Execution asks it of
+        both legs before sending either, so that a leg never goes alone while
+        the other waits for a slot."""
+        limit = self.limits.get(endpoint, FALLBACK_LIMIT)
+        client = self._client()
+        ms = int(client.register_script(_PEEK)(
+            keys=[self._key("rl", self.exchange, endpoint), self._backoff_key()],
+            args=[limit.calls, int(limit.period * 1000)], client=client))
+        return max(ms, 0) / 1000
 
     def record_backoff(self, seconds: float, reason: str = "") -> None:
         """The exchange said 429: every process waits ``seconds`` before the next call."""

@@ -642,13 +642,14 @@ class OpportunityAdmin(LargeTableMixin, NoDeleteAdminMixin, admin.ModelAdmin):
         (None, {"fields": ("market", "legs", "status_badge", "reason_shown")}),
         ("Size and prices", {"fields": ("quantity_shown", "buy_price_shown", "sell_price_shown",
                                         "buy_vwap_shown", "sell_vwap_shown", "fee_rates")}),
-        ("Result", {"fields": ("expected", "realized")}),
+        ("Result", {"fields": ("expected", "worst_case", "realized")}),
         ("Timing", {"fields": ("created_shown", "book_ages", "executed_shown",
                                "closed_shown")}),
     )
     readonly_fields = ("market", "legs", "status_badge", "reason_shown", "quantity_shown",
                        "buy_price_shown", "sell_price_shown", "buy_vwap_shown",
-                       "sell_vwap_shown", "fee_rates", "expected", "realized", "created_shown",
+                       "sell_vwap_shown", "fee_rates", "expected", "worst_case", "realized",
+                       "created_shown",
                        "book_ages", "executed_shown", "closed_shown")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -708,13 +709,17 @@ class OpportunityAdmin(LargeTableMixin, NoDeleteAdminMixin, admin.ModelAdmin):
     def reason_shown(self, obj: Opportunity) -> str:
         return display.reason_readable(obj.reason) or formatting.EMPTY
 
-    @admin.display(description="buy limit (worst ask the size needs)")
+    @admin.display(description="buy limit (worst ask the size needs + slippage buffer)")
     def buy_price_shown(self, obj: Opportunity) -> str:
         return display.opportunity_price(obj, "buy")
 
-    @admin.display(description="sell limit (worst bid the size needs)")
+    @admin.display(description="sell limit (worst bid the size needs − slippage buffer)")
     def sell_price_shown(self, obj: Opportunity) -> str:
         return display.opportunity_price(obj, "sell")
+
+    @admin.display(description="worst case (both legs filled at their limits, after fees)")
+    def worst_case(self, obj: Opportunity) -> str:
+        return _num(display.opportunity_worst_case(obj))
 
     @admin.display(description="buy average (depth-weighted)")
     def buy_vwap_shown(self, obj: Opportunity) -> str:

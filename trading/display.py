@@ -233,6 +233,14 @@ def opportunity_expected(opportunity) -> str:
             f"({formatting.percent(opportunity.expected_profit_pct)})")
 
 
+def opportunity_worst_case(opportunity) -> str:
+    """The least the round trip makes if both legs fill: every unit at its
+    limit price (the slippage buffer's worst case), after both taker fees."""
+    if opportunity.worst_case_profit is None:
+        return EMPTY
+    return money(opportunity.worst_case_profit, opportunity.quote_asset, signed=True)
+
+
 def opportunity_realized(opportunity) -> str:
     if opportunity.realized_pnl is None:
         return EMPTY
@@ -422,6 +430,13 @@ def opportunity_decision(opportunity) -> Decision | None:
                    f"{opportunity_expected(opportunity)}; minimum "
                    f"{formatting.percent(_dec(profit_min.get('pct')))} and "
                    f"{money(_dec(profit_min.get('abs')), quote)}"))
+    slippage = details.get("slippage") or {}
+    if slippage:
+        checks.append(("Slippage buffer", _slippage_text(slippage, quote=quote,
+                                                         buy_tick=buy_tick, sell_tick=sell_tick)))
+        checks.append(("Worst case, both legs at their limits",
+                       f"{money(_dec(slippage.get('worst_profit')), quote, signed=True)} "
+                       f"({formatting.percent(_dec(slippage.get('worst_profit_pct')))})"))
     checks.append(("Taker fees", f"buy {rate(opportunity.buy_fee_rate)} on {buy_name}, "
                                  f"sell {rate(opportunity.sell_fee_rate)} on {sell_name}"))
     if details.get("buy_cost"):
@@ -445,6 +460,38 @@ def opportunity_decision(opportunity) -> Decision | None:
                     raw=json.dumps(details, indent=2, sort_keys=True),
                     formula=details.get("formula", ""))
 
+
+
+SLIPPAGE_BOUNDS = {
+    "configured": "as configured",
+    "min_profit_abs": "reduced to keep the worst case at the minimum profit",
+    "min_profit_pct": "reduced to keep the worst case at the minimum profit percentage",
+    "balance_quote": "reduced to what the quote available on the buyer locks",
+    "max_order_value_buy": "reduced to the maximum order value at the buy limit",
+    "min_order_value_sell": "reduced to the sell listing's minimum order value",
+}
+
+
+def _slippage_text(record: dict, *, quote: str, buy_tick: Decimal | None,
+                   sell_tick: Decimal | None) -> str:
+    """``10 bps (default 10 bps, as configured): buy limit 1,011 rial (walked
+    1,010), sell limit 1,019 rial (walked 1,020)``."""
+    configured = formatting.number(_dec(record.get("configured_bps")))
+    source = "this market's override" if record.get("source") == "market" else "default"
+    binding = record.get("binding", "")
+    why = SLIPPAGE_BOUNDS.get(binding, binding.replace("_", " "))
+    bounds = record.get("bounds_bps") or {}
+    allowed = ", ".join(f"{name.replace('_', ' ')} {formatting.number(_dec(v))}"
+                        for name, v in bounds.items() if name != "configured")
+
+    def price(name: str, tick: Decimal | None) -> str:
+        return price_text(_dec(record.get(name)), quote=quote, tick=tick)
+
+    text = (f"{formatting.number(_dec(record.get('bps')))} bps ({source} {configured} bps, "
+            f"{why}): buy limit {price('buy_limit', buy_tick)} (walked "
+            f"{price('buy_level', buy_tick)}), sell limit {price('sell_limit', sell_tick)} "
+            f"(walked {price('sell_level', sell_tick)})")
+    return f"{text}; each bound allows (bps): {allowed}" if allowed else text
 
 
 # --- detection's rejections ------------------------------------------------------

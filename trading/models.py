@@ -10,6 +10,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
@@ -19,6 +21,7 @@ from arbsite.formatting import number
 from arbsite.settings_schema import validate_max_exposure
 from exchanges.models import Exchange, Market
 from exchanges.states import LIVE_STATES, OrderState
+from trading.detection.slippage import MAX_SLIPPAGE_BPS, overrides_parse
 
 
 def _in(field: str, choices: type[models.TextChoices]) -> Q:
@@ -69,14 +72,20 @@ class Opportunity(models.Model):
     reason = models.TextField(blank=True, help_text="Why it was rejected, failed or unwound.")
     quote_asset = models.CharField(max_length=16, help_text="IRR (rial) or USDT.")
     quantity = MoneyField(help_text="Base amount of each leg.")
-    buy_price = MoneyField(help_text="Buy limit: the worst ask level the size needs.")
-    sell_price = MoneyField(help_text="Sell limit: the worst bid level the size needs.")
+    buy_price = MoneyField(help_text="Buy limit: the worst ask level the size needs, plus the "
+                                     "slippage buffer (details: slippage).")
+    sell_price = MoneyField(help_text="Sell limit: the worst bid level the size needs, less the "
+                                      "slippage buffer (details: slippage).")
     buy_vwap = MoneyField(help_text="Depth-weighted average buy price.")
     sell_vwap = MoneyField(help_text="Depth-weighted average sell price.")
     buy_fee_rate = models.DecimalField(max_digits=8, decimal_places=6)
     sell_fee_rate = models.DecimalField(max_digits=8, decimal_places=6)
     expected_profit = MoneyField(help_text="After both taker fees, in the quote asset.")
     expected_profit_pct = models.DecimalField(max_digits=12, decimal_places=6)
+    worst_case_profit = MoneyField(
+        null=True, blank=True,
+        help_text="After both taker fees, every unit filled at its limit price (the buffered "
+                  "prices): the least the round trip makes if both legs fill.")
     buy_book_age_ms = models.PositiveIntegerField(default=0)
     sell_book_age_ms = models.PositiveIntegerField(default=0)
     # Where each book came from as detection read it: "stream" (a websocket
@@ -431,6 +440,15 @@ class DailyRiskSnapshot(models.Model):
         return f"{self.day} ({'closed' if self.closed else 'open'})"
 
 
+def slippage_overrides_validate(value: object) -> None:
+    """RiskSettings.slippage_bps_by_market: market codes of this app, decimal strings."""
+    known = [f"{base}-{quote}" for base, quote in Market.objects.values_list("base", "quote")]
+    try:
+        overrides_parse(value, known_markets=known)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
 class RiskSettings(models.Model):
     """The one row of risk limits and the kill switch, read on every decision."""
 
@@ -481,6 +499,18 @@ class RiskSettings(models.Model):
         default=30, help_text="Minutes over which unwinds and failures are counted.")
     protection_cooldown_minutes = models.PositiveIntegerField(
         default=60, help_text="Minutes a tripped market and direction stays paused.")
+    slippage_bps = models.DecimalField(
+        max_digits=6, decimal_places=2, default=Decimal("10"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(MAX_SLIPPAGE_BPS)],
+        help_text="Basis points a leg's limit may go beyond the worst level walked (buy higher, "
+                  "sell lower), so a book that moved a little still fills it; reduced as far as "
+                  "needed to keep the worst case at the minimum profit.",
+    )
+    slippage_bps_by_market = models.JSONField(
+        default=dict, blank=True, validators=[slippage_overrides_validate],
+        help_text='Per market, instead of the default: basis points as decimal strings, '
+                  'e.g. {"BTC-IRR": "15", "USDT-IRR": "0"}.',
+    )
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -509,6 +539,10 @@ class RiskSettings(models.Model):
                 condition=Q(max_daily_unwind_loss_irr__gte=0, max_daily_unwind_loss_usdt__gte=0,
                             max_book_deviation_pct__gte=0),
                 name="risk_settings_sanity_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(slippage_bps__gte=0, slippage_bps__lte=MAX_SLIPPAGE_BPS),
+                name="risk_settings_slippage_in_range",
             ),
         ]
 

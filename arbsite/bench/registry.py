@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from typing import Any
 
 BenchFunction = Callable[["BenchOptions"], list["Figure"]]
@@ -20,7 +21,7 @@ REGISTRY: dict[str, BenchFunction] = {}
 BENCH_MODULES = (
     "arbsite.bench.books", "arbsite.bench.detection", "arbsite.bench.pipeline",
     "arbsite.bench.reports", "arbsite.bench.recovery", "arbsite.bench.naked_leg",
-    "arbsite.bench.admin_lists", "arbsite.bench.streamed",
+    "arbsite.bench.admin_lists", "arbsite.bench.streamed", "arbsite.bench.legs",
 )
 
 
@@ -29,6 +30,9 @@ class BenchOptions:
     cycles: int = 20
     latency_ms: int = 50
     orders: int = 1_000_000  # the admin bench's table size
+    minutes: float = 10.0  # how long a run of the whole system lasts (the legs bench)
+    slippage_bps: tuple[Decimal, ...] = ()  # buffers the legs bench compares (none: default)
+    seed: int = 1
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,9 @@ def test_the_risk_form_shows_plain_figures_and_logs_only_what_changed(client, li
             "max_unwind_loss_pct": "1", "max_daily_unwind_loss_irr": "20000000",
             "max_daily_unwind_loss_usdt": "20", "max_book_deviation_pct": "5",
             "protection_max_failures": "3", "protection_window_minutes": "30",
-            "protection_cooldown_minutes": "60"}
+            "protection_cooldown_minutes": "60",
+            "slippage_bps": "10", "slippage_bps_by_market": "{}",
+            "initial-slippage_bps_by_market": "{}"}
     response = client.post(url, data)
 
     assert response.status_code == 302, response.content.decode()[:2000]

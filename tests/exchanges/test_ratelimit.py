@@ -130,3 +130,14 @@ def test_retry_after_header_wins_over_the_default(replay, replay_adapter):
     with pytest.raises(RateLimitedError) as caught:
         adapter.get_order_book("BTC-IRR")
     assert caught.value.retry_after == 7.0
+
+
+def test_wait_needed_says_when_a_call_would_be_admitted_and_records_nothing(redis_prefix):
+    limiter = RateLimiter("wallex", {"place": Limit(2, 5.0)}, max_wait=0, prefix=redis_prefix)
+    assert limiter.wait_needed("place") == 0
+    assert limiter.wait_needed("place") == 0  # asking spends nothing
+    limiter.acquire("place")
+    limiter.acquire("place")
+    assert 4.0 < limiter.wait_needed("place") <= 5.0  # the window is full
+    limiter.record_backoff(30, "HTTP 429")
+    assert 29.0 < limiter.wait_needed("place") <= 30.0  # a back-off in force counts

@@ -100,7 +100,9 @@ def sent(monkeypatch):
 @pytest.fixture
 def scene(db):
     """Two exchanges, fees 0, BTC-IRR listed on both, generous balances, no
-    minimum profit and no order value cap: each test tightens one thing."""
+    minimum profit and no order value cap: each test tightens one thing. No
+    slippage buffer: the limits are the walked levels (the buffer's own
+    cases are in test_slippage.py)."""
     nobitex = make_exchange("nobitex", taker_fee=D("0"))
     invex = make_exchange("invex", taker_fee=D("0"))
     market = make_market("BTC", "IRR")
@@ -109,7 +111,8 @@ def scene(db):
     # The toy books sit 5 % apart: the mid-deviation check (tested in
     # test_book_sanity.py) is off here, like every other limit.
     set_risk(min_profit_pct=D("0"), min_profit_irr=D("0"), max_order_value_irr=D("1000000000"),
-             max_book_age_ms=3000, max_exposure={}, max_book_deviation_pct=D("0"))
+             max_book_age_ms=3000, max_exposure={}, max_book_deviation_pct=D("0"),
+             slippage_bps=D("0"))
     balances("nobitex", IRR="1000000", BTC="0")
     balances("invex", IRR="0", BTC="10")
     books_store([NOBITEX_BOOK, INVEX_BOOK], fetched_at=NOW)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 
@@ -66,6 +67,22 @@ def test_a_spread_in_a_push_is_traded_once_from_the_pushed_book(streaming, tmp_p
             sell_fetched = datetime.fromisoformat(opportunity.details["books_fetched_at"]["sell"])
             assert sell_fetched >= changed_at
             assert opportunity.sell_book_age_ms < risk.max_book_age_ms
+            # at limits beyond the walked levels by the default buffer (10 bps; the
+            # fees, 0.25 % and 0.4 %, leave room for about 42): buy 100,040,000,000
+            # × 1.001 = 100,140,040,000 rial; sell 101,550,000,000 × 0.999 =
+            # 101,448,450,000 rial (10,144,845,000 toman on Wallex's wire)
+            assert opportunity.details["slippage"]["binding"] == "configured"
+            buy, sell = opportunity.orders.filter(purpose="entry").order_by("side")
+            assert (buy.price, sell.price) == (Decimal("100140040000"),
+                                               Decimal("101448450000"))
+            received = {o["client_order_id"]: o["price"]
+                        for ex in ("nobitex", "wallex")
+                        for o in streaming.state()["exchanges"][ex]["orders"]}
+            assert Decimal(received[buy.client_order_id]) == Decimal("100140040000")
+            assert Decimal(received[sell.client_order_id]) == Decimal("10144845000")
+            # and filled at the book's prices
+            assert (buy.average_price, sell.average_price) == (Decimal("100040000000"),
+                                                               Decimal("101550000000"))
         finally:
             streamer.send_signal(signal.SIGTERM)
             try:

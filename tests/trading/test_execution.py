@@ -9,7 +9,7 @@ from exchanges.client_ids import is_strictly_valid
 from exchanges.models import Exchange, Market
 from exchanges.states import OrderState
 from tests.factories import make_opportunity
-from trading.models import Opportunity, OrderEvent, Trade
+from trading.models import Opportunity, OrderEvent, RiskSettings, Trade
 from trading.services.execution import opportunity_execute
 from trading.services.risk import kill_switch_set
 from trading.services.settlement import realized_pnl
@@ -205,3 +205,80 @@ def test_sandbox_balances_move_exactly_as_the_recorded_trades_say(trading_setup,
     assert (total(after, "wallex", "TMN") - total(before, "wallex", "TMN")) * 10 == (
         sell.quote_amount - sell.fee)
     assert total(after, "wallex", "BTC") - total(before, "wallex", "BTC") == -sell.quantity
+
+
+def test_the_legs_go_at_the_buffered_limits_and_fill_at_the_books_prices(trading_setup, btc):
+    """Detection's buffered limits are what the sandbox receives over HTTP; the
+    sandbox (as the exchanges do) fills a taker at the resting levels, and the
+    trades are recorded at those prices, better than the limits."""
+    from exchanges import registry
+    from trading.services.balances import balances_store
+    from trading.services.books import books_store
+    from trading.services.detection import opportunities_detect
+
+    # Given Nobitex asks 0.01 BTC at 100,040,000,000 rial and Wallex bids 0.01 at
+    # 10,100,000,000 toman (101,000,000,000 rial); deeper levels do not cross
+    sandbox = trading_setup
+    sandbox.set_book("nobitex", "BTCIRT", asks=[["100040000000", "0.01"],
+                                                ["103000000000", "5"]],
+                     bids=[["99960000000", "5"]])
+    sandbox.set_book("wallex", "BTCTMN", asks=[["10200000000", "1"]],
+                     bids=[["10100000000", "0.01"], ["9000000000", "5"]])
+    risk = RiskSettings.load()
+    risk.slippage_bps = Decimal("10")
+    risk.save()
+    for name in ("nobitex", "wallex"):
+        adapter = registry.adapter_for(name)
+        books_store([adapter.get_order_book("BTC-IRR")])
+        balances_store(name, adapter.balances())
+
+    # When detection decides and execution sends
+    report = opportunities_detect(enqueue_execution=lambda _id: None)
+    opp = Opportunity.objects.get(pk__in=report.opportunity_ids)
+    # 10 bps (fees 0.25 % and 0.4 % leave room for 14.7): buy 100,040,000,000 ×
+    # 1.001 = 100,140,040,000; sell 101,000,000,000 × 0.999 = 100,899,000,000 rial.
+    assert opp.details["slippage"]["binding"] == "configured"
+    assert (opp.buy_price, opp.sell_price) == (Decimal("100140040000"), Decimal("100899000000"))
+    opportunity_execute(opportunity_id=opp.pk)
+
+    # Then the sandbox received the buffered limits, in each exchange's unit
+    opp.refresh_from_db()
+    buy, sell = opp.orders.filter(purpose="entry").order_by("side")
+    engines = sandbox.world.engines
+    received = {name: next(o for o in engines[name].orders.values()
+                           if o.client_id == leg.client_order_id)
+                for name, leg in (("nobitex", buy), ("wallex", sell))}
+    assert received["nobitex"].price == Decimal("100140040000")  # rial
+    assert received["wallex"].price == Decimal("10089900000")  # toman
+    # and both legs filled at the book's levels, recorded at those prices
+    assert opp.status == Opportunity.Status.DONE
+    assert (buy.status, sell.status) == (OrderState.FILLED, OrderState.FILLED)
+    assert [t.price for t in Trade.objects.filter(order=buy)] == [Decimal("100040000000")]
+    assert [t.price for t in Trade.objects.filter(order=sell)] == [Decimal("101000000000")]
+    assert (buy.average_price, sell.average_price) == (Decimal("100040000000"),
+                                                       Decimal("101000000000"))
+    # The realized P&L is the walked levels' (what was expected), not the worst case.
+    assert opp.realized_pnl == Decimal("3059000") > opp.worst_case_profit
+
+
+def test_no_leg_goes_alone_while_the_other_exchange_admits_no_order(trading_setup, btc):
+    """Wallex asked everyone to back off (a 429): the opportunity is refused
+    before either leg is sent, instead of a Nobitex buy to be unwound."""
+    from exchanges.ratelimit import RateLimiter
+
+    sandbox = trading_setup
+    _wallex_pays_more(sandbox)
+    opp = _opportunity(btc)
+    wallex = RateLimiter("wallex", {})
+    wallex.record_backoff(30, "HTTP 429 in a test")
+    try:
+        result = opportunity_execute(opportunity_id=opp.pk)
+    finally:
+        wallex.reset()
+
+    opp.refresh_from_db()
+    assert result.outcome == "refused"
+    assert opp.status == Opportunity.Status.REJECTED
+    assert "wallex admits no order for" in opp.reason and "neither leg sent" in opp.reason
+    assert opp.orders.count() == 0
+    assert _placed(sandbox, "nobitex") == 0 and _placed(sandbox, "wallex") == 0

@@ -15,6 +15,7 @@ from typing import Any
 
 from exchanges.markets import decimal_str
 from trading.detection.rejections import CAP_REASONS, Reason, Rejection
+from trading.detection.slippage import Buffer, SlippageSetting, buffer_apply
 from trading.services.arbitrage import (
     ONE,
     ZERO,
@@ -44,6 +45,7 @@ class Listing:
     taker_fee: Decimal
     amount_step: Decimal
     min_order_value: Decimal
+    price_tick: Decimal = ONE  # project units: where a buffered limit price is rounded
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +71,9 @@ class Limits:
     max_book_deviation_pct: Decimal = Decimal("0")
     # Base asset → why a setting of it cannot be read (its markets are skipped).
     bad_settings: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Market code → the slippage buffer in force (trading.detection.slippage);
+    # an absent market has none.
+    slippage: dict[str, SlippageSetting] = field(default_factory=dict)
 
 
 @dataclass
@@ -111,6 +116,8 @@ class Plan:
     buy_quote_used: Decimal  # what the buy leg may lock: quantity × limit × (1 + fee)
     audit: Callable[[], dict[str, Any]] = field(repr=False, compare=False)
     details: dict[str, Any] = field(default_factory=dict)
+    # Every unit at its (buffered) limit price, after both fees.
+    worst_case_profit: Decimal | None = None
 
 
 @dataclass
@@ -333,6 +340,9 @@ def _pair_evaluate(cycle: _Cycle, market: MarketListings, buy: Listing, sell: Li
                       min_profit_abs=min_abs, min_profit_pct=limits.min_profit_pct,
                       caps=",".join(applied))
 
+    buffer = _buffer(limits, market, buy, sell, quantity, buy_fill.limit, sell_fill.limit,
+                     quote_available, max_value, min_abs)
+
     def audit() -> dict[str, Any]:
         """The audit record: only built for the pair that wins its market."""
         buy_cached = data.balances[buy.exchange]
@@ -368,16 +378,33 @@ def _pair_evaluate(cycle: _Cycle, market: MarketListings, buy: Listing, sell: Li
             "books_fetched_at": {"buy": buy_book.fetched_at.isoformat(),
                                  "sell": sell_book.fetched_at.isoformat()},
             "max_book_age_ms": max_age,
+            "slippage": buffer.record(),
         }
 
     return Plan(
         market=code, quote=quote, buy_exchange=buy.exchange, sell_exchange=sell.exchange,
-        quantity=quantity, buy_price=buy_fill.limit, sell_price=sell_fill.limit,
+        quantity=quantity, buy_price=buffer.buy_limit, sell_price=buffer.sell_limit,
         buy_vwap=buy_fill.vwap, sell_vwap=sell_fill.vwap,
         buy_fee_rate=buy.taker_fee, sell_fee_rate=sell.taker_fee,
         expected_profit=profit, expected_profit_pct=profit_pct.quantize(PCT_PLACES),
         buy_book_age_ms=buy_age, sell_book_age_ms=sell_age, audit=audit,
-        buy_quote_used=quantity * buy_fill.limit * asks.factor,
+        buy_quote_used=quantity * buffer.buy_limit * asks.factor,
+        worst_case_profit=buffer.worst_profit,
     )
 
 
+NO_BUFFER = SlippageSetting(ZERO, "default")
+
+
+def _buffer(limits: Limits, market: MarketListings, buy: Listing, sell: Listing,
+            quantity: Decimal, buy_level: Decimal, sell_level: Decimal,
+            quote_available: Decimal, max_value: Decimal | None, min_abs: Decimal) -> Buffer:
+    """The slippage buffer of this plan: its limit prices and their worst case."""
+    return buffer_apply(
+        setting=limits.slippage.get(market.code, NO_BUFFER), quantity=quantity,
+        buy_level=buy_level, sell_level=sell_level,
+        buy_fee=buy.taker_fee, sell_fee=sell.taker_fee,
+        buy_tick=buy.price_tick, sell_tick=sell.price_tick,
+        min_profit_abs=min_abs, min_profit_pct=limits.min_profit_pct,
+        quote_available=quote_available, max_order_value=max_value,
+        sell_min_order_value=sell.min_order_value)

@@ -13,6 +13,7 @@ from arbsite.settings_schema import SettingError
 from exchanges.conformance.gate import conformance_blocker
 from exchanges.models import Exchange, ExchangeMarket, Market
 from trading.detection.cycle import Limits, Listing, MarketListings
+from trading.detection.slippage import SlippageSetting, bps_parse
 from trading.models import Opportunity, RiskSettings
 from trading.services import risk
 from trading.services.arbitrage import ZERO
@@ -42,7 +43,8 @@ def listings_read() -> tuple[list[MarketListings], dict[str, Exchange], dict[str
         markets[code] = row.market
         exchanges[row.exchange.name] = row.exchange
         by_market.setdefault(code, []).append(Listing(
-            row.exchange.name, row.exchange.taker_fee, row.amount_step, row.min_order_value))
+            row.exchange.name, row.exchange.taker_fee, row.amount_step, row.min_order_value,
+            row.price_tick))
     result = [MarketListings(code, markets[code].base, markets[code].quote, tuple(listings))
               for code, listings in by_market.items() if len(listings) > 1]
     return result, exchanges, markets
@@ -103,6 +105,31 @@ def limits_read(markets: list[MarketListings], row: RiskSettings, in_flight: InF
         exposure_room=exposure_room,
         max_book_deviation_pct=row.max_book_deviation_pct,
         bad_settings=bad_settings,
+        slippage=slippage_read(markets, row),
     )
 
 
+def slippage_read(markets: list[MarketListings], row: RiskSettings) -> dict[str, SlippageSetting]:
+    """The buffer in force per market: its override, else the default.
+
+    The admin form refuses a malformed override; one written around it (a
+    shell, a script) is logged and the default applies to that market, which
+    is bounded by the minimum profit like any buffer."""
+    overrides = row.slippage_bps_by_market or {}
+    if not isinstance(overrides, dict):
+        logger.error("risk settings: slippage_bps_by_market is not an object (%r); "
+                     "the default buffer applies everywhere", overrides)
+        overrides = {}
+    default = SlippageSetting(Decimal(row.slippage_bps), "default")
+    settings: dict[str, SlippageSetting] = {}
+    for market in markets:
+        value = overrides.get(market.code)
+        if value is None:
+            settings[market.code] = default
+            continue
+        try:
+            settings[market.code] = SlippageSetting(bps_parse(value, what=market.code), "market")
+        except ValueError as exc:
+            logger.error("risk settings: slippage override ignored, the default applies: %s", exc)
+            settings[market.code] = default
+    return settings

@@ -23,6 +23,10 @@ Rules (see ``trading.services.arbitrage`` for the profit formula):
   the two amount steps; profit is recomputed on that size;
 * it must reach ``min_profit_pct`` (of the buy cost, fee included) and
   ``min_profit_abs``, and each leg the listing's minimum order value;
+* each leg's limit goes beyond its worst walked level by the market's
+  slippage buffer (``trading.detection.slippage``), reduced until the worst
+  case (every unit at its limit) keeps the minimum profit; the expected
+  profit stays the walked depth's, the worst case is kept beside it;
 * **at most one new opportunity per market per cycle** — the most profitable
   pair. Pairs of one market compete for the same base and quote balances, so
   two plans from one cycle could together spend more than either exchange
@@ -111,6 +115,7 @@ def _create(plan: Plan, exchanges: dict[str, Exchange], markets: dict[str, Marke
                 sell_fee_rate=plan.sell_fee_rate,
                 expected_profit=plan.expected_profit,
                 expected_profit_pct=plan.expected_profit_pct,
+                worst_case_profit=plan.worst_case_profit,
                 buy_book_age_ms=plan.buy_book_age_ms,
                 sell_book_age_ms=plan.sell_book_age_ms,
                 buy_book_source=sources.get((plan.buy_exchange, plan.market), ""),

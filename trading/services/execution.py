@@ -128,6 +128,15 @@ def _execution_blocker(opportunity: Opportunity, settings_row: RiskSettings) -> 
             return gate
     if not opportunity.market.enabled:
         return f"market {opportunity.market.code} is disabled"
+    # Both legs or neither: a leg that would wait for an order slot (the
+    # exchange's rate limit, or a back-off it asked for) beyond what a send
+    # waits is refused here, before the other leg goes alone.
+    for exchange in (opportunity.buy_exchange, opportunity.sell_exchange):
+        adapter = get_adapter(exchange)
+        wait = adapter.place_wait()
+        if wait > adapter.config.rate_limit_max_wait:
+            return (f"{exchange.name} admits no order for {wait:.1f} s (rate limit or "
+                    "back-off): neither leg sent")
     age = timezone.now() - opportunity.created_at
     max_age = timedelta(milliseconds=settings_row.max_book_age_ms)
     if age > max_age:

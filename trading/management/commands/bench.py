@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from argparse import ArgumentParser
+from decimal import Decimal
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -28,6 +29,13 @@ class Command(BaseCommand):
                             help="orders the admin bench writes (default 1,000,000; fewer "
                                  "for a quick run)")
         parser.add_argument("--list", action="store_true", help="list the benchmarks")
+        parser.add_argument("--minutes", type=float, default=10.0,
+                            help="minutes of each run of the whole system (legs; default 10)")
+        parser.add_argument("--slippage-bps", type=Decimal, nargs="+", metavar="BPS",
+                            help="slippage buffers the legs bench compares "
+                                 "(default: the risk settings' default)")
+        parser.add_argument("--seed", type=int, default=1,
+                            help="the sandbox's price path (legs; default 1)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         registry = load_benchmarks()
@@ -43,8 +51,14 @@ class Command(BaseCommand):
                                f"(known: {', '.join(sorted(registry))})")
         if options["orders"] < 2:
             raise CommandError("--orders must be at least 2")
+        if options["minutes"] <= 0:
+            raise CommandError("--minutes must be positive")
+        if any(b < 0 or not b.is_finite() for b in options["slippage_bps"] or ()):
+            raise CommandError("--slippage-bps takes non-negative basis points")
         bench_options = BenchOptions(cycles=options["cycles"], latency_ms=options["latency_ms"],
-                                     orders=options["orders"])
+                                     orders=options["orders"], minutes=options["minutes"],
+                                     slippage_bps=tuple(options["slippage_bps"] or ()),
+                                     seed=options["seed"])
         figures: list[Figure] = []
         for name in names:
             figures.extend(registry[name](bench_options))
