@@ -155,6 +155,10 @@ class WallexBook:
         self.sides: dict[str, tuple[BookLevel, ...] | None] = {BIDS: None, ASKS: None}
         self.at: dict[str, datetime | None] = {BIDS: None, ASKS: None}
         self.book: OrderBook | None = None
+        # When the joined sides first crossed (None: they do not). Each side
+        # comes alone, so a market that moved shows its new side against the
+        # other's old one for a moment: a torn join, not a crossed book.
+        self.crossed_since: datetime | None = None
 
     def resubscribed(self) -> None:
         pass
@@ -196,6 +200,16 @@ class WallexBook:
             return Outcome(PENDING)
         bids_at, asks_at = self.at[BIDS], self.at[ASKS]
         assert bids_at is not None and asks_at is not None
+        if bids and asks and bids[0].price >= asks[0].price:
+            # Crossed: held back until both sides have come again since it was
+            # first seen (a torn join heals when the other side arrives); one
+            # that stays crossed is published, and the sanity check refuses it.
+            if self.crossed_since is None:
+                self.crossed_since = max(bids_at, asks_at)
+            if min(bids_at, asks_at) <= self.crossed_since:
+                return Outcome(PENDING)
+        else:
+            self.crossed_since = None
         self.book = OrderBook(
             exchange=self.exchange, market=self.spec.market, bids=bids, asks=asks,
             received_at=min(bids_at, asks_at),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import requests
@@ -188,3 +189,39 @@ def test_out_of_order_pushes_never_take_the_book_back(stream_sandbox, run_stream
     prices = [u.book.asks[0].price for u in run.pushed() if u.market == "BTC-IRR"]
     assert run.stats.out_of_order >= 1, stream_sandbox.streams.state()
     assert prices == sorted(prices)  # never back to an older book
+
+
+def test_wallex_torn_join_is_held_back_until_the_other_side_comes(stream_sandbox, run_stream):
+    # Each Wallex message carries one side: when the market moves up, the new
+    # bids come first and cross the old asks for a moment. That join is not a
+    # book the exchange served: it is never published; the asks that follow heal it.
+    stream_sandbox.set_book("wallex", "BTCTMN", asks=[["10010000000", "1"]],
+                            bids=[["9990000000", "1"]])
+    run = run_stream("wallex")
+    run.wait(lambda: run.book("BTC-IRR") is not None, what="a BTC-IRR book")
+    state = run.stream.state["BTC-IRR"]
+    before = len(run.pushed())
+
+    state.push("bids", [{"price": "10020000000", "quantity": "1"}], datetime.now(UTC))
+    assert state.book.bids[0].price == D("99900000000")  # the torn join is not the book
+    stream_sandbox.set_book("wallex", "BTCTMN", asks=[["10030000000", "1"]],
+                            bids=[["10020000000", "1"]])  # the market, both sides moved up
+    run.wait(lambda: run.book("BTC-IRR").asks[0].price == D("100300000000"),
+             what="the healed book")
+    assert all(u.book.bids[0].price < u.book.asks[0].price for u in run.pushed()[before:])
+
+
+def test_wallex_book_that_stays_crossed_is_published_for_the_sanity_check(stream_sandbox,
+                                                                         run_stream):
+    run = run_stream("wallex")
+    run.wait(lambda: run.book("BTC-IRR") is not None, what="a BTC-IRR book")
+    state = run.stream.state["BTC-IRR"]
+    t0 = datetime.now(UTC)
+    crossed_bids = [{"price": "10050000000", "quantity": "1"}]
+    asks = [{"price": "10040000000", "quantity": "1"}]
+    assert not state.push("bids", crossed_bids, t0).applied  # crossed: held back
+    assert not state.push("asks", asks, t0 + timedelta(milliseconds=5)).applied  # still
+    outcome = state.push("bids", [{"price": "10050000000", "quantity": "2"}],
+                         t0 + timedelta(milliseconds=10))
+    assert outcome.applied  # both sides came again since, still crossed: the exchange's book
+    assert state.book.bids[0].price >= state.book.asks[0].price
