@@ -352,3 +352,4 @@ def test_healthz_raises_both_when_worker_and_beat_are_gone(db, channel, client):
         clock.sleep(0.1)
     seen_by = {a.kind: a.details["seen_by"] for a in Alert.objects.all()}
     assert seen_by == {"worker_missing": "web", "beat_missing": "web"}
+

@@ -58,12 +58,17 @@ def condition_held_since(name: str) -> datetime | None:
         return None
 
 
-def _last_ok(exchange: Exchange) -> datetime | None:
+def _last_ok(exchange: Exchange, books: dict) -> datetime | None:
+    """The newest good book of the exchange, polled or streamed: the poller's
+    last success, or the newest book in the store (a streamed exchange is not
+    polled while its stream is fresh), as the control panel reads it."""
     value = redis_client().hget(key("exchange", exchange.name, "status"), "last_ok_at")
     try:
-        return datetime.fromisoformat(value) if value else None
+        polled = datetime.fromisoformat(value) if value else None
     except ValueError:
-        return None
+        polled = None
+    own = [b.fetched_at for (name, _), b in books.items() if name == exchange.name]
+    return max([*own, *([polled] if polled else [])], default=None)
 
 
 def _duration(seconds: float) -> str:
@@ -85,7 +90,10 @@ def _polling_alive_since(now: datetime, settings_row: MonitorSettings) -> dateti
 
 def exchanges_check(*, now: datetime, settings_row: MonitorSettings) -> None:
     """Per enabled exchange: breaker open, books stale, exchange down."""
+    from trading.services.books import books_latest
+
     polling_since = _polling_alive_since(now, settings_row)
+    books = books_latest()
     for exchange in Exchange.objects.filter(enabled=True).defer("api_key", "api_secret"):
         name = exchange.name
         subject = f"exchange:{name}"
@@ -103,7 +111,7 @@ def exchanges_check(*, now: datetime, settings_row: MonitorSettings) -> None:
 
         if polling_since is None:
             continue  # beat is missing: books age for that reason (its own alert)
-        last_ok = _last_ok(exchange)
+        last_ok = _last_ok(exchange, books)
         never = condition_since(f"never-ok:{name}", last_ok is None, now)
         unreachable_since = max(last_ok or never, polling_since)
         age = (now - unreachable_since).total_seconds()
