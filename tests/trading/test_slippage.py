@@ -218,7 +218,8 @@ def crossed(db):
     listing(invex, market)
     set_risk(min_profit_pct=D("0.5"), min_profit_irr=D("80"),
              max_order_value_irr=D("1000000000"), max_book_age_ms=3000, max_exposure={},
-             slippage_bps=D("10"), slippage_bps_by_market={})
+             slippage_bps=D("10"), slippage_bps_by_market={},
+             max_book_deviation_pct=D("0"))  # the two toy books sit 10 % apart
     balances("nobitex", IRR="1000000", BTC="0")
     balances("invex", IRR="0", BTC="10")
     books_store([book("nobitex", asks=[("1000", "1")], bids=[("990", "1")]),
