@@ -282,3 +282,33 @@ def test_no_leg_goes_alone_while_the_other_exchange_admits_no_order(trading_setu
     assert "wallex admits no order for" in opp.reason and "neither leg sent" in opp.reason
     assert opp.orders.count() == 0
     assert _placed(sandbox, "nobitex") == 0 and _placed(sandbox, "wallex") == 0
+
+
+def test_detection_opens_nothing_on_an_exchange_that_admits_no_order(trading_setup, btc):
+    """The same back-off, seen by detection: the spread is refused there with
+    its reason (not opened to be refused at execution), and it opens once
+    Wallex admits orders again."""
+    from exchanges.ratelimit import RateLimiter
+    from trading.detection.rejections import rejections_recent
+    from trading.services.detection import opportunities_detect
+    from trading.services.polling import balances_refresh, orderbooks_poll
+
+    sandbox = trading_setup
+    _wallex_pays_more(sandbox)
+    orderbooks_poll(request_detection=lambda: None)
+    balances_refresh()
+    wallex = RateLimiter("wallex", {})
+    wallex.record_backoff(30, "HTTP 429 in a test")
+    try:
+        report = opportunities_detect(enqueue_execution=lambda _id: None)
+    finally:
+        wallex.reset()
+    opened = Opportunity.objects.filter(pk__in=report.opportunity_ids)
+    assert not opened.filter(sell_exchange__name="wallex").exists()
+    assert not opened.filter(buy_exchange__name="wallex").exists()
+    line = next(x for x in rejections_recent().lines if x.reason == "exchange_busy")
+    assert "wallex admits no order for" in line.last["figures"]["why"]
+
+    report = opportunities_detect(enqueue_execution=lambda _id: None)
+    assert Opportunity.objects.filter(pk__in=report.opportunity_ids,
+                                      sell_exchange__name="wallex").exists()

@@ -52,6 +52,7 @@ class Reason(StrEnum):
     EXCHANGE_DOWN = "exchange_down"  # an exchange in exchange-down mode (budgets.py)
     BAD_BOOK = "bad_book"  # a book failed its sanity check (services/book_sanity.py)
     PROTECTED = "protected"  # the pair's direction is paused by a protection (protections.py)
+    EXCHANGE_BUSY = "exchange_busy"  # an exchange admits no order now (rate limit, back-off)
     BAD_SETTING = "bad_setting"  # a stored setting of the market's asset cannot be read
 
 
@@ -91,6 +92,9 @@ REASON_TEXT: dict[str, str] = {
                      "far from the other exchanges')",
     Reason.PROTECTED: "this market and direction is paused after repeated unwinds or failures "
                       "(protected until its cooldown ends)",
+    Reason.EXCHANGE_BUSY: "an exchange would not admit an order within a send's wait (its rate "
+                          "limit for placing, or a back-off it asked for): not opened, since "
+                          "execution would refuse it",
     Reason.BAD_SETTING: "a risk setting of the market's asset cannot be read (the example "
                         "names it): the market is skipped until it is fixed in the admin",
 }

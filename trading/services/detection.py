@@ -149,6 +149,38 @@ def opportunities_detect(*, enqueue_execution: Callable[[int], Any],
     return report
 
 
+def _busy_refusals(markets: list, exchanges: dict[str, Exchange]) -> dict[tuple, Rejection]:
+    """Pairs with an exchange that would not admit an order within a send's
+    wait (execution refuses those before sending either leg): refused here,
+    rather than opened and then refused. One Redis read per exchange."""
+    from exchanges.registry import get_adapter
+
+    busy: dict[str, float] = {}
+    for name, exchange in exchanges.items():
+        try:
+            adapter = get_adapter(exchange)
+            wait = adapter.place_wait()
+        except Exception:  # noqa: BLE001 - execution checks again; never stop detection
+            logger.exception("detection: could not read %s's rate limit; not refused here", name)
+            continue
+        if wait > adapter.config.rate_limit_max_wait:
+            busy[name] = wait
+    if not busy:
+        return {}
+    refused = {}
+    for market in markets:
+        for buy in market.listings:
+            for sell in market.listings:
+                names = {buy.exchange, sell.exchange} & busy.keys()
+                if buy.exchange == sell.exchange or not names:
+                    continue
+                name = sorted(names)[0]
+                refused[(market.code, buy.exchange, sell.exchange)] = Rejection(
+                    Reason.EXCHANGE_BUSY, market.code, buy.exchange, sell.exchange,
+                    {"why": f"{name} admits no order for {busy[name]:.1f} s"})
+    return refused
+
+
 def _detect(enqueue_execution: Callable[[int], Any], now: datetime | None) -> DetectionReport:
     started = time.perf_counter()
     now = now or timezone.now()
@@ -178,6 +210,7 @@ def _detect(enqueue_execution: Callable[[int], Any], now: datetime | None) -> De
     protected = {pair: Rejection(Reason.PROTECTED, *pair, {
         "until": p.until.isoformat(), "why": f"protected until {moment(p.until)}: {p.reason}"})
         for pair, p in protections.items() if p.until > now}
+    protected.update(_busy_refusals(markets, exchanges))
     data = CycleInput(
         markets=markets,
         books=books_latest(),
