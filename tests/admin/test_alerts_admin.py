@@ -70,6 +70,23 @@ def test_open_alerts_head_the_control_panel(operator_client, alert):
     assert f'id="ack-alert-{alert.pk}"' in page
 
 
+def test_the_panel_shows_the_worst_eight_and_links_to_the_rest(operator_client, alert):
+    # A demo that unwinds often opens one alert per unwind: the panel stays
+    # readable, the critical one on top, the rest one click away.
+    for n in range(10):
+        alert_raise(kind=AlertKind.UNWIND_EXECUTED, subject=f"opportunity:{n}",
+                    title=f"Unwind executed: opportunity #{n}", message="One leg filled alone.")
+    page = operator_client.get(reverse("admin:control_panel")).content.decode()
+    panel = page[page.index('id="open-alerts"'):page.index('id="kill-switch"')]
+    assert "Open alerts (11)" in panel
+    assert panel.count('<tr id="alert-') == 8
+    assert "invex is down" in panel  # critical first
+    assert 'id="more-alerts"' in panel and "and 3 more" in panel
+    listing = operator_client.get(reverse("admin:trading_alert_changelist")
+                                  + "?state__in=open,acknowledged")
+    assert listing.status_code == 200 and "11 alerts" in listing.content.decode()
+
+
 def test_the_alert_list_filters(operator_client, alert):
     alert_raise(kind=AlertKind.BOOKS_STALE, subject="exchange:wallex", title="wallex stale")
     page = operator_client.get(reverse("admin:trading_alert_changelist") + "?severity=critical")
