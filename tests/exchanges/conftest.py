@@ -149,17 +149,52 @@ SANDBOX_BALANCES = {
 }
 
 
-@pytest.fixture(scope="session")
-def sandbox_server(invex_keys):
-    from exchanges.sandbox import SandboxAccount, SandboxServer
+KEYS = {"nobitex": NOBITEX_TOKEN, "wallex": WALLEX_KEY, "invex": INVEX_KEY}
 
-    accounts = [
+
+def sandbox_accounts(invex_keys: tuple[str, str]) -> list:
+    """The three test accounts (the keys above, the balances below)."""
+    from exchanges.sandbox import SandboxAccount
+
+    return [
         SandboxAccount("nobitex", NOBITEX_TOKEN, balances=dict(SANDBOX_BALANCES["nobitex"])),
         SandboxAccount("wallex", WALLEX_KEY, balances=dict(SANDBOX_BALANCES["wallex"])),
         SandboxAccount("invex", INVEX_KEY, public_key_hex=invex_keys[1],
                        balances=dict(SANDBOX_BALANCES["invex"])),
     ]
-    server = SandboxServer(scenario="static", seed=11, accounts=accounts, rate_limits=False,
+
+
+def exchanges_point_at(sandbox: Any, invex_keys: tuple[str, str]) -> None:
+    """The three exchange rows and their listings in the database, pointed at
+    ``sandbox`` with the test accounts' keys (breakers reset, adapters rebuilt)."""
+    from exchanges.breaker import breaker_reset
+    from exchanges.models import Exchange, ExchangeMarket, Market
+    from exchanges.registry import clear_cache
+
+    for kind, key in KEYS.items():
+        exchange = Exchange.objects.create(
+            name=kind, adapter=kind, base_url=sandbox.base_url(kind), api_key=key,
+            api_secret=invex_keys[0] if kind == "invex" else "",
+        )
+        for code in MARKETS:
+            base, quote = code.split("-")
+            market, _ = Market.objects.get_or_create(base=base, quote=quote)
+            d = default_listing(kind, base, quote)
+            ExchangeMarket.objects.create(
+                exchange=exchange, market=market, symbol=d.symbol, price_scale=d.price_scale,
+                amount_step=d.amount_step, price_tick=d.price_tick,
+                min_order_value=d.min_order_value,
+            )
+        breaker_reset(kind)
+    clear_cache()
+
+
+@pytest.fixture(scope="session")
+def sandbox_server(invex_keys):
+    from exchanges.sandbox import SandboxServer
+
+    server = SandboxServer(scenario="static", seed=11, accounts=sandbox_accounts(invex_keys),
+                           rate_limits=False,
                            invex_cancel_delay=0.05, hang_seconds=3.0).start()
     yield server
     server.stop()

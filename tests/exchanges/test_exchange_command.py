@@ -7,32 +7,14 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from exchanges.breaker import breaker_reset
-from exchanges.catalog import default_listing
-from exchanges.models import Exchange, ExchangeMarket, Market
+from exchanges.models import Exchange
 from exchanges.registry import clear_cache
-from tests.exchanges.conftest import INVEX_KEY, MARKETS, NOBITEX_TOKEN, WALLEX_KEY
-
-KEYS = {"nobitex": NOBITEX_TOKEN, "wallex": WALLEX_KEY, "invex": INVEX_KEY}
+from tests.exchanges.conftest import KEYS, exchanges_point_at
 
 
 @pytest.fixture
 def configured(db, shared_sandbox, invex_keys):
-    for kind in KEYS:
-        exchange = Exchange.objects.create(
-            name=kind, adapter=kind, base_url=shared_sandbox.base_url(kind), api_key=KEYS[kind],
-            api_secret=invex_keys[0] if kind == "invex" else "",
-        )
-        for code in MARKETS:
-            base, quote = code.split("-")
-            market, _ = Market.objects.get_or_create(base=base, quote=quote)
-            d = default_listing(kind, base, quote)
-            ExchangeMarket.objects.create(
-                exchange=exchange, market=market, symbol=d.symbol, price_scale=d.price_scale,
-                amount_step=d.amount_step, price_tick=d.price_tick,
-                min_order_value=d.min_order_value,
-            )
-        breaker_reset(kind)
+    exchanges_point_at(shared_sandbox, invex_keys)
     yield shared_sandbox
     clear_cache()
 
